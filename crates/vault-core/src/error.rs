@@ -1,0 +1,139 @@
+//! One error type for everything that can go wrong talking to Vault, each variant saying what to do next.
+//!
+//! Messages never contain a token or a secret value: they name addresses, paths, files and the server's own
+//! error strings (which describe requests, not their data).
+
+use crate::exit::Exit;
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, in terms a user can act on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is unusable (bad address, unreadable token file, …).
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// No connection could be made, after retries.
+    #[error("cannot reach Vault at {address}: {detail} (is the server running and VAULT_ADDR right?)")]
+    Unreachable { address: String, detail: String },
+    /// The TLS handshake failed: usually a wrong CA, a name mismatch or plain HTTP on a TLS port.
+    #[error(
+        "TLS handshake with {address} failed: {detail} (trusting {trust}; set VAULT_CACERT to the CA that signed the server's certificate)"
+    )]
+    Tls { address: String, trust: String, detail: String },
+    /// The server is sealed.
+    #[error(
+        "Vault at {address} is sealed: unseal it with a threshold of key shares (scripts/vault/unseal or `bao operator unseal`)"
+    )]
+    Sealed { address: String },
+    /// The server has not been initialised.
+    #[error("Vault at {address} is not initialised: run `cargo xtask deploy` or `bao operator init`")]
+    NotInitialized { address: String },
+    /// The token is valid but its policies do not allow this.
+    #[error("permission denied: {operation} on {path} is not allowed by the token's policies")]
+    PermissionDenied { path: String, operation: String },
+    /// Nothing at that path (or only a deleted or destroyed version).
+    #[error("no secret at {path}{}", if *.deleted { " (its latest version is deleted; undelete it or write a new one)" } else { "" })]
+    NotFound { path: String, deleted: bool },
+    /// A check-and-set write lost a race or the secret changed since it was read.
+    #[error("check-and-set conflict on {path}: {detail}")]
+    CasConflict { path: String, detail: String },
+    /// The server rejected the request as malformed.
+    #[error("Vault rejected the request to {path}: {}", join(.errors))]
+    InvalidRequest { path: String, errors: Vec<String> },
+    /// Logging in failed, the token is invalid or expired and cannot be renewed, or there are no credentials.
+    #[error("authentication failed ({method}): {detail}")]
+    Auth { method: String, detail: String },
+    /// Any other status from the server.
+    #[error("Vault answered {status} for {path}: {}", join(.errors))]
+    Server { status: u16, path: String, errors: Vec<String> },
+    /// The server answered something this client cannot understand.
+    #[error("unexpected answer from Vault for {path}: {detail}")]
+    Response { path: String, detail: String },
+}
+
+fn join(errors: &[String]) -> String {
+    if errors.is_empty() { "no details given".to_owned() } else { errors.join("; ") }
+}
+
+impl Error {
+    /// The exit code this error deserves in the shared table.
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Config(_) | Error::InvalidRequest { .. } => Exit::Usage,
+            Error::Unreachable { .. }
+            | Error::Tls { .. }
+            | Error::Sealed { .. }
+            | Error::NotInitialized { .. }
+            | Error::Auth { .. } => Exit::Unavailable,
+            Error::PermissionDenied { .. }
+            | Error::NotFound { .. }
+            | Error::CasConflict { .. }
+            | Error::Server { .. }
+            | Error::Response { .. } => Exit::Failed,
+        }
+    }
+
+    /// Whether trying again may help: connection failures, 5xx other than sealed/uninitialised, and 429.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Unreachable { .. } => true,
+            Error::Server { status, .. } => *status == 429 || (*status >= 500 && *status != 501),
+            _ => false,
+        }
+    }
+
+    /// Whether this is a 404.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+
+    /// Builds the error for an HTTP status and the server's `errors` list.
+    pub(crate) fn from_status(status: u16, errors: Vec<String>, address: &str, path: &str, operation: &str) -> Self {
+        let says = |needle: &str| errors.iter().any(|e| e.to_ascii_lowercase().contains(needle));
+        match status {
+            400 if says("check-and-set") || says("cas") => {
+                Error::CasConflict { path: path.to_owned(), detail: join(&errors) }
+            }
+            400 | 405 | 413 | 415 | 422 => Error::InvalidRequest { path: path.to_owned(), errors },
+            403 => Error::PermissionDenied { path: path.to_owned(), operation: operation.to_owned() },
+            404 => Error::NotFound { path: path.to_owned(), deleted: false },
+            501 => Error::NotInitialized { address: address.to_owned() },
+            503 if says("sealed") => Error::Sealed { address: address.to_owned() },
+            _ => Error::Server { status, path: path.to_owned(), errors },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_actionable_errors() {
+        let e = |s, errs: &[&str]| {
+            Error::from_status(s, errs.iter().map(|s| s.to_string()).collect(), "https://v:8200", "secret/app", "read")
+        };
+        assert!(matches!(
+            e(400, &["check-and-set parameter did not match the current version"]),
+            Error::CasConflict { .. }
+        ));
+        assert!(matches!(e(400, &["missing data"]), Error::InvalidRequest { .. }));
+        assert!(matches!(e(403, &["permission denied"]), Error::PermissionDenied { .. }));
+        assert!(matches!(e(404, &[]), Error::NotFound { .. }));
+        assert!(matches!(e(501, &[]), Error::NotInitialized { .. }));
+        assert!(matches!(e(503, &["Vault is sealed"]), Error::Sealed { .. }));
+        assert!(e(503, &["local node not active"]).is_retryable());
+        assert!(e(429, &[]).is_retryable());
+        assert!(!e(503, &["Vault is sealed"]).is_retryable());
+        assert!(!e(403, &[]).is_retryable());
+        assert_eq!(
+            e(403, &[]).to_string(),
+            "permission denied: read on secret/app is not allowed by the token's policies"
+        );
+        assert_eq!(e(403, &[]).exit(), Exit::Failed);
+        assert_eq!(e(503, &["Vault is sealed"]).exit(), Exit::Unavailable);
+    }
+}

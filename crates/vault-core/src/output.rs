@@ -1,0 +1,350 @@
+//! The output contract: formats, JSON Lines records, human tables, colour, and where output goes.
+//!
+//! stdout carries data only; messages go to stderr. Machine output is public API: field names are stable.
+//! Every JSON Lines record is one object on one line with a `type` field first; a stream ends with a `summary`.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// The formats every tool offers. Tools with more (SARIF, Nagios, …) define their own enum and map these three.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned tables and sentences for people.
+    #[default]
+    Human,
+    /// One JSON document.
+    Json,
+    /// One JSON object per line, each with a `type` field, ending with a `summary` record.
+    Jsonl,
+}
+
+/// When to use colour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when the destination is a terminal and `NO_COLOR` is unset.
+    #[default]
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour output going to a destination that is (or is not) a terminal.
+    pub fn enabled(self, is_terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
+}
+
+/// The output flags every tool shares (except `--format`, whose values differ by tool).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct OutputArgs {
+    /// Write output to FILE (atomically: a reader never sees half of it) instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE", global = true)]
+    pub output: Option<PathBuf>,
+    /// When to use colour.
+    #[arg(long, value_enum, default_value_t, value_name = "WHEN", global = true)]
+    pub color: ColorChoice,
+}
+
+impl OutputArgs {
+    /// Opens the destination. Call [`Output::finish`] when done, or a file destination is discarded.
+    pub fn open(&self) -> io::Result<Output> {
+        Output::open(self.output.as_deref(), self.color)
+    }
+}
+
+/// Where data goes: stdout, or a file written atomically (temp file in the same folder, renamed on finish).
+#[derive(Debug)]
+pub struct Output {
+    sink: Sink,
+    color: bool,
+}
+
+#[derive(Debug)]
+enum Sink {
+    Stdout(BufWriter<io::Stdout>),
+    File { writer: BufWriter<tempfile::NamedTempFile>, path: PathBuf },
+}
+
+impl Output {
+    /// Stdout when `path` is `None` or `-`, else an atomic file.
+    pub fn open(path: Option<&Path>, color: ColorChoice) -> io::Result<Self> {
+        match path {
+            None => Ok(Self::stdout(color)),
+            Some(p) if p == Path::new("-") => Ok(Self::stdout(color)),
+            Some(p) => {
+                let dir = match p.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d,
+                    _ => Path::new("."),
+                };
+                let temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+                Ok(Self {
+                    sink: Sink::File { writer: BufWriter::new(temp), path: p.to_path_buf() },
+                    color: color.enabled(false),
+                })
+            }
+        }
+    }
+
+    /// Stdout.
+    pub fn stdout(color: ColorChoice) -> Self {
+        let stdout = io::stdout();
+        let color = color.enabled(stdout.is_terminal());
+        Self { sink: Sink::Stdout(BufWriter::new(stdout)), color }
+    }
+
+    /// Whether to colour what is written here.
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
+    /// Flushes and, for a file, renames it into place (mode 0644 unless it already existed with another mode).
+    pub fn finish(self) -> io::Result<()> {
+        match self.sink {
+            Sink::Stdout(mut w) => w.flush(),
+            Sink::File { writer, path } => {
+                let temp = writer.into_inner().map_err(io::IntoInnerError::into_error)?;
+                temp.as_file().sync_all()?;
+                let mode = std::fs::metadata(&path).map(|m| m.permissions()).ok();
+                let file = temp.persist(&path).map_err(|e| e.error)?;
+                match mode {
+                    Some(perms) => file.set_permissions(perms)?,
+                    None => set_mode(&file, 0o644)?,
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+fn set_mode(file: &File, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_file: &File, _mode: u32) -> io::Result<()> {
+    Ok(())
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.sink {
+            Sink::Stdout(w) => w.write(buf),
+            Sink::File { writer, .. } => writer.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match &mut self.sink {
+            Sink::Stdout(w) => w.write_all(buf),
+            Sink::File { writer, .. } => writer.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.sink {
+            Sink::Stdout(w) => w.flush(),
+            Sink::File { writer, .. } => writer.flush(),
+        }
+    }
+}
+
+/// Writes one JSON Lines record: `{"type":"<kind>", …fields of value…}` and a newline.
+///
+/// `value` must serialize to a JSON object (a struct or a map); its fields follow `type`. A `type` field of its
+/// own would be duplicated, so records must not have one.
+pub fn write_record<W: Write + ?Sized, T: Serialize + ?Sized>(out: &mut W, kind: &str, value: &T) -> io::Result<()> {
+    let body = serde_json::to_vec(value).map_err(io::Error::other)?;
+    if body.first() != Some(&b'{') {
+        return Err(io::Error::other("a JSON Lines record must serialize to an object"));
+    }
+    out.write_all(b"{\"type\":")?;
+    serde_json::to_writer(&mut *out, kind).map_err(io::Error::other)?;
+    if body.len() > 2 {
+        out.write_all(b",")?;
+    }
+    out.write_all(&body[1..])?;
+    out.write_all(b"\n")
+}
+
+/// Writes one pretty JSON document and a newline.
+pub fn write_json<W: Write + ?Sized, T: Serialize + ?Sized>(out: &mut W, value: &T) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::other)?;
+    out.write_all(b"\n")
+}
+
+/// An aligned text table for people. Columns are padded to the widest cell; the last column is not padded.
+#[derive(Debug, Default, Clone)]
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column headers.
+    pub fn new<I, S>(header: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self { header: header.into_iter().map(Into::into).collect(), rows: Vec::new() }
+    }
+
+    /// Adds a row; missing cells are blank.
+    pub fn row<I, S>(&mut self, cells: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rows.push(cells.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sorts rows by their cells, left to right.
+    pub fn sort(&mut self) -> &mut Self {
+        self.rows.sort();
+        self
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Writes the header (bold when `color`) and rows.
+    pub fn write_to<W: Write + ?Sized>(&self, out: &mut W, color: bool) -> io::Result<()> {
+        let columns = self.rows.iter().map(Vec::len).chain([self.header.len()]).max().unwrap_or(0);
+        let mut widths = vec![0usize; columns];
+        for row in std::iter::once(&self.header).chain(&self.rows) {
+            for (i, cell) in row.iter().enumerate() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        let line = |out: &mut W, row: &[String], bold: bool| -> io::Result<()> {
+            let mut text = String::new();
+            for (i, width) in widths.iter().enumerate() {
+                let cell = row.get(i).map(String::as_str).unwrap_or("");
+                if i + 1 == columns {
+                    text.push_str(cell);
+                } else {
+                    text.push_str(cell);
+                    text.extend(std::iter::repeat_n(' ', width - cell.chars().count() + 2));
+                }
+            }
+            let text = text.trim_end();
+            if bold { writeln!(out, "\x1b[1m{text}\x1b[0m") } else { writeln!(out, "{text}") }
+        };
+        if !self.header.is_empty() {
+            line(out, &self.header, color)?;
+        }
+        for row in &self.rows {
+            line(out, row, false)?;
+        }
+        Ok(())
+    }
+}
+
+/// Durations for people: `850ms`, `12.3s`, `4m05s`, `3h12m`, `12d4h`.
+pub fn human_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    let s = d.as_secs();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if s < 60 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else if s < 86_400 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{}d{}h", s / 86_400, (s % 86_400) / 3600)
+    }
+}
+
+/// Sizes for people, in binary units: `512 B`, `1.5 KiB`, `20.0 MiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = "B";
+    for u in UNITS {
+        if value < 1024.0 {
+            break;
+        }
+        value /= 1024.0;
+        unit = u;
+    }
+    format!("{value:.1} {unit}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Finding<'a> {
+        path: &'a str,
+        line: u32,
+    }
+
+    #[test]
+    fn records_put_type_first() {
+        let mut buf = Vec::new();
+        write_record(&mut buf, "finding", &Finding { path: "a.env", line: 3 }).unwrap();
+        write_record(&mut buf, "summary", &serde_json::json!({})).unwrap();
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "{\"type\":\"finding\",\"path\":\"a.env\",\"line\":3}\n{\"type\":\"summary\"}\n"
+        );
+        assert!(write_record(&mut Vec::new(), "x", &[1, 2]).is_err());
+    }
+
+    #[test]
+    fn table_aligns() {
+        let mut t = Table::new(["PATH", "VERSION", "NOTE"]);
+        t.row(["secret/b", "12", ""]).row(["secret/a", "3", "x"]).sort();
+        let mut buf = Vec::new();
+        t.write_to(&mut buf, false).unwrap();
+        assert_eq!(String::from_utf8(buf).unwrap(), "PATH      VERSION  NOTE\nsecret/a  3        x\nsecret/b  12\n");
+    }
+
+    #[test]
+    fn readable_units() {
+        use std::time::Duration;
+        assert_eq!(human_duration(Duration::from_millis(850)), "850ms");
+        assert_eq!(human_duration(Duration::from_secs(245)), "4m05s");
+        assert_eq!(human_duration(Duration::from_secs(86_400 * 12 + 3600 * 4)), "12d4h");
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(20 * 1024 * 1024), "20.0 MiB");
+    }
+
+    #[test]
+    fn file_output_is_atomic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
+        let mut out = Output::open(Some(&path), ColorChoice::Never).unwrap();
+        out.write_all(b"{}\n").unwrap();
+        assert!(!path.exists(), "nothing is visible before finish");
+        out.finish().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}\n");
+    }
+}

@@ -1,0 +1,5 @@
+//! Project automation (`cargo xtask …`): test, demo, bench.
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}
