@@ -1,5 +1,73 @@
-//! Project automation (`cargo xtask …`): test, demo, bench.
+//! Project automation, run as `cargo xtask <task>` (an alias in `.cargo/config.toml`).
+//!
+//! - `test`: installs the servers the tests need when missing, then runs fmt, clippy, the whole test suite and
+//!   the docs build: what `.ci/run` runs.
+//! - `demo`: brings up a local production-like Vault (raft, TLS with its own CA, initialised, unsealed) under
+//!   `.demo/`, drives it through vault-core and prints how to point the tools at it. Re-running reuses it.
+//! - `bench`: benchmarks beside the tools users would otherwise use, reporting the ratios.
 
-fn main() -> anyhow::Result<()> {
+mod bench;
+mod demo;
+mod test;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Project automation", version)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what the tests need, then run fmt --check, clippy -D warnings, the test suite and the docs build.
+    Test(test::Args),
+    /// Bring up (or reuse) a local production-like Vault under .demo/ and drive it.
+    Demo(demo::Args),
+    /// Run a benchmark beside the tools users would otherwise use.
+    Bench(bench::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Test(args) => test::run(&args),
+        Task::Demo(args) => demo::run(&args),
+        // Benchmarks measure optimised code: a debug xtask hands over to a release build of itself.
+        Task::Bench(_) if cfg!(debug_assertions) => rerun_in_release(),
+        Task::Bench(args) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs this same command line through a release build of xtask.
+fn rerun_in_release() -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["run", "--quiet", "--release", "--package", "xtask", "--"])
+        .args(std::env::args_os().skip(1))
+        .current_dir(workspace_root())
+        .status()?;
+    anyhow::ensure!(status.success(), "the release build of xtask failed ({status})");
     Ok(())
+}
+
+/// The workspace root (this crate lives in `<root>/xtask`).
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives inside the workspace").to_path_buf()
+}
+
+/// A multi-threaded runtime for the async parts.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }

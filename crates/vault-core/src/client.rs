@@ -5,7 +5,7 @@
 //! through [`Client::request`] and [`Client::get_stream`] on the same client, so there is one TLS stack and one
 //! connection pool.
 //!
-//! Every call goes through [`Client::execute`], which
+//! Every call goes through `Client::execute`, which
 //! - makes sure the token is usable first: looks a configured token up once to learn its TTL, renews it at half
 //!   the TTL, logs in again with AppRole when renewal is refused or the token expires, and fails closed when it
 //!   cannot (no request goes out with a token known to be dead);
@@ -204,7 +204,11 @@ impl Client {
         let mut attempt = 0;
         let mut reauthenticated = false;
         loop {
-            let session = self.session().await?;
+            let session = match self.session().await {
+                Ok(session) => session,
+                Err(error @ Error::Sealed { .. }) => return Err(self.sealed_or_uninitialised(error).await),
+                Err(error) => return Err(error),
+            };
             let error = match call(session.clone()).await {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
@@ -228,8 +232,17 @@ impl Client {
                     tokio::time::sleep(backoff(attempt)).await;
                     attempt += 1;
                 }
+                error @ Error::Sealed { .. } => return Err(self.sealed_or_uninitialised(error).await),
                 error => return Err(error),
             }
+        }
+    }
+
+    /// A server that was never initialised also answers "sealed"; ask which it is, since the remedies differ.
+    async fn sealed_or_uninitialised(&self, sealed: Error) -> Error {
+        match self.seal_status().await {
+            Ok(status) if !status.initialized => Error::NotInitialized { address: self.inner.address.clone() },
+            _ => sealed,
         }
     }
 
@@ -597,6 +610,15 @@ impl Client {
             errors: Vec<String>,
             #[serde(default)]
             data: Option<serde_json::Value>,
+        }
+        if status == StatusCode::BAD_REQUEST
+            && String::from_utf8_lossy(body).contains("HTTP request to an HTTPS server")
+        {
+            return Error::Tls {
+                address: self.inner.address.clone(),
+                trust: self.inner.config.tls.trust_description(),
+                detail: "the server speaks HTTPS: use https:// in the address".into(),
+            };
         }
         let parsed = serde_json::from_slice::<Errors>(body).ok();
         // A soft-deleted KV v2 version answers 404 with its metadata in the body.

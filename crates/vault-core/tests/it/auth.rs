@@ -1,0 +1,187 @@
+//! Authentication lifecycle: renewal at half the TTL (on use and in the background), fail-closed expiry, AppRole
+//! login, re-login after revocation, a secret_id file that changes between logins, and no credentials.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+use vault_core::config::{AppRoleConfig, AuthConfig, SecretIdSource};
+use vault_core::{Client, Config, Error, Exit, KvPath};
+
+use crate::{create_token, dev, dev_config, map, put_policy, with_token};
+
+const READER: &str = r#"path "secret/data/*" { capabilities = ["read"] }"#;
+
+#[tokio::test]
+async fn renews_at_half_ttl_on_use() {
+    let (server, root) = dev().await;
+    put_policy(&root, "reader", READER).await;
+    let path = KvPath::parse("secret/app/db").unwrap();
+    root.kv_write(&path, &map(&[("k", "v")]), None).await.unwrap();
+
+    let token = create_token(&root, &["reader"], "4s", true).await;
+    let client = Client::new(with_token(&dev_config(&server), &token)).unwrap();
+    client.kv_read(&path, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    client.kv_read(&path, None).await.expect("read past half the TTL renews first");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // 5 s after creation: alive only because it was renewed.
+    client.kv_read(&path, None).await.expect("the renewed token outlives its first TTL");
+    assert!(client.token_lookup_self().await.unwrap().ttl >= 1);
+}
+
+#[tokio::test]
+async fn background_renewal_keeps_an_idle_token_alive() {
+    let (server, root) = dev().await;
+    put_policy(&root, "reader", READER).await;
+    let path = KvPath::parse("secret/app/db").unwrap();
+    root.kv_write(&path, &map(&[("k", "v")]), None).await.unwrap();
+    let token = create_token(&root, &["reader"], "3s", true).await;
+    let client = Client::new(with_token(&dev_config(&server), &token)).unwrap();
+    let renewal = client.spawn_renewal();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    client.kv_read(&path, None).await.expect("renewed in the background while idle");
+    renewal.abort();
+}
+
+#[tokio::test]
+async fn expired_token_fails_closed() {
+    let (server, root) = dev().await;
+    put_policy(&root, "reader", READER).await;
+    let path = KvPath::parse("secret/app/db").unwrap();
+    root.kv_write(&path, &map(&[("k", "v")]), None).await.unwrap();
+    let token = create_token(&root, &["reader"], "2s", false).await;
+    let client = Client::new(with_token(&dev_config(&server), &token)).unwrap();
+    client.kv_read(&path, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let err = client.kv_read(&path, None).await.unwrap_err();
+    assert!(matches!(err, Error::Auth { .. }), "{err:?}");
+    assert_eq!(err.exit(), Exit::Unavailable);
+    assert!(!format!("{err} {err:?}").contains(&token));
+}
+
+#[tokio::test]
+async fn revoked_static_token_is_an_auth_error() {
+    let (server, root) = dev().await;
+    put_policy(&root, "reader", READER).await;
+    let token = create_token(&root, &["reader"], "1h", true).await;
+    let client = Client::new(with_token(&dev_config(&server), &token)).unwrap();
+    let path = KvPath::parse("secret/app/db").unwrap();
+    root.kv_write(&path, &map(&[("k", "v")]), None).await.unwrap();
+    client.kv_read(&path, None).await.unwrap();
+    root.request(Method::POST, "auth/token/revoke", Some(&json!({ "token": token }))).await.unwrap();
+    let err = client.kv_read(&path, None).await.unwrap_err();
+    assert!(matches!(err, Error::Auth { .. }), "a dead token is not a policy denial: {err:?}");
+    assert!(err.to_string().contains("revoked"), "{err}");
+    assert!(!format!("{err} {err:?}").contains(&token));
+}
+
+#[tokio::test]
+async fn no_credentials_says_how_to_give_them() {
+    let (server, _root) = dev().await;
+    let mut config = dev_config(&server);
+    config.auth = AuthConfig::None;
+    let err = Client::new(config).unwrap().kv_read(&KvPath::parse("secret/x").unwrap(), None).await.unwrap_err();
+    assert!(matches!(err, Error::Auth { .. }), "{err:?}");
+    assert!(err.to_string().contains("VAULT_TOKEN"), "{err}");
+}
+
+struct AppRole {
+    role_id: String,
+    secret_ids: Vec<String>,
+}
+
+async fn approle(root: &Client) -> AppRole {
+    root.request(Method::POST, "sys/auth/approle", Some(&json!({ "type": "approle" }))).await.unwrap();
+    put_policy(root, "reader", READER).await;
+    root.request(
+        Method::POST,
+        "auth/approle/role/pipeline",
+        Some(&json!({ "token_policies": ["reader"], "token_ttl": "1h", "token_max_ttl": "4h" })),
+    )
+    .await
+    .unwrap();
+    let role_id = root.request(Method::GET, "auth/approle/role/pipeline/role-id", None).await.unwrap().unwrap();
+    let mut approle =
+        AppRole { role_id: role_id["data"]["role_id"].as_str().unwrap().to_owned(), secret_ids: Vec::new() };
+    approle.secret_ids.push(new_secret_id(root).await);
+    approle
+}
+
+async fn new_secret_id(root: &Client) -> String {
+    let answer = root.request(Method::POST, "auth/approle/role/pipeline/secret-id", None).await.unwrap().unwrap();
+    answer["data"]["secret_id"].as_str().unwrap().to_owned()
+}
+
+async fn revoke_client_token(root: &Client, client: &Client) -> String {
+    let accessor = client.token_lookup_self().await.unwrap().accessor;
+    root.request(Method::POST, "auth/token/revoke-accessor", Some(&json!({ "accessor": accessor }))).await.unwrap();
+    accessor
+}
+
+#[tokio::test]
+async fn approle_logs_in_again_after_revocation_and_rereads_the_secret_id_file() {
+    let (server, root) = dev().await;
+    let path = KvPath::parse("secret/app/db").unwrap();
+    root.kv_write(&path, &map(&[("password", "approle-read-value-51c8")]), None).await.unwrap();
+    let mut role = approle(&root).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let secret_id_file = dir.path().join("secret-id");
+    std::fs::write(&secret_id_file, format!("{}\n", role.secret_ids[0])).unwrap();
+    let mut config: Config = dev_config(&server);
+    config.auth = AuthConfig::AppRole(AppRoleConfig {
+        mount: "approle".into(),
+        role_id: role.role_id.clone(),
+        secret_id: SecretIdSource::File(secret_id_file.clone()),
+    });
+    let client = Client::new(config).unwrap();
+    assert_eq!(client.kv_read(&path, None).await.unwrap().data["password"].expose(), "approle-read-value-51c8");
+
+    // Revoked behind the client's back: it logs in again and the read succeeds.
+    let old_accessor = revoke_client_token(&root, &client).await;
+    assert_eq!(client.kv_read(&path, None).await.unwrap().data["password"].expose(), "approle-read-value-51c8");
+    assert_ne!(client.token_lookup_self().await.unwrap().accessor, old_accessor);
+
+    // The secret_id is rotated: new one in the file, old one destroyed. The next login reads the file again.
+    role.secret_ids.push(new_secret_id(&root).await);
+    std::fs::write(&secret_id_file, &role.secret_ids[1]).unwrap();
+    root.request(
+        Method::POST,
+        "auth/approle/role/pipeline/secret-id/destroy",
+        Some(&json!({ "secret_id": role.secret_ids[0] })),
+    )
+    .await
+    .unwrap();
+    revoke_client_token(&root, &client).await;
+    assert_eq!(client.kv_read(&path, None).await.unwrap().data["password"].expose(), "approle-read-value-51c8");
+
+    // A secret_id that no longer works: fail closed with an auth error that names no secret.
+    let bogus = "00000000-bogus-secret-id-0000";
+    std::fs::write(&secret_id_file, bogus).unwrap();
+    revoke_client_token(&root, &client).await;
+    let err = client.kv_read(&path, None).await.unwrap_err();
+    assert!(matches!(err, Error::Auth { .. }), "{err:?}");
+    assert_eq!(err.exit(), Exit::Unavailable);
+    let shown = format!("{err} {err:?}");
+    for secret in role.secret_ids.iter().map(String::as_str).chain([bogus, "approle-read-value-51c8"]) {
+        assert!(!shown.contains(secret), "error shows a secret: {shown}");
+    }
+}
+
+#[tokio::test]
+async fn approle_wrong_mount_or_role_is_an_auth_error() {
+    let (server, root) = dev().await;
+    let role = approle(&root).await;
+    for (mount, role_id) in [("nowhere", role.role_id.as_str()), ("approle", "not-a-role-id")] {
+        let mut config = dev_config(&server);
+        config.auth = AuthConfig::AppRole(AppRoleConfig {
+            mount: mount.into(),
+            role_id: role_id.into(),
+            secret_id: SecretIdSource::Value(role.secret_ids[0].as_str().into()),
+        });
+        let err = Client::new(config).unwrap().kv_read(&KvPath::parse("secret/x").unwrap(), None).await.unwrap_err();
+        assert!(matches!(err, Error::Auth { .. }), "{mount}/{role_id}: {err:?}");
+        assert!(!format!("{err} {err:?}").contains(&role.secret_ids[0]));
+    }
+}

@@ -1,0 +1,52 @@
+//! `cargo xtask test`: the one command that installs what the tests need and runs every check CI runs.
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Skip fmt, clippy and docs; run only the tests.
+    #[arg(long)]
+    tests_only: bool,
+    /// Extra arguments for `cargo test` (after `--`), e.g. a test name filter.
+    #[arg(last = true)]
+    cargo_test_args: Vec<String>,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let root = crate::workspace_root();
+    eprintln!("xtask test: installing the servers the tests need (OpenBao, SeaweedFS, PostgreSQL) when missing");
+    vault_testkit::install_all().context("installing the test servers")?;
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let step = |name: &str, args: &[&str], env: &[(&str, &str)]| -> anyhow::Result<()> {
+        eprintln!("xtask test: {name}: cargo {}", args.join(" "));
+        let status = Command::new(&cargo)
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(&root)
+            .status()
+            .with_context(|| format!("running cargo {}", args.join(" ")))?;
+        if !status.success() {
+            bail!("{name} failed ({status})");
+        }
+        Ok(())
+    };
+
+    if !args.tests_only {
+        step("format", &["fmt", "--all", "--", "--check"], &[])?;
+        step("lint", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])?;
+    }
+    let mut test_args = vec!["test", "--workspace"];
+    if !args.cargo_test_args.is_empty() {
+        test_args.push("--");
+        test_args.extend(args.cargo_test_args.iter().map(String::as_str));
+    }
+    step("tests", &test_args, &[])?;
+    if !args.tests_only {
+        step("docs", &["doc", "--workspace", "--no-deps"], &[("RUSTDOCFLAGS", "-D warnings")])?;
+    }
+    eprintln!("xtask test: all checks passed");
+    Ok(())
+}
