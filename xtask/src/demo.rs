@@ -183,7 +183,7 @@ async fn drive(layout: &Layout, bao: &Path) -> anyhow::Result<()> {
     };
 
     if health.state == NodeState::Uninitialized {
-        let init = anonymous.init(SHARES, THRESHOLD).await.context("initialising")?;
+        let init = anonymous.init(SHARES, THRESHOLD, &[]).await.context("initialising")?;
         for (i, key) in init.keys_base64.iter().enumerate() {
             write_file(&layout.keys().join(format!("unseal-key-{}", i + 1)), key.expose().as_bytes(), 0o600)?;
         }
@@ -272,7 +272,7 @@ async fn wait_for_listener(client: &Client, layout: &Layout) -> anyhow::Result<v
         match client.health().await {
             Ok(health) => return Ok(health),
             Err(Error::Unreachable { .. }) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(error) => {
                 let log = fs::read_to_string(layout.log()).unwrap_or_default();

@@ -179,14 +179,19 @@ impl Client {
             .map_err(|e| Error::Response { path: "sys/seal-status".into(), detail: format!("unexpected answer: {e}") })
     }
 
-    /// Initialises the server with Shamir shares. The result is the only copy of the keys and root token.
-    pub async fn init(&self, shares: u32, threshold: u32) -> Result<InitResult> {
+    /// Initialises the server with Shamir shares. With `pgp_keys` (base64 of binary public keys, one per share)
+    /// the server encrypts each share to its holder and the plaintext shares never exist outside it. The result
+    /// is the only copy of the shares and the root token.
+    pub async fn init(&self, shares: u32, threshold: u32, pgp_keys: &[String]) -> Result<InitResult> {
         #[derive(Deserialize)]
         struct Answer {
             keys_base64: Vec<SecretString>,
             root_token: SecretString,
         }
-        let body = serde_json::json!({ "secret_shares": shares, "secret_threshold": threshold });
+        let mut body = serde_json::json!({ "secret_shares": shares, "secret_threshold": threshold });
+        if !pgp_keys.is_empty() {
+            body["pgp_keys"] = serde_json::json!(pgp_keys);
+        }
         let answer = self.request(Method::PUT, "sys/init", Some(&body)).await?.unwrap_or_default();
         let answer: Answer = serde_json::from_value(answer)
             .map_err(|e| Error::Response { path: "sys/init".into(), detail: format!("unexpected answer: {e}") })?;

@@ -1,0 +1,9 @@
+//! Integration tests of secret-scan: one binary, one module per feature.
+
+mod corpus;
+mod files;
+mod formats;
+mod git;
+mod rules;
+mod suppress;
+mod util;
