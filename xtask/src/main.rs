@@ -2,12 +2,13 @@
 //!
 //! - `test`: installs the servers the tests need when missing, then runs fmt, clippy, the whole test suite and
 //!   the docs build: what `.ci/run` runs.
-//! - `demo`: brings up a local production-like Vault (raft, TLS with its own CA, initialised, unsealed) under
-//!   `.demo/`, drives it through vault-core and prints how to point the tools at it. Re-running reuses it.
+//! - `deploy`: a hardened, initialised, unsealed Vault with the root token revoked (systemd, or `--local DIR`).
+//! - `demo`: the deploy flow under `.demo/`, then a secret written as the operator and read as the pipeline.
 //! - `bench`: benchmarks beside the tools users would otherwise use, reporting the ratios.
 
 mod bench;
 mod demo;
+mod deploy;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -26,7 +27,9 @@ struct Cli {
 enum Task {
     /// Install what the tests need, then run fmt --check, clippy -D warnings, the test suite and the docs build.
     Test(test::Args),
-    /// Bring up (or reuse) a local production-like Vault under .demo/ and drive it.
+    /// Deploy a hardened, initialised, unsealed Vault (systemd, or --local DIR), converging on re-runs.
+    Deploy(Box<deploy::Args>),
+    /// Deploy a local Vault under .demo/ (or reuse it) and drive it as the operator and the pipeline.
     Demo(demo::Args),
     /// Run a benchmark beside the tools users would otherwise use.
     Bench(bench::Args),
@@ -36,6 +39,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.task {
         Task::Test(args) => test::run(&args),
+        Task::Deploy(args) => match deploy::run(&args) {
+            Ok(exit) => return exit.into(),
+            Err(error) => Err(error),
+        },
         Task::Demo(args) => demo::run(&args),
         // Benchmarks measure optimised code: a debug xtask hands over to a release build of itself.
         Task::Bench(_) if cfg!(debug_assertions) => rerun_in_release(),

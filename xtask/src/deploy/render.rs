@@ -1,0 +1,113 @@
+//! The server's configuration, rendered from the deployment's layout: raft integrated storage (raft snapshots
+//! need it), a TLS-only listener (TLS 1.2 at least), `api_addr`/`cluster_addr`, no UI unless asked, telemetry
+//! for Prometheus, and on OpenBao the two audit devices (OpenBao enables audit devices only from its config;
+//! HashiCorp Vault gets them through the API after init).
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use super::{Flavor, Layout};
+
+/// Settings that shape the config file.
+pub struct ServerSettings<'a> {
+    pub flavor: Flavor,
+    pub listen: SocketAddr,
+    /// The address clients use (goes into `api_addr`).
+    pub api_addr: &'a str,
+    pub ui: bool,
+    pub node_id: &'a str,
+}
+
+/// The two audit device names and their files. Two, because Vault stops answering requests when no audit device
+/// can write: a second device on another path keeps it answering if one file becomes unwritable.
+pub fn audit_devices(layout: &Layout) -> [(&'static str, std::path::PathBuf); 2] {
+    [
+        ("file", layout.audit_dir.join("audit.log")),
+        ("file-secondary", layout.audit_secondary_dir.join("audit-secondary.log")),
+    ]
+}
+
+pub fn render(layout: &Layout, s: &ServerSettings<'_>) -> String {
+    let cluster = SocketAddr::new(s.listen.ip(), s.listen.port() + 1);
+    let cluster_host = s.api_addr.trim_start_matches("https://").rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+    let mut out = String::new();
+    let _ = writeln!(out, "# Rendered by `cargo xtask deploy`; a re-run rewrites it. See docs/vault-server-config.md.");
+    let _ = writeln!(out, "ui = {}", s.ui);
+    let _ = writeln!(out, "api_addr = \"{}\"", s.api_addr);
+    let _ = writeln!(out, "cluster_addr = \"https://{cluster_host}:{}\"", cluster.port());
+    if s.flavor == Flavor::Vault {
+        // HashiCorp's advice for integrated storage: mlock does not play well with memory-mapped raft files.
+        // The systemd unit forbids swap (MemorySwapMax=0) instead.
+        let _ = writeln!(out, "disable_mlock = true");
+    }
+    let _ = write!(
+        out,
+        r#"
+storage "raft" {{
+  path    = "{data}"
+  node_id = "{node}"
+  # 1 is the tuning for production; the default (5) is for development.
+  performance_multiplier = 1
+}}
+
+listener "tcp" {{
+  address         = "{listen}"
+  cluster_address = "{cluster}"
+  tls_cert_file   = "{tls}/server.pem"
+  tls_key_file    = "{tls}/server-key.pem"
+  tls_min_version = "tls12"
+}}
+
+telemetry {{
+  disable_hostname          = true
+  prometheus_retention_time = "24h"
+}}
+"#,
+        data = layout.data_dir.display(),
+        node = s.node_id,
+        listen = s.listen,
+        tls = layout.tls_dir.display(),
+    );
+    if s.flavor == Flavor::OpenBao {
+        for (name, file) in audit_devices(layout) {
+            let _ = write!(
+                out,
+                r#"
+audit "file" "{name}" {{
+  options {{
+    file_path = "{}"
+  }}
+}}
+"#,
+                file.display()
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openbao_config_has_audit_stanzas_and_no_mlock_setting() {
+        let layout = Layout::local(std::path::Path::new("/srv/v"));
+        let settings = ServerSettings {
+            flavor: Flavor::OpenBao,
+            listen: "127.0.0.1:8200".parse().unwrap(),
+            api_addr: "https://127.0.0.1:8200",
+            ui: false,
+            node_id: "vault-1",
+        };
+        let hcl = render(&layout, &settings);
+        assert!(hcl.contains("tls_min_version = \"tls12\""));
+        assert!(hcl.contains("cluster_addr = \"https://127.0.0.1:8201\""));
+        assert!(hcl.contains("audit \"file\" \"file\""));
+        assert!(hcl.contains("audit \"file\" \"file-secondary\""));
+        assert!(!hcl.contains("disable_mlock"), "OpenBao rejects disable_mlock");
+        assert!(hcl.contains("ui = false"));
+        let vault = render(&layout, &ServerSettings { flavor: Flavor::Vault, ..settings });
+        assert!(vault.contains("disable_mlock = true") && !vault.contains("audit \"file\""));
+    }
+}

@@ -1,0 +1,133 @@
+//! TLS material for the server: the operator's certificate and key when given, otherwise a CA and a server
+//! certificate generated here (EC P-256) for the names clients use. Keys are written 0600, certificates 0644.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, SanType};
+
+use super::files::write_file;
+
+/// How long a generated CA and server certificate are valid.
+const CA_YEARS: i32 = 10;
+const SERVER_DAYS: i64 = 397;
+
+/// What the TLS step did and what clients need to know.
+pub struct TlsOutcome {
+    /// A sentence for the report.
+    pub summary: String,
+    /// Whether anything was written.
+    pub changed: bool,
+}
+
+/// Generates a CA and a server certificate for `names` (DNS names and IP addresses) into `dir`, unless a
+/// server certificate is already there (a re-run keeps it, so clients keep trusting the same CA).
+pub fn ensure_generated(dir: &Path, names: &[String]) -> anyhow::Result<TlsOutcome> {
+    let cert_path = dir.join("server.pem");
+    if cert_path.exists() {
+        let expiry = expiry_of(&cert_path)?;
+        return Ok(TlsOutcome { summary: format!("server certificate kept (expires {expiry})"), changed: false });
+    }
+    let ca_key = KeyPair::generate()?;
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.distinguished_name.push(DnType::CommonName, "vault-toolkit deployment CA");
+    let now = time::OffsetDateTime::now_utc();
+    ca.not_before = now - time::Duration::hours(1);
+    ca.not_after = now.replace_year(now.year() + CA_YEARS).unwrap_or(now + time::Duration::days(3650));
+    let ca_cert = ca.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca, ca_key);
+
+    let key = KeyPair::generate()?;
+    let mut leaf = CertificateParams::new(Vec::<String>::new())?;
+    for name in names {
+        leaf.subject_alt_names.push(match name.parse::<IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => {
+                SanType::DnsName(name.as_str().try_into().with_context(|| format!("{name:?} is not a DNS name"))?)
+            }
+        });
+    }
+    leaf.distinguished_name.push(DnType::CommonName, names.first().map(String::as_str).unwrap_or("vault"));
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.not_before = now - time::Duration::hours(1);
+    leaf.not_after = now + time::Duration::days(SERVER_DAYS);
+    let cert = leaf.signed_by(&key, &issuer)?;
+
+    write_file(&dir.join("ca.pem"), ca_cert.pem().as_bytes(), 0o644)?;
+    write_file(&dir.join("server-key.pem"), key.serialize_pem().as_bytes(), 0o600)?;
+    // The chain goes with the leaf so clients that trust only the CA can verify it.
+    write_file(&cert_path, format!("{}{}", cert.pem(), ca_cert.pem()).as_bytes(), 0o644)?;
+    Ok(TlsOutcome {
+        summary: format!(
+            "generated a CA (expires {}) and a server certificate for {} (expires {})",
+            date(ca_cert_not_after(&ca_cert)?),
+            names.join(", "),
+            date(leaf.not_after)
+        ),
+        changed: true,
+    })
+}
+
+/// Installs the operator's certificate and key (and CA, when given) into `dir`, after checking they parse and
+/// belong together.
+pub fn install_given(dir: &Path, cert: &Path, key: &Path, ca: Option<&Path>) -> anyhow::Result<TlsOutcome> {
+    let cert_pem = std::fs::read(cert).with_context(|| format!("reading the TLS certificate {}", cert.display()))?;
+    let key_pem =
+        zeroize::Zeroizing::new(std::fs::read(key).with_context(|| format!("reading the TLS key {}", key.display()))?);
+    let parsed_key = KeyPair::from_pem(&String::from_utf8_lossy(&key_pem))
+        .with_context(|| format!("{} is not a PEM private key", key.display()))?;
+    let leaf = first_certificate(&cert_pem).with_context(|| format!("{} holds no PEM certificate", cert.display()))?;
+    let (_, parsed) =
+        x509_parser::parse_x509_certificate(&leaf).with_context(|| format!("parsing {}", cert.display()))?;
+    if parsed.public_key().subject_public_key.data.as_ref() != parsed_key.public_key_raw() {
+        bail!("the TLS key {} does not belong to the certificate {}", key.display(), cert.display());
+    }
+    let mut changed = false;
+    for (target, bytes, mode) in
+        [(dir.join("server.pem"), cert_pem, 0o644), (dir.join("server-key.pem"), key_pem.to_vec(), 0o600)]
+    {
+        if std::fs::read(&target).ok().as_deref() != Some(&bytes[..]) {
+            write_file(&target, &bytes, mode)?;
+            changed = true;
+        }
+    }
+    if let Some(ca) = ca {
+        let bytes = std::fs::read(ca).with_context(|| format!("reading the CA {}", ca.display()))?;
+        if std::fs::read(dir.join("ca.pem")).ok() != Some(bytes.clone()) {
+            write_file(&dir.join("ca.pem"), &bytes, 0o644)?;
+            changed = true;
+        }
+    }
+    let expiry = expiry_of(&dir.join("server.pem"))?;
+    let verb = if changed { "installed" } else { "kept" };
+    Ok(TlsOutcome {
+        summary: format!("{verb} the operator's certificate {} (expires {expiry})", cert.display()),
+        changed,
+    })
+}
+
+/// The expiry date of the first certificate in a PEM file.
+pub fn expiry_of(path: &Path) -> anyhow::Result<String> {
+    let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let der = first_certificate(&pem).with_context(|| format!("{} holds no PEM certificate", path.display()))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(date(cert.validity().not_after.to_datetime()))
+}
+
+fn ca_cert_not_after(cert: &rcgen::Certificate) -> anyhow::Result<time::OffsetDateTime> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.der())?;
+    Ok(parsed.validity().not_after.to_datetime())
+}
+
+fn first_certificate(pem: &[u8]) -> Option<Vec<u8>> {
+    x509_parser::pem::Pem::iter_from_buffer(pem)
+        .filter_map(Result::ok)
+        .find(|p| p.label == "CERTIFICATE")
+        .map(|p| p.contents)
+}
+
+fn date(t: time::OffsetDateTime) -> String {
+    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+}
