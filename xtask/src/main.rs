@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use vault_core::Exit;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Project automation", version)]
@@ -37,24 +38,14 @@ enum Task {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.task {
-        Task::Test(args) => test::run(&args),
-        Task::Deploy(args) => match deploy::run(&args) {
-            Ok(exit) => return exit.into(),
-            Err(error) => Err(error),
-        },
-        Task::Demo(args) => demo::run(&args),
+    vault_core::cli::main("xtask", || match cli.task {
+        Task::Test(args) => test::run(&args).map(|()| Exit::Ok),
+        Task::Deploy(args) => deploy::run(&args),
+        Task::Demo(args) => demo::run(&args).map(|()| Exit::Ok),
         // Benchmarks measure optimised code: a debug xtask hands over to a release build of itself.
-        Task::Bench(_) if cfg!(debug_assertions) => rerun_in_release(),
-        Task::Bench(args) => bench::run(&args),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("xtask: error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+        Task::Bench(_) if cfg!(debug_assertions) => rerun_in_release().map(|()| Exit::Ok),
+        Task::Bench(args) => bench::run(&args).map(|()| Exit::Ok),
+    })
 }
 
 /// Runs this same command line through a release build of xtask.

@@ -18,6 +18,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let root = crate::workspace_root();
     eprintln!("xtask test: installing the servers the tests need (OpenBao, SeaweedFS, PostgreSQL) when missing");
     vault_testkit::install_all().context("installing the test servers")?;
+    install_commands(&[("shellcheck", "shellcheck"), ("gpg", "gnupg"), ("curl", "curl")])?;
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let step = |name: &str, args: &[&str], env: &[(&str, &str)]| -> anyhow::Result<()> {
@@ -49,4 +50,35 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     eprintln!("xtask test: all checks passed");
     Ok(())
+}
+
+/// Installs the Debian packages that provide commands the tests run (shellcheck for the scripts, gpg for the
+/// key ceremony, curl for the unseal script), when a command is missing.
+fn install_commands(needed: &[(&str, &str)]) -> anyhow::Result<()> {
+    let missing: Vec<&str> =
+        needed.iter().filter(|(command, _)| which(command).is_none()).map(|(_, package)| *package).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask test: installing {} with apt-get", missing.join(", "));
+    let apt = |args: &[&str]| -> anyhow::Result<()> {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("running apt-get (the tests need Debian packages)")?;
+        if !status.success() {
+            bail!("apt-get {} failed ({status})", args.join(" "));
+        }
+        Ok(())
+    };
+    apt(&["update", "-qq"])?;
+    let mut install = vec!["install", "-y", "-qq"];
+    install.extend(&missing);
+    apt(&install)
+}
+
+fn which(command: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(command)).find(|p| p.is_file()))
 }

@@ -67,6 +67,8 @@ pub(crate) struct Session {
     /// The TTL the token had when obtained, to tell a capped renewal from a normal one.
     initial_ttl: Duration,
     generation: u64,
+    /// Whether the token may look itself up; when not, a 403 cannot be told apart from a dead token.
+    self_lookup: bool,
 }
 
 impl Session {
@@ -144,7 +146,7 @@ impl ClientBuilder {
         };
         let lease = if matches!(config.auth, AuthConfig::None) { Lease::Forever } else { Lease::Unknown };
         let vault = vault_client(&http, &base, token.as_ref(), config.namespace.as_deref());
-        let session = Session { token, vault, lease, initial_ttl: Duration::ZERO, generation: 0 };
+        let session = Session { token, vault, lease, initial_ttl: Duration::ZERO, generation: 0, self_lookup: true };
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -287,11 +289,20 @@ impl Client {
             };
         };
         match current.lease {
-            Lease::Unknown => {
-                let info = self.lookup_self(current).await?;
-                let lease = Lease::from_ttl(info.ttl, info.renewable.unwrap_or(false));
-                Ok(self.session_with(Some(token.clone()), lease, Duration::from_secs(info.ttl), current.generation))
-            }
+            Lease::Unknown => match self.lookup_self(current).await {
+                Ok(info) => {
+                    let lease = Lease::from_ttl(info.ttl, info.renewable.unwrap_or(false));
+                    Ok(self.session_with(Some(token.clone()), lease, Duration::from_secs(info.ttl), current.generation))
+                }
+                // A token whose policies leave out `default` may not look itself up, and the server answers a
+                // dead token the same way. Use it as it is, without renewal: the first request it cannot make
+                // reports which it was.
+                Err(Error::Auth { .. }) => Ok(Session {
+                    self_lookup: false,
+                    ..self.session_with(Some(token.clone()), Lease::Forever, Duration::ZERO, current.generation)
+                }),
+                Err(error) => Err(error),
+            },
             Lease::Forever => unreachable!("a token that never expires is never refreshed"),
             Lease::Expiring { expires_at, renewable, .. } => {
                 if renewable {
@@ -346,7 +357,7 @@ impl Client {
     ) -> Session {
         let vault =
             vault_client(&self.inner.http, &self.inner.base, token.as_ref(), self.inner.config.namespace.as_deref());
-        Session { token, vault, lease, initial_ttl, generation }
+        Session { token, vault, lease, initial_ttl, generation, self_lookup: true }
     }
 
     async fn login(&self, approle: &AppRoleConfig, generation: u64) -> Result<Session> {
@@ -395,7 +406,9 @@ impl Client {
 
     /// After a 403: is the token itself dead (revoked, expired) rather than merely not allowed?
     async fn token_is_dead(&self, session: &Session) -> bool {
-        session.token.is_some() && matches!(self.lookup_self(session).await, Err(Error::Auth { .. }))
+        session.token.is_some()
+            && session.self_lookup
+            && matches!(self.lookup_self(session).await, Err(Error::Auth { .. }))
     }
 
     /// Replaces a dead token: AppRole logs in again (once, however many requests noticed); a static token fails.
@@ -420,7 +433,9 @@ impl Client {
         };
         Error::Auth {
             method: "token".into(),
-            detail: format!("the token from {source} is invalid, revoked or expired; get a new one"),
+            detail: format!(
+                "the token from {source} was refused: it is invalid, revoked or expired (or may not look itself up, which the `default` policy allows); get a new one"
+            ),
         }
     }
 

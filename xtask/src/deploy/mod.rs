@@ -305,10 +305,17 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
         }
     };
     if args.threshold == 0 || args.threshold > args.shares || (args.shares > 1 && args.threshold < 2) {
-        bail!("--threshold must be between 2 and --shares ({}) (1 only with a single share)", args.shares);
+        vault_core::usage_bail!(
+            "--threshold must be between 2 and --shares ({}) (1 only with a single share)",
+            args.shares
+        );
     }
     if !args.pgp_keys.is_empty() && args.pgp_keys.len() != args.shares as usize {
-        bail!("--pgp-keys needs one key per share: {} keys for {} shares", args.pgp_keys.len(), args.shares);
+        vault_core::usage_bail!(
+            "--pgp-keys needs one key per share: {} keys for {} shares",
+            args.pgp_keys.len(),
+            args.shares
+        );
     }
     let bin = match &args.bin {
         Some(bin) => bin.clone(),
@@ -613,7 +620,7 @@ async fn wait_for_listener(client: &Client, layout: &Layout) -> anyhow::Result<v
         match client.health().await {
             Ok(health) => return Ok(health),
             Err(Error::Unreachable { .. }) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(error) => {
                 let tail = if layout.local { server::log_tail(layout, 15) } else { "see `journalctl -u vault`".into() };

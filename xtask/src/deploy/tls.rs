@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, SanType};
 
 use super::files::write_file;
@@ -82,7 +82,7 @@ pub fn install_given(dir: &Path, cert: &Path, key: &Path, ca: Option<&Path>) -> 
     let (_, parsed) =
         x509_parser::parse_x509_certificate(&leaf).with_context(|| format!("parsing {}", cert.display()))?;
     if parsed.public_key().subject_public_key.data.as_ref() != parsed_key.public_key_raw() {
-        bail!("the TLS key {} does not belong to the certificate {}", key.display(), cert.display());
+        vault_core::usage_bail!("the TLS key {} does not belong to the certificate {}", key.display(), cert.display());
     }
     let mut changed = false;
     for (target, bytes, mode) in

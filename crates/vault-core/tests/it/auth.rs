@@ -185,3 +185,26 @@ async fn approle_wrong_mount_or_role_is_an_auth_error() {
         assert!(!format!("{err} {err:?}").contains(&role.secret_ids[0]));
     }
 }
+
+#[tokio::test]
+async fn a_token_that_may_not_look_itself_up_still_works() {
+    let (server, root) = dev().await;
+    put_policy(&root, "reader", READER).await;
+    let path = KvPath::parse("secret/app/db").unwrap();
+    root.kv_write(&path, &map(&[("k", "v")]), None).await.unwrap();
+    let answer = root
+        .request(
+            Method::POST,
+            "auth/token/create",
+            Some(&json!({ "policies": ["reader"], "no_default_policy": true, "ttl": "1h" })),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let token = answer["auth"]["client_token"].as_str().unwrap();
+    let client = Client::new(with_token(&dev_config(&server), token)).unwrap();
+    assert_eq!(client.kv_read(&path, None).await.unwrap().data["k"].expose(), "v");
+    // A write its policy does not allow is a plain denial, not mistaken for a dead token.
+    let err = client.kv_write(&path, &map(&[("k", "w")]), None).await.unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
+}

@@ -1,0 +1,857 @@
+//! The command line: clap definitions, and one function per subcommand that reads the inputs, calls the
+//! library and writes the result in the chosen format. Data goes to stdout (or `-o FILE`); messages to stderr.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use vault_core::cli::UsageError;
+use vault_core::output::{Format, Output, OutputArgs, Table, write_json, write_record};
+use vault_core::{Client, ConnectArgs, Exit};
+
+use crate::cases::{self, Expect};
+use crate::check::{self, Finding, Severity};
+use crate::diff::{self, PatternChange};
+use crate::live::{self, BUILTIN_POLICIES, Server};
+use crate::matcher::{Acl, Flavor, Kind, Operation, Step};
+use crate::parse::{self, Parsed, SourceFormat};
+use crate::spec;
+use crate::write::to_hcl;
+
+/// Least-privilege Vault / OpenBao ACL policies: render, check, format, explain, test, diff and apply.
+#[derive(Debug, Parser)]
+#[command(name = "policy-gen", version, after_help = Exit::HELP)]
+pub struct Cli {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t, global = true)]
+    pub format: Format,
+    /// Output destination and colour.
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render HCL policies from TOML specs of intent.
+    Render(RenderArgs),
+    /// Rewrite HCL policies in canonical form.
+    Fmt(FmtArgs),
+    /// Find mistakes in policies: file:line errors and warnings.
+    Check(CheckArgs),
+    /// Explain which rule decides a request, offline, with the server's matching rules (exit 1 when denied).
+    Explain(ExplainArgs),
+    /// Check allow/deny matrices offline, or against a server with --live.
+    Test(TestArgs),
+    /// Compare policy files with the server's policies by meaning (exit 1 on drift).
+    Diff(DiffArgs),
+    /// Write policy files to the server (dry run unless --yes).
+    Apply(ApplyArgs),
+}
+
+/// `render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Spec files (TOML).
+    #[arg(required = true, value_name = "SPEC")]
+    pub specs: Vec<PathBuf>,
+    /// Write NAME.hcl for each spec into DIR instead of printing one policy.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// With --out-dir: change nothing, exit 1 when a file there differs from what its spec renders.
+    #[arg(long, requires = "out_dir")]
+    pub check: bool,
+}
+
+/// `fmt`.
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// Policy files or folders of them.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Change nothing; list the files that would change and exit 1 if any.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Policy files or folders of them.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Exit 1 on warnings too, not only on errors.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// `explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A policy file (or folder of them) the token carries; repeat the flag or separate with commas.
+    #[arg(long = "policy", short = 'p', required = true, value_delimiter = ',', value_name = "FILE")]
+    pub policies: Vec<PathBuf>,
+    /// Which server's matching to model where OpenBao and HashiCorp Vault differ (listing a path ending in `/`).
+    #[arg(long, value_enum, default_value_t)]
+    pub flavor: Flavor,
+    /// The operation.
+    #[arg(long, default_value = "read", value_parser = parse_operation)]
+    pub op: Operation,
+    /// The request path, e.g. secret/data/dagster/warehouse.
+    pub path: String,
+}
+
+fn parse_operation(text: &str) -> Result<Operation, String> {
+    text.parse()
+}
+
+/// `test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Matrix files (TOML).
+    #[arg(required = true, value_name = "CASES")]
+    pub matrices: Vec<PathBuf>,
+    /// Also check every case against the server: write the policies under unique names, mint a token with
+    /// exactly those, compare sys/capabilities with the offline answer, send the requests marked `request`.
+    #[arg(long)]
+    pub live: bool,
+    /// Which server's matching to model where OpenBao and HashiCorp Vault differ (listing a path ending in `/`).
+    #[arg(long, value_enum, default_value_t)]
+    pub flavor: Flavor,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Policy files or folders of them; each file is the policy named after it.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The files are the complete set: server policies they do not define count as drift (root and default
+    /// never do).
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Policy files or folders of them; each file is the policy named after it.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Also delete server policies the files do not define (never root or default).
+    #[arg(long)]
+    pub prune: bool,
+    /// Make the changes; without it nothing is written.
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let mut out = cli.output.open().context("opening the output")?;
+    let format = cli.format;
+    let exit = match cli.command {
+        Command::Render(args) => render(&args, &mut out)?,
+        Command::Fmt(args) => fmt(&args, format, &mut out)?,
+        Command::Check(args) => check_files(&args, format, &mut out)?,
+        Command::Explain(args) => explain(&args, format, &mut out)?,
+        Command::Test(args) => block_on(test(&args, format, &mut out))?,
+        Command::Diff(args) => block_on(diff_files(&args.files, &args.connect, args.prune, None, format, &mut out))?,
+        Command::Apply(args) => {
+            let mode = if args.yes { Apply::Write } else { Apply::DryRun };
+            block_on(diff_files(&args.files, &args.connect, args.prune, Some(mode), format, &mut out))?
+        }
+    };
+    out.finish().context("writing the output")?;
+    Ok(exit)
+}
+
+fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a single-threaded runtime always builds")
+        .block_on(future)
+}
+
+fn usage(message: String) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message))
+}
+
+/// Policy files named directly, and the `.hcl`/`.json` files of named folders (sorted).
+pub fn policy_files(args: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for arg in args {
+        if arg.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(arg)
+                .with_context(|| format!("reading {}", arg.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "hcl" || e == "json"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else if arg.exists() {
+            files.push(arg.clone());
+        } else {
+            return Err(usage(format!("{}: no such file or folder", arg.display())));
+        }
+    }
+    Ok(files)
+}
+
+/// Loads policy files; any syntax error or error finding stops with exit 2, naming `file:line`.
+fn load_valid(args: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Parsed)>> {
+    let mut loaded = Vec::new();
+    for file in policy_files(args)? {
+        let parsed = parse::load(&file).map_err(|e| usage(e.to_string()))?;
+        if let Some(f) = parsed.first_error() {
+            return Err(usage(format!(
+                "{}:{}: {} (run `policy-gen check` for all problems)",
+                file.display(),
+                f.line,
+                f.message
+            )));
+        }
+        loaded.push((file, parsed));
+    }
+    Ok(loaded)
+}
+
+fn render(args: &RenderArgs, out: &mut Output) -> anyhow::Result<Exit> {
+    if args.out_dir.is_none() && args.specs.len() > 1 {
+        return Err(usage("several specs need --out-dir DIR".into()));
+    }
+    let mut stale = 0;
+    for file in &args.specs {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let spec = spec::parse_spec(&text).map_err(|e| usage(format!("{}: {e}", file.display())))?;
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let policy = spec::render(&spec, &name).map_err(|e| usage(format!("{}: {e}", file.display())))?;
+        let hcl = to_hcl(&policy);
+        let Some(dir) = &args.out_dir else {
+            out.write_all(hcl.as_bytes())?;
+            continue;
+        };
+        let target = dir.join(format!("{}.hcl", policy.name));
+        let current = std::fs::read_to_string(&target).ok();
+        if current.as_deref() == Some(hcl.as_str()) {
+            continue;
+        }
+        if args.check {
+            stale += 1;
+            writeln!(out, "{}", target.display())?;
+            eprintln!(
+                "policy-gen: {} is not what {} renders; run `policy-gen render --out-dir`",
+                target.display(),
+                file.display()
+            );
+        } else {
+            write_atomically(&target, &hcl)?;
+            eprintln!("policy-gen: wrote {}", target.display());
+        }
+    }
+    Ok(if stale > 0 { Exit::No } else { Exit::Ok })
+}
+
+fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut file = Output::open(Some(path), vault_core::output::ColorChoice::Never)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.finish().with_context(|| format!("writing {}", path.display()))
+}
+
+#[derive(Serialize)]
+struct FmtRecord<'a> {
+    file: &'a Path,
+    changed: bool,
+}
+
+fn fmt(args: &FmtArgs, format: Format, out: &mut Output) -> anyhow::Result<Exit> {
+    let mut changed = Vec::new();
+    let mut unusable = false;
+    let mut records = Vec::new();
+    for file in policy_files(&args.files)? {
+        let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        if SourceFormat::detect(&file, &text) == SourceFormat::Json {
+            eprintln!("policy-gen: {}: skipped: fmt formats HCL only", file.display());
+            continue;
+        }
+        let parsed = match parse::parse_hcl(&parse::policy_name(&file), &text) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("policy-gen: error: {}", e.in_file(&file));
+                unusable = true;
+                continue;
+            }
+        };
+        if let Some(f) = parsed.first_error() {
+            eprintln!(
+                "policy-gen: error: {}:{}: not formatted, it would lose this: {}",
+                file.display(),
+                f.line,
+                f.message
+            );
+            unusable = true;
+            continue;
+        }
+        let canonical = to_hcl(&parsed.policy);
+        let differs = canonical != text;
+        records.push((file.clone(), differs));
+        if differs {
+            if !args.check {
+                write_atomically(&file, &canonical)?;
+            }
+            changed.push(file);
+        }
+    }
+    match format {
+        Format::Human => {
+            for file in &changed {
+                writeln!(out, "{}", file.display())?;
+            }
+            let verb = if args.check { "would reformat" } else { "reformatted" };
+            eprintln!("policy-gen: {verb} {} of {} files", changed.len(), records.len());
+        }
+        Format::Json => {
+            let files: Vec<FmtRecord<'_>> = records.iter().map(|(f, c)| FmtRecord { file: f, changed: *c }).collect();
+            write_json(
+                out,
+                &serde_json::json!({ "files": files, "summary": { "files": records.len(), "changed": changed.len() } }),
+            )?;
+        }
+        Format::Jsonl => {
+            for (file, c) in &records {
+                write_record(out, "file", &FmtRecord { file, changed: *c })?;
+            }
+            write_record(out, "summary", &serde_json::json!({ "files": records.len(), "changed": changed.len() }))?;
+        }
+    }
+    Ok(if unusable {
+        Exit::Usage
+    } else if args.check && !changed.is_empty() {
+        Exit::No
+    } else {
+        Exit::Ok
+    })
+}
+
+#[derive(Serialize)]
+struct FileFinding<'a> {
+    file: &'a Path,
+    #[serde(flatten)]
+    finding: &'a Finding,
+}
+
+fn check_files(args: &CheckArgs, format: Format, out: &mut Output) -> anyhow::Result<Exit> {
+    let mut all: Vec<(PathBuf, Finding)> = Vec::new();
+    let mut malformed = false;
+    let files = policy_files(&args.files)?;
+    for file in &files {
+        match parse::load(file) {
+            Ok(parsed) => {
+                let mut findings = parsed.findings.clone();
+                findings.extend(check::check(&parsed.policy));
+                findings.sort_by_key(|f| (f.line, f.severity, f.code));
+                all.extend(findings.into_iter().map(|f| (file.clone(), f)));
+            }
+            Err(e) => {
+                eprintln!("policy-gen: error: {e}");
+                malformed = true;
+            }
+        }
+    }
+    let errors = all.iter().filter(|(_, f)| f.severity == Severity::Error).count();
+    let warnings = all.len() - errors;
+    let summary = serde_json::json!({ "files": files.len(), "errors": errors, "warnings": warnings });
+    match format {
+        Format::Human => {
+            for (file, f) in &all {
+                writeln!(out, "{}:{}: {}[{}]: {}", file.display(), f.line, f.severity.as_str(), f.code, f.message)?;
+            }
+            eprintln!("policy-gen: {errors} errors, {warnings} warnings in {} files", files.len());
+        }
+        Format::Json => {
+            let findings: Vec<FileFinding<'_>> =
+                all.iter().map(|(file, finding)| FileFinding { file, finding }).collect();
+            write_json(out, &serde_json::json!({ "findings": findings, "summary": summary }))?;
+        }
+        Format::Jsonl => {
+            for (file, finding) in &all {
+                write_record(out, "finding", &FileFinding { file, finding })?;
+            }
+            write_record(out, "summary", &summary)?;
+        }
+    }
+    Ok(if malformed {
+        Exit::Usage
+    } else if errors > 0 || (args.strict && warnings > 0) {
+        Exit::No
+    } else {
+        Exit::Ok
+    })
+}
+
+/// The JSON form of `explain`.
+#[derive(Debug, Serialize)]
+pub struct Explanation {
+    /// The request path (leading `/` removed).
+    pub path: String,
+    /// The operation judged.
+    pub operation: Operation,
+    /// Whether the ACL lets the operation through.
+    pub allowed: bool,
+    /// What `sys/capabilities` would answer for the path.
+    pub capabilities: Vec<&'static str>,
+    /// The deciding pattern, or `null` when nothing matches.
+    pub decided_by: Option<Decider>,
+    /// Matching globs that lost, best first, with why they lost.
+    pub outranked: Vec<Outranked>,
+    /// What else the request must satisfy.
+    pub conditions: Vec<String>,
+    /// The decision in one sentence.
+    pub reason: String,
+}
+
+/// The deciding pattern and the rules merged into it.
+#[derive(Debug, Serialize)]
+pub struct Decider {
+    /// The pattern.
+    pub pattern: String,
+    /// Its kind.
+    pub kind: Kind,
+    /// The lookup step that found it.
+    pub step: Step,
+    /// Its merged capabilities (canonical order).
+    pub capabilities: Vec<&'static str>,
+    /// Every rule with this pattern, in every policy.
+    pub rules: Vec<RuleRef>,
+}
+
+/// A rule in a file.
+#[derive(Debug, Serialize)]
+pub struct RuleRef {
+    /// The policy.
+    pub policy: String,
+    /// The file.
+    pub file: PathBuf,
+    /// The pattern as written.
+    pub pattern: String,
+    /// The line.
+    pub line: usize,
+    /// The capabilities that rule grants.
+    pub capabilities: Vec<&'static str>,
+}
+
+/// A matching glob that lost.
+#[derive(Debug, Serialize)]
+pub struct Outranked {
+    /// The pattern.
+    pub pattern: String,
+    /// Its merged capabilities.
+    pub capabilities: Vec<&'static str>,
+    /// Its rules.
+    pub rules: Vec<RuleRef>,
+    /// Why the winner beats it.
+    pub why: String,
+}
+
+fn rule_refs(entry: &crate::matcher::Entry, files: &[(PathBuf, Parsed)]) -> Vec<RuleRef> {
+    entry
+        .rules
+        .iter()
+        .map(|s| RuleRef {
+            policy: s.policy.clone(),
+            file: files.iter().find(|(_, p)| p.policy.name == s.policy).map(|(f, _)| f.clone()).unwrap_or_default(),
+            pattern: s.pattern.clone(),
+            line: s.line,
+            capabilities: s.capabilities.clone(),
+        })
+        .collect()
+}
+
+/// Explains `op` on `path` for a token carrying `files`' policies.
+pub fn explanation(acl: &Acl, files: &[(PathBuf, Parsed)], path: &str, op: Operation) -> Explanation {
+    let d = acl.decide(path, op);
+    let caps_of = |e: &crate::matcher::Entry| e.caps.iter().map(|c| c.as_str()).collect::<Vec<_>>();
+    let winner = d.candidates.first();
+    let outranked: Vec<Outranked> = d
+        .candidates
+        .iter()
+        .skip(1)
+        .map(|c| Outranked {
+            pattern: c.entry.pattern.clone(),
+            capabilities: caps_of(c.entry),
+            rules: rule_refs(c.entry, files),
+            why: winner.map(|w| w.priority.why_over(&c.priority)).unwrap_or_default(),
+        })
+        .collect();
+    let how = match (d.step, d.entry) {
+        (_, None) => "no rule matches, so it is denied by default".to_owned(),
+        (Step::Exact, Some(e)) => format!("the exact rule {:?} decides (an exact rule beats every glob)", e.pattern),
+        (Step::ExactWithoutSlash, Some(e)) => {
+            format!("for listing, the exact rule {:?} for the path without its trailing `/` decides", e.pattern)
+        }
+        (step, Some(e)) => {
+            let slash = if step == Step::GlobWithoutSlash { " (for the path without its trailing `/`)" } else { "" };
+            let mut text = format!("the glob {:?} is the highest-priority match{slash}", e.pattern);
+            if let Some(first) = outranked.first() {
+                text.push_str(&format!(", beating {:?} because {}", first.pattern, first.why));
+            }
+            text
+        }
+    };
+    let caps = d.caps();
+    let verdict = if d.allowed() {
+        format!("{op} is allowed")
+    } else if caps.is_deny() {
+        format!("{op} is denied: the rule says deny")
+    } else if caps.contains(op.capability()) {
+        format!("{op} is denied: the path is root-protected and `sudo` is missing")
+    } else if d.entry.is_some() {
+        format!("{op} is denied: the deciding rule grants {caps} only, and other rules never add to it")
+    } else {
+        format!("{op} is denied")
+    };
+    Explanation {
+        path: d.path.clone(),
+        operation: op,
+        allowed: d.allowed(),
+        capabilities: acl.capabilities(path).names(),
+        decided_by: d.entry.map(|e| Decider {
+            pattern: e.pattern.clone(),
+            kind: e.kind,
+            step: d.step,
+            capabilities: caps_of(e),
+            rules: rule_refs(e, files),
+        }),
+        outranked,
+        conditions: d.conditions(),
+        reason: format!("{verdict}; {how}"),
+    }
+}
+
+fn explain(args: &ExplainArgs, format: Format, out: &mut Output) -> anyhow::Result<Exit> {
+    let files = load_valid(&args.policies)?;
+    let policies: Vec<_> = files.iter().map(|(_, p)| p.policy.clone()).collect();
+    let acl = Acl::with_flavor(&policies, args.flavor).map_err(|e| usage(e.to_string()))?;
+    let x = explanation(&acl, &files, &args.path, args.op);
+    match format {
+        Format::Json => write_json(out, &x)?,
+        Format::Jsonl => {
+            write_record(out, "explain", &x)?;
+            write_record(out, "summary", &serde_json::json!({ "allowed": x.allowed }))?;
+        }
+        Format::Human => {
+            writeln!(out, "{} {}: {}", x.operation, x.path, if x.allowed { "allowed" } else { "denied" })?;
+            writeln!(out, "  capabilities: {}", x.capabilities.join(", "))?;
+            if let Some(d) = &x.decided_by {
+                writeln!(out, "  decided by:   {} ({}) [{}]", d.pattern, d.kind.as_str(), d.capabilities.join(", "))?;
+                for r in &d.rules {
+                    writeln!(
+                        out,
+                        "                {}:{} policy {} [{}]",
+                        r.file.display(),
+                        r.line,
+                        r.policy,
+                        r.capabilities.join(", ")
+                    )?;
+                }
+            }
+            for o in &x.outranked {
+                writeln!(out, "  outranked:    {} [{}]: {}", o.pattern, o.capabilities.join(", "), o.why)?;
+            }
+            for c in &x.conditions {
+                writeln!(out, "  condition:    {c}")?;
+            }
+            writeln!(out, "  why:          {}", x.reason)?;
+        }
+    }
+    Ok(if x.allowed { Exit::Ok } else { Exit::No })
+}
+
+/// One case's result, as `test` reports it.
+#[derive(Debug, Serialize)]
+pub struct CaseResult {
+    /// The matrix file.
+    pub matrix: PathBuf,
+    /// The case.
+    #[serde(flatten)]
+    pub case: cases::Case,
+    /// The offline verdict.
+    pub offline: cases::Verdict,
+    /// The live verdict, with --live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<live::LiveVerdict>,
+    /// Whether every verdict meets the expectation and offline agrees with the server.
+    pub pass: bool,
+    /// What went wrong.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+async fn test(args: &TestArgs, format: Format, out: &mut Output) -> anyhow::Result<Exit> {
+    let server = if args.live {
+        let config = vault_core::Config::resolve(&args.connect)?;
+        Some(Server::new(Client::new(config)?))
+    } else {
+        None
+    };
+    let mut results = Vec::new();
+    for path in &args.matrices {
+        let matrix = cases::load(path).map_err(|e| usage(e.to_string()))?;
+        let acl = Acl::with_flavor(&matrix.access_policies(), args.flavor)
+            .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+        let offline = cases::offline(&acl, &matrix.cases);
+        let live = match &server {
+            Some(server) => {
+                let mut texts = Vec::new();
+                for (file, parsed) in &matrix.policies {
+                    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+                    texts.push((parsed.policy.name.clone(), text));
+                }
+                let verdicts = live::judge(server, &texts, &matrix.cases)
+                    .await
+                    .with_context(|| format!("checking {} against {}", path.display(), server.client().address()))?;
+                verdicts.into_iter().map(Some).collect()
+            }
+            None => vec![None; matrix.cases.len()],
+        };
+        for ((case, offline), live) in matrix.cases.iter().zip(offline).zip(live) {
+            results.push(judge_case(path, case, offline, live));
+        }
+    }
+    let failed = results.iter().filter(|r| !r.pass).count();
+    let summary = serde_json::json!({ "cases": results.len(), "passed": results.len() - failed, "failed": failed, "live": args.live });
+    match format {
+        Format::Json => write_json(out, &serde_json::json!({ "cases": results, "summary": summary }))?,
+        Format::Jsonl => {
+            for r in &results {
+                write_record(out, "case", r)?;
+            }
+            write_record(out, "summary", &summary)?;
+        }
+        Format::Human => {
+            let mut header = vec!["RESULT", "MATRIX", "OP", "PATH", "EXPECT", "OFFLINE"];
+            if args.live {
+                header.push("SERVER");
+            }
+            let mut table = Table::new(header);
+            for r in &results {
+                let mut row = vec![
+                    if r.pass { "ok".to_owned() } else { "FAIL".to_owned() },
+                    parse::policy_name(&r.matrix),
+                    r.case.operation.to_string(),
+                    r.case.path.clone(),
+                    r.case.expect.as_str().to_owned(),
+                    Expect::from_allowed(r.offline.allowed).as_str().to_owned(),
+                ];
+                if let Some(l) = &r.live {
+                    row.push(format!("{} [{}]", Expect::from_allowed(l.allowed).as_str(), l.capabilities.join(", ")));
+                }
+                table.row(row);
+            }
+            table.write_to(out, out.color())?;
+            for r in results.iter().filter(|r| !r.pass) {
+                for p in &r.problems {
+                    eprintln!("policy-gen: {}: {} {}: {p}", r.matrix.display(), r.case.operation, r.case.path);
+                }
+            }
+            eprintln!("{} passed, {failed} failed", results.len() - failed);
+        }
+    }
+    Ok(if failed > 0 { Exit::No } else { Exit::Ok })
+}
+
+fn judge_case(
+    matrix: &Path,
+    case: &cases::Case,
+    offline: cases::Verdict,
+    live: Option<live::LiveVerdict>,
+) -> CaseResult {
+    let mut problems = Vec::new();
+    let offline_says = Expect::from_allowed(offline.allowed);
+    if offline_says != case.expect {
+        problems.push(format!("expected {}, the policies say {}", case.expect.as_str(), offline_says.as_str()));
+    }
+    if let Some(l) = &live {
+        if l.capabilities.iter().map(String::as_str).ne(offline.capabilities.iter().copied()) {
+            problems.push(format!(
+                "the server answers capabilities [{}], the offline matcher [{}]: a matcher bug (or the wrong --flavor), please report it",
+                l.capabilities.join(", "),
+                offline.capabilities.join(", ")
+            ));
+        }
+        if !live::meets(l, case.expect) {
+            let request = l.request.as_ref().map(|p| format!("; the real request: {}", p.answer)).unwrap_or_default();
+            problems.push(format!(
+                "expected {}, the server says {}{request}",
+                case.expect.as_str(),
+                Expect::from_allowed(l.allowed).as_str()
+            ));
+        }
+    }
+    CaseResult { matrix: matrix.to_owned(), case: case.clone(), offline, live, pass: problems.is_empty(), problems }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Apply {
+    DryRun,
+    Write,
+}
+
+/// One policy's state, as `diff` and `apply` report it.
+#[derive(Debug, Serialize)]
+pub struct PolicyState {
+    /// The policy name.
+    pub name: String,
+    /// The local file, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// `unchanged`, `changed`, `missing` (only local) or `extra` (only on the server).
+    pub status: &'static str,
+    /// What `apply` does (or would do): `none`, `create`, `update` or `delete`.
+    pub action: &'static str,
+    /// Whether the action was carried out.
+    pub applied: bool,
+    /// The differences by pattern, from the server's version to the local one.
+    pub changes: Vec<PatternChange>,
+    /// A note, e.g. a server policy this tool cannot parse.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+async fn diff_files(
+    files: &[PathBuf],
+    connect: &ConnectArgs,
+    prune: bool,
+    apply: Option<Apply>,
+    format: Format,
+    out: &mut Output,
+) -> anyhow::Result<Exit> {
+    let local = load_valid(files)?;
+    if apply.is_some() {
+        for (file, parsed) in &local {
+            if let Some(f) = check::check(&parsed.policy).iter().find(|f| f.severity == Severity::Error) {
+                return Err(usage(format!(
+                    "{}:{}: {}; not applying anything (see `policy-gen check`)",
+                    file.display(),
+                    f.line,
+                    f.message
+                )));
+            }
+        }
+    }
+    let mut names: Vec<&str> = local.iter().map(|(_, p)| p.policy.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(dup) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(usage(format!("two files define policy {:?}", dup[0])));
+    }
+    let server = Server::new(Client::new(vault_core::Config::resolve(connect)?)?);
+    let mut states = Vec::new();
+    for (file, parsed) in &local {
+        let name = parsed.policy.name.clone();
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let remote = server.read_policy(&name).await.with_context(|| format!("reading policy {name}"))?;
+        let (status, changes, note) = match &remote {
+            None => ("missing", diff::diff(&Default::default(), &parsed.policy), None),
+            Some(remote) => match parse::parse(&name, remote, SourceFormat::detect(Path::new(""), remote)) {
+                Ok(theirs) => {
+                    let changes = diff::diff(&theirs.policy, &parsed.policy);
+                    (if changes.is_empty() { "unchanged" } else { "changed" }, changes, None)
+                }
+                Err(e) => (
+                    "changed",
+                    Vec::new(),
+                    Some(format!("the server's version does not parse ({e}); it will be replaced")),
+                ),
+            },
+        };
+        let action = match status {
+            "missing" => "create",
+            "changed" => "update",
+            _ => "none",
+        };
+        let applied = apply == Some(Apply::Write) && action != "none";
+        if applied {
+            server.write_policy(&name, &text).await.with_context(|| format!("writing policy {name}"))?;
+        }
+        states.push(PolicyState { name, file: Some(file.clone()), status, action, applied, changes, note });
+    }
+    if prune {
+        let on_server = server.list_policies().await.context("listing the server's policies")?;
+        for name in on_server {
+            if BUILTIN_POLICIES.contains(&name.as_str()) || names.contains(&name.as_str()) {
+                continue;
+            }
+            let applied = apply == Some(Apply::Write);
+            if applied {
+                server.delete_policy(&name).await.with_context(|| format!("deleting policy {name}"))?;
+            }
+            states.push(PolicyState {
+                name,
+                file: None,
+                status: "extra",
+                action: "delete",
+                applied,
+                changes: Vec::new(),
+                note: None,
+            });
+        }
+    }
+    let drift = states.iter().filter(|s| s.status != "unchanged").count();
+    let summary = serde_json::json!({ "policies": states.len(), "drift": drift, "applied": states.iter().filter(|s| s.applied).count() });
+    match format {
+        Format::Json => write_json(out, &serde_json::json!({ "policies": states, "summary": summary }))?,
+        Format::Jsonl => {
+            for s in &states {
+                write_record(out, "policy", s)?;
+            }
+            write_record(out, "summary", &summary)?;
+        }
+        Format::Human => {
+            for s in &states {
+                let action = match (apply, s.action) {
+                    (_, "none") | (None, _) => String::new(),
+                    (Some(_), a) if s.applied => format!(" → {a}d"),
+                    (Some(_), a) => format!(" → would {a}"),
+                };
+                writeln!(out, "{}: {}{action}", s.name, s.status)?;
+                for c in &s.changes {
+                    let mut parts = Vec::new();
+                    if !c.added.is_empty() {
+                        parts.push(format!("+[{}]", c.added.join(", ")));
+                    }
+                    if !c.removed.is_empty() {
+                        parts.push(format!("-[{}]", c.removed.join(", ")));
+                    }
+                    if !c.conditions.is_empty() {
+                        parts.push(format!("~{}", c.conditions.join(", ")));
+                    }
+                    writeln!(out, "  {} {}", c.pattern, parts.join(" "))?;
+                }
+                if let Some(n) = &s.note {
+                    writeln!(out, "  note: {n}")?;
+                }
+            }
+        }
+    }
+    Ok(match apply {
+        None if drift > 0 => Exit::No,
+        Some(Apply::DryRun) if drift > 0 => {
+            eprintln!("policy-gen: dry run: {drift} policies would change; pass --yes to apply");
+            Exit::Ok
+        }
+        _ => Exit::Ok,
+    })
+}

@@ -1,0 +1,26 @@
+//! policy-gen: least-privilege Vault / OpenBao ACL policies that are generated, checked, explained and tested.
+//!
+//! - [`model`]: [`AccessPolicy`] and [`PolicyRule`], the typed form of a policy.
+//! - [`parse`] reads HCL and JSON policies (with lines and comments); [`write`](mod@write) writes canonical HCL.
+//! - [`spec`] renders a TOML spec of intent into HCL that knows KV version 2.
+//! - [`check`] finds the mistakes the server accepts silently.
+//! - [`matcher`] decides requests offline exactly as the server does, and says why.
+//! - [`cases`] runs allow/deny matrices; [`live`] checks them (and everything else) against a real server.
+//! - [`diff`] compares two versions of a policy by meaning.
+//! - [`cli`] is the command line; `main.rs` only calls it.
+
+pub mod cases;
+pub mod check;
+pub mod cli;
+pub mod diff;
+pub mod live;
+pub mod matcher;
+pub mod model;
+pub mod parse;
+pub mod spec;
+pub mod write;
+
+pub use check::{Finding, Severity};
+pub use matcher::{Acl, Decision, Operation};
+pub use model::{AccessPolicy, CapSet, Capability, PolicyRule};
+pub use parse::{LoadError, Parsed};

@@ -1,0 +1,78 @@
+//! `explain`: the JSON contract, the deciding rule with its file and line, and exit codes.
+
+use crate::util::{policy_gen, stdout, temp_files};
+
+const BROAD: &str = "path \"secret/*\" {\n  capabilities = [\"read\", \"list\"]\n}\n\npath \"secret/data/+/config\" {\n  capabilities = [\"update\"]\n}\n";
+const OTHER: &str = "path \"secret/*\" {\n  capabilities = [\"create\"]\n}\n\npath \"secret/data/vault/config\" {\n  capabilities = [\"deny\"]\n}\n";
+
+#[test]
+fn json_names_the_deciding_rules_across_policies() {
+    let dir = temp_files(&[("broad.hcl", BROAD), ("other.hcl", OTHER)]);
+    let output = policy_gen()
+        .args(["--format", "json", "explain", "--policy"])
+        .arg(dir.path().join("broad.hcl"))
+        .arg("--policy")
+        .arg(dir.path().join("other.hcl"))
+        .args(["--op", "create", "secret/data/app/token"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let x: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(x["path"], "secret/data/app/token");
+    assert_eq!(x["operation"], "create");
+    assert_eq!(x["allowed"], true);
+    assert_eq!(x["capabilities"], serde_json::json!(["create", "list", "read"]), "same pattern: merged");
+    assert_eq!(x["decided_by"]["pattern"], "secret/*");
+    let rules = x["decided_by"]["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[0]["policy"], "broad");
+    assert_eq!(rules[0]["line"], 1);
+    assert_eq!(rules[1]["policy"], "other");
+}
+
+#[test]
+fn a_more_specific_glob_wins_and_the_reason_says_why() {
+    let dir = temp_files(&[("broad.hcl", BROAD)]);
+    let output = policy_gen()
+        .args(["--format", "json", "explain", "--policy"])
+        .arg(dir.path())
+        .arg("secret/data/app/config")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "read is denied");
+    let x: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(x["capabilities"], serde_json::json!(["update"]));
+    assert_eq!(x["decided_by"]["pattern"], "secret/data/+/config");
+    assert_eq!(x["outranked"][0]["pattern"], "secret/*");
+    assert!(x["outranked"][0]["why"].as_str().unwrap().contains("first wildcard comes later"));
+    assert!(x["reason"].as_str().unwrap().contains("other rules never add to it"), "{}", x["reason"]);
+}
+
+#[test]
+fn deny_and_no_match() {
+    let dir = temp_files(&[("broad.hcl", BROAD), ("other.hcl", OTHER)]);
+    let run = |path: &str| {
+        let output =
+            policy_gen().args(["--format", "json", "explain", "--policy"]).arg(dir.path()).arg(path).output().unwrap();
+        (output.status.code(), serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap())
+    };
+    let (code, x) = run("secret/data/vault/config");
+    assert_eq!(code, Some(1));
+    assert_eq!(x["capabilities"], serde_json::json!(["deny"]));
+    assert_eq!(x["decided_by"]["kind"], "exact");
+    let (code, x) = run("auth/token/create");
+    assert_eq!(code, Some(1));
+    assert_eq!(x["decided_by"], serde_json::Value::Null);
+    assert_eq!(x["capabilities"], serde_json::json!(["deny"]));
+}
+
+#[test]
+fn human_output_is_readable() {
+    let dir = temp_files(&[("broad.hcl", BROAD)]);
+    let output =
+        policy_gen().args(["explain", "--policy"]).arg(dir.path()).arg("secret/data/app/config").output().unwrap();
+    let text = stdout(&output);
+    assert!(text.starts_with("read secret/data/app/config: denied\n"), "{text}");
+    assert!(text.contains("decided by:   secret/data/+/config"));
+    assert!(text.contains("broad.hcl:5 policy broad [update]"), "{text}");
+}

@@ -1,0 +1,10 @@
+//! Integration tests for policy-gen: the built binary on real files, and the library and the binary against
+//! real OpenBao dev servers started by vault-testkit (a server that cannot start fails the test).
+
+mod agreement;
+mod check;
+mod explain;
+mod fmt;
+mod live;
+mod shipped;
+mod util;
