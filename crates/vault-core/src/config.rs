@@ -121,6 +121,9 @@ pub struct ConnectArgs {
     /// AppRole role_id [env: VAULT_ROLE_ID]
     #[arg(long = "role-id", value_name = "ID", global = true)]
     pub role_id: Option<String>,
+    /// AppRole role_id from a file [env: VAULT_ROLE_ID_FILE]
+    #[arg(long = "role-id-file", value_name = "FILE", global = true)]
+    pub role_id_file: Option<PathBuf>,
     /// AppRole secret_id file, read at each login [env: VAULT_SECRET_ID_FILE]
     #[arg(long = "secret-id-file", value_name = "FILE", global = true)]
     pub secret_id_file: Option<PathBuf>,
@@ -215,7 +218,14 @@ impl Config {
             None => DEFAULT_TIMEOUT,
         };
 
-        let role_id = args.role_id.clone().or_else(|| var("ROLE_ID"));
+        let role_id = match (
+            args.role_id.clone().or_else(|| var("ROLE_ID")),
+            args.role_id_file.clone().or_else(|| path_var("ROLE_ID_FILE")),
+        ) {
+            (Some(id), _) => Some(id),
+            (None, Some(file)) => Some(read_secret_file(&file, "AppRole role_id")?.expose().to_owned()),
+            (None, None) => None,
+        };
         let auth = if let Some(role_id) = role_id {
             let secret_id = if let Some(file) = args.secret_id_file.clone().or_else(|| path_var("SECRET_ID_FILE")) {
                 SecretIdSource::File(file)
@@ -394,6 +404,7 @@ mod tests {
         let c = resolve(&ConnectArgs::default(), &vars, None).unwrap();
         let AuthConfig::AppRole(a) = &c.auth else { panic!("expected AppRole") };
         assert_eq!(a.mount, "approle");
+        assert_eq!(a.role_id, "role-1");
         assert_eq!(a.secret_id.read().unwrap().expose(), "first");
         std::fs::write(&file, "second").unwrap();
         assert_eq!(a.secret_id.read().unwrap().expose(), "second", "re-read at each login");
