@@ -18,7 +18,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let root = crate::workspace_root();
     eprintln!("xtask test: installing the servers the tests need (OpenBao, SeaweedFS, PostgreSQL) when missing");
     vault_testkit::install_all().context("installing the test servers")?;
-    install_commands(&[("shellcheck", "shellcheck"), ("gpg", "gnupg"), ("curl", "curl")])?;
+    install_commands(&[
+        ("shellcheck", "shellcheck"),
+        ("gpg", "gnupg"),
+        ("curl", "curl"),
+        ("systemd-analyze", "systemd"),
+    ])?;
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let step = |name: &str, args: &[&str], env: &[(&str, &str)]| -> anyhow::Result<()> {
