@@ -43,7 +43,7 @@ pub struct Args {
     /// Address the listener binds; the cluster port is the next one.
     #[arg(long, default_value = "127.0.0.1:8200")]
     pub listen: SocketAddr,
-    /// Address clients use [default: https://<listen address>]
+    /// Address clients use [default: https:// and the listen address]
     #[arg(long, value_name = "URL")]
     pub api_addr: Option<String>,
     /// The operator's server certificate (PEM, chain included); without it a CA and certificate are generated.
