@@ -14,7 +14,7 @@ use vault_core::Exit;
 use vault_core::cli::UsageError;
 use vault_core::output::{OutputArgs, Table, write_json, write_record};
 
-const AFTER_HELP: &str = "Examples:\n  secret-scan                      scan the current folder (git-ignore aware)\n  secret-scan --staged             scan what `git commit` would record (pre-commit)\n  secret-scan --git-history        scan every blob of every branch once\n  secret-scan -f sarif -o out.sarif .\n  cat app.log | secret-scan -\n\nSuppress: `secret-scan:allow` on the line, .secret-scan-ignore (globs, fingerprints), --baseline FILE.\n\nExit codes:\n  0  nothing found\n  1  findings at or above --min-confidence\n  2  usage or input error, or a file that could not be read";
+const AFTER_HELP: &str = "Examples:\n  secret-scan                      scan the current folder (git-ignore aware)\n  secret-scan --staged             scan what `git commit` would record (pre-commit)\n  secret-scan --git-history        scan every blob of every branch once\n  secret-scan -f sarif -o out.sarif .\n  cat app.log | secret-scan -\n\nSuppress: `secret-scan:allow` on the line, .secret-scan-ignore (globs, fingerprints), --baseline FILE.\n\nExit codes:\n  0  nothing found\n  1  findings at or above --min-confidence\n  2  usage or input error, or a file that could not be read\n  3  Vault unavailable (with --vault-known)";
 
 /// Find hard-coded secrets in files, staged changes and git history.
 #[derive(Debug, Parser)]
@@ -32,6 +32,8 @@ pub struct Cli {
     rules: Vec<PathBuf>,
     #[command(flatten)]
     output: OutputArgs,
+    #[command(flatten)]
+    connect: vault_core::ConnectArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +115,10 @@ struct ScanArgs {
     /// Ignore file of path globs and fingerprints (default: .secret-scan-ignore at the scan root, if present).
     #[arg(long, value_name = "FILE")]
     ignore_file: Option<PathBuf>,
+    /// Also find the current values of these Vault KV secrets (or every secret under a folder ending in /),
+    /// verbatim and whatever their shape. Values are held only as keyed hashes. Repeatable.
+    #[arg(long = "vault-known", value_name = "KV_PATH")]
+    vault_known: Vec<String>,
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -135,7 +141,18 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Runs the parsed command line.
 pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
-    let scanner = load_rules(&cli.rules)?;
+    let mut scanner = load_rules(&cli.rules)?;
+    let scan_args = match &cli.command {
+        None => Some(&cli.scan),
+        Some(Command::Scan(args)) => Some(args),
+        Some(Command::Baseline(BaselineCommand::Create { scan, .. } | BaselineCommand::Update { scan, .. })) => {
+            Some(scan)
+        }
+        Some(_) => None,
+    };
+    if let Some(args) = scan_args.filter(|a| !a.vault_known.is_empty()) {
+        scanner = scanner.with_known(load_known(&cli.connect, &args.vault_known)?);
+    }
     match &cli.command {
         None => scan_command(&scanner, &cli.scan, cli.format, &cli.output),
         Some(Command::Scan(args)) => scan_command(&scanner, args, cli.format, &cli.output),
@@ -156,6 +173,40 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
             Ok(Exit::Ok)
         }
     }
+}
+
+/// Reads the current values of the given Vault secrets (folders recursively) into keyed hashes.
+fn load_known(connect: &vault_core::ConnectArgs, paths: &[String]) -> anyhow::Result<secret_scan::known::KnownValues> {
+    use anyhow::Context;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let client = vault_core::Client::new(vault_core::Config::resolve(connect)?)?;
+        let mut known = secret_scan::known::KnownValues::new();
+        let mut secrets = 0;
+        for text in paths {
+            let path = client.kv_path(text).await?;
+            let targets = if path.is_folder() {
+                let below = client.kv_list_recursive(&path).await?;
+                below.iter().map(|relative| path.join(relative)).collect::<Result<Vec<_>, _>>()?
+            } else {
+                vec![path]
+            };
+            for target in targets {
+                let secret = client.kv_read(&target, None).await.with_context(|| format!("reading {target} for --vault-known"))?;
+                secrets += 1;
+                for (key, value) in &secret.data {
+                    known.add(&format!("{target}#{key}"), value);
+                }
+            }
+        }
+        eprintln!(
+            "secret-scan: looking for the current values of {secrets} Vault secrets ({} values; {} shorter than {} bytes left out)",
+            known.len(),
+            known.skipped_short(),
+            secret_scan::known::MIN_LEN
+        );
+        anyhow::Ok(known)
+    })
 }
 
 fn load_rules(files: &[PathBuf]) -> anyhow::Result<Scanner> {

@@ -34,6 +34,8 @@ pub struct Finding {
     pub redacted: String,
     /// The value.
     pub secret: SecretString,
+    /// For `vault-known-value` findings, the Vault secret and key the value belongs to (`secret/app/db#password`).
+    pub vault_path: Option<String>,
 }
 
 /// Stable fingerprint of a finding: 16 hex digits of SHA-256 over the rule id, the path relative to the scan root
@@ -85,6 +87,9 @@ pub struct FindingRecord<'a> {
     pub fingerprint: &'a str,
     /// See [`Finding::redacted`].
     pub redacted: &'a str,
+    /// See [`Finding::vault_path`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vault_path: Option<&'a str>,
     /// The value, only with `--show-secrets`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<&'a str>,
@@ -104,6 +109,7 @@ impl Finding {
             confidence: self.confidence,
             fingerprint: &self.fingerprint,
             redacted: &self.redacted,
+            vault_path: self.vault_path.as_deref(),
             secret: show_secret.then(|| self.secret.expose()),
         }
     }

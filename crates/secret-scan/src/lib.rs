@@ -10,12 +10,14 @@
 //! - [`suppress`]: baselines and the `.secret-scan-ignore` file; inline `secret-scan:allow` lives in the scanner.
 //! - [`report`]: human, JSON, JSON Lines and SARIF output.
 //! - [`hook`]: the pre-commit hook installer.
+//! - [`known`]: `--vault-known`, the current values of Vault secrets found verbatim, held only as keyed hashes.
 
 pub mod classify;
 mod filters;
 pub mod finding;
 mod git;
 pub mod hook;
+pub mod known;
 pub mod report;
 pub mod rules;
 pub mod scan;

@@ -13,6 +13,7 @@ use vault_core::SecretString;
 
 use crate::filters::{self, CompiledFilters};
 use crate::finding::{self, Finding};
+use crate::known::{self, KnownValues};
 use crate::rules::{EXAMPLE_SPLIT, Rule, RuleError, RuleKind, RuleSet};
 
 /// How far before a keyword hit a single-line rule looks, within the hit's line.
@@ -45,6 +46,7 @@ pub struct Scanner {
     /// For each prefilter pattern, the rules that own that keyword.
     keyword_rules: Vec<Vec<usize>>,
     filters: CompiledFilters,
+    known: Option<KnownValues>,
 }
 
 /// A rule example that did not behave: `secret-scan rules check` lists these.
@@ -143,7 +145,14 @@ impl Scanner {
             .match_kind(MatchKind::Standard)
             .build(&keywords)
             .map_err(|e| RuleError::Invalid { id: "keywords".into(), message: e.to_string() })?;
-        Ok(Self { rules, prefilter, keyword_rules, filters })
+        Ok(Self { rules, prefilter, keyword_rules, filters, known: None })
+    }
+
+    /// Also reports every occurrence of these known values (`--vault-known`), whatever their shape. Where a
+    /// rule's finding overlaps a known value, the known value's finding replaces it: it names the Vault secret.
+    pub fn with_known(mut self, known: KnownValues) -> Self {
+        self.known = Some(known);
+        self
     }
 
     /// The built-in rules, compiled.
@@ -172,7 +181,11 @@ impl Scanner {
         if self.filters.skip_path(path) {
             return Vec::new();
         }
-        self.scan_with(path, data, None)
+        let mut findings = self.scan_with(path, data, None);
+        if let Some(known) = &self.known {
+            add_known(known, path, data, &mut findings);
+        }
+        findings
     }
 
     /// Runs every rule's examples and negative examples, each rule on its own.
@@ -332,10 +345,50 @@ impl Scanner {
                 fingerprint: finding::fingerprint(&rule.id, path, value),
                 redacted: finding::redact(&secret),
                 secret,
+                vault_path: None,
             });
         }
         findings
     }
+}
+
+/// Adds the known values found in `data`, replacing rule findings at the same place.
+fn add_known(known: &KnownValues, path: &str, data: &[u8], findings: &mut Vec<Finding>) {
+    let hits = known.find(data);
+    if hits.is_empty() {
+        return;
+    }
+    let mut cursor = Position::default();
+    for hit in hits {
+        let begin = cursor.advance(data, hit.start);
+        let line_end = memchr::memchr(b'\n', &data[hit.start..]).map_or(data.len(), |i| hit.start + i);
+        if memchr::memmem::find(&data[begin.line_start..line_end], ALLOW_MARKER).is_some() {
+            continue;
+        }
+        let mut end_cursor = cursor;
+        let last = end_cursor.advance(data, hit.end);
+        let overlaps = |f: &Finding| {
+            (f.line, f.column) < (last.line, last.column) && (begin.line, begin.column) < (f.end_line, f.end_column)
+        };
+        findings.retain(|f| !overlaps(f));
+        let value = &data[hit.start..hit.end];
+        let secret = SecretString::new(String::from_utf8_lossy(value).into_owned());
+        findings.push(Finding {
+            path: path.to_owned(),
+            commit: None,
+            line: begin.line,
+            column: begin.column,
+            end_line: last.line,
+            end_column: last.column,
+            rule_id: known::RULE_ID.to_owned(),
+            confidence: crate::rules::Confidence::High,
+            fingerprint: finding::fingerprint(known::RULE_ID, path, value),
+            redacted: finding::redact(&secret),
+            secret,
+            vault_path: Some(hit.source),
+        });
+    }
+    findings.sort_by_key(|f| (f.line, f.column));
 }
 
 /// A position in a buffer, advanced forward only, so that positions of sorted matches cost one pass.
