@@ -179,6 +179,17 @@ mod tests {
     }
 
     #[test]
+    fn overlapping_values_are_each_reported() {
+        let mut known = KnownValues::new();
+        known.add("a#k", &SecretString::from("abcdefgh-1234"));
+        known.add("b#k", &SecretString::from("gh-1234-zzzz"));
+        let scanner = crate::Scanner::builtin().with_known(known);
+        let findings = scanner.scan_bytes("f.txt", b"x abcdefgh-1234-zzzz y\n");
+        let sources: Vec<_> = findings.iter().map(|f| f.vault_path.as_deref().unwrap()).collect();
+        assert_eq!(sources, ["a#k", "b#k"]);
+    }
+
+    #[test]
     fn debug_shows_no_value() {
         let mut known = KnownValues::new();
         known.add("s#k", &SecretString::from("never-printed-value"));

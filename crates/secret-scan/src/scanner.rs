@@ -14,7 +14,7 @@ use vault_core::SecretString;
 use crate::filters::{self, CompiledFilters};
 use crate::finding::{self, Finding};
 use crate::known::{self, KnownValues};
-use crate::rules::{EXAMPLE_SPLIT, Rule, RuleError, RuleKind, RuleSet};
+use crate::rules::{Confidence, EXAMPLE_SPLIT, Rule, RuleError, RuleKind, RuleSet};
 
 /// How far before a keyword hit a single-line rule looks, within the hit's line.
 const BEFORE_HIT: usize = 512;
@@ -323,33 +323,47 @@ impl Scanner {
         let mut findings = Vec::with_capacity(kept.len());
         let mut cursor = Position::default();
         for r in kept {
-            let begin = cursor.advance(data, r.start);
-            let line_end = memchr::memchr(b'\n', &data[r.start..]).map_or(data.len(), |i| r.start + i);
-            if memchr::memmem::find(&data[begin.line_start..line_end], ALLOW_MARKER).is_some() {
-                continue;
-            }
-            let mut end_cursor = cursor;
-            let last = end_cursor.advance(data, r.end);
             let rule = &self.rules[r.rule].rule;
-            let value = &data[r.start..r.end];
-            let secret = SecretString::new(String::from_utf8_lossy(value).into_owned());
-            findings.push(Finding {
-                path: path.to_owned(),
-                commit: None,
-                line: begin.line,
-                column: begin.column,
-                end_line: last.line,
-                end_column: last.column,
-                rule_id: rule.id.clone(),
-                confidence: rule.confidence,
-                fingerprint: finding::fingerprint(&rule.id, path, value),
-                redacted: finding::redact(&secret),
-                secret,
-                vault_path: None,
-            });
+            findings.extend(locate(&mut cursor, path, data, (r.start, r.end), &rule.id, rule.confidence));
         }
         findings
     }
+}
+
+/// Turns a span into a finding with its position, unless its line carries the allow comment. `cursor` only moves
+/// forward, so spans must come in order.
+fn locate(
+    cursor: &mut Position,
+    path: &str,
+    data: &[u8],
+    (start, end): (usize, usize),
+    rule_id: &str,
+    confidence: Confidence,
+) -> Option<Finding> {
+    let begin = cursor.advance(data, start);
+    let line_end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+    if memchr::memmem::find(&data[begin.line_start..line_end], ALLOW_MARKER).is_some() {
+        return None;
+    }
+    // A copy: the next span may start before this one ends (known values can overlap).
+    let mut end_cursor = *cursor;
+    let last = end_cursor.advance(data, end);
+    let value = &data[start..end];
+    let secret = SecretString::new(String::from_utf8_lossy(value).into_owned());
+    Some(Finding {
+        path: path.to_owned(),
+        commit: None,
+        line: begin.line,
+        column: begin.column,
+        end_line: last.line,
+        end_column: last.column,
+        rule_id: rule_id.to_owned(),
+        confidence,
+        fingerprint: finding::fingerprint(rule_id, path, value),
+        redacted: finding::redact(&secret),
+        secret,
+        vault_path: None,
+    })
 }
 
 /// Adds the known values found in `data`, replacing rule findings at the same place.
@@ -360,33 +374,17 @@ fn add_known(known: &KnownValues, path: &str, data: &[u8], findings: &mut Vec<Fi
     }
     let mut cursor = Position::default();
     for hit in hits {
-        let begin = cursor.advance(data, hit.start);
-        let line_end = memchr::memchr(b'\n', &data[hit.start..]).map_or(data.len(), |i| hit.start + i);
-        if memchr::memmem::find(&data[begin.line_start..line_end], ALLOW_MARKER).is_some() {
+        let Some(mut found) = locate(&mut cursor, path, data, (hit.start, hit.end), known::RULE_ID, Confidence::High)
+        else {
             continue;
-        }
-        let mut end_cursor = cursor;
-        let last = end_cursor.advance(data, hit.end);
-        let overlaps = |f: &Finding| {
-            (f.line, f.column) < (last.line, last.column) && (begin.line, begin.column) < (f.end_line, f.end_column)
         };
-        findings.retain(|f| !overlaps(f));
-        let value = &data[hit.start..hit.end];
-        let secret = SecretString::new(String::from_utf8_lossy(value).into_owned());
-        findings.push(Finding {
-            path: path.to_owned(),
-            commit: None,
-            line: begin.line,
-            column: begin.column,
-            end_line: last.line,
-            end_column: last.column,
-            rule_id: known::RULE_ID.to_owned(),
-            confidence: crate::rules::Confidence::High,
-            fingerprint: finding::fingerprint(known::RULE_ID, path, value),
-            redacted: finding::redact(&secret),
-            secret,
-            vault_path: Some(hit.source),
-        });
+        found.vault_path = Some(hit.source);
+        let overlaps = |f: &Finding| {
+            (f.line, f.column) < (found.end_line, found.end_column)
+                && (found.line, found.column) < (f.end_line, f.end_column)
+        };
+        findings.retain(|f| f.vault_path.is_some() || !overlaps(f));
+        findings.push(found);
     }
     findings.sort_by_key(|f| (f.line, f.column));
 }
