@@ -25,11 +25,14 @@ enum Which {
         #[arg(long, default_value_t = 100)]
         cli_reads: usize,
     },
+    /// secret-scan's throughput on real code beside gitleaks, betterleaks, kingfisher and detect-secrets.
+    Scan(crate::bench_scan::Args),
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    match args.which {
-        Which::Client { reads, cli_reads } => client(reads, cli_reads),
+    match &args.which {
+        Which::Client { reads, cli_reads } => client(*reads, *cli_reads),
+        Which::Scan(args) => crate::bench_scan::run(args),
     }
 }
 
@@ -161,14 +164,18 @@ fn cli_reads_of(bao: &Path, addr: &str, token: &str, reads: usize) -> anyhow::Re
 
 /// A Python with hvac 2.x, in a venv of its own under the tools folder.
 fn hvac_python() -> anyhow::Result<PathBuf> {
-    let venv = vault_testkit::tools_dir().join("bench-venv");
+    let venv = python_venv("bench-venv", &["hvac>=2,<3"], "import hvac")?;
+    Ok(venv.join("bin/python"))
+}
+
+/// A venv under the tools folder with `packages` installed, unless `probe` (Python code) already runs there.
+pub fn python_venv(name: &str, packages: &[&str], probe: &str) -> anyhow::Result<PathBuf> {
+    let venv = vault_testkit::tools_dir().join(name);
     let python = venv.join("bin/python");
-    let has_hvac =
-        |python: &Path| Command::new(python).args(["-c", "import hvac"]).output().is_ok_and(|o| o.status.success());
-    if python.exists() && has_hvac(&python) {
-        return Ok(python);
+    if python.exists() && Command::new(&python).args(["-c", probe]).output().is_ok_and(|o| o.status.success()) {
+        return Ok(venv);
     }
-    eprintln!("bench: installing hvac 2.x into {}", venv.display());
+    eprintln!("bench: installing {} into {}", packages.join(" "), venv.display());
     let run = |cmd: &mut Command| -> anyhow::Result<()> {
         let output = cmd.output().with_context(|| format!("running {cmd:?}"))?;
         if !output.status.success() {
@@ -177,8 +184,8 @@ fn hvac_python() -> anyhow::Result<PathBuf> {
         Ok(())
     };
     run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", "hvac>=2,<3"]))?;
-    Ok(python)
+    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet"]).args(packages))?;
+    Ok(venv)
 }
 
 fn print_rows(rows: &[Row]) {

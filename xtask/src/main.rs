@@ -7,6 +7,7 @@
 //! - `bench`: benchmarks beside the tools users would otherwise use, reporting the ratios.
 
 mod bench;
+mod bench_scan;
 mod demo;
 mod deploy;
 mod test;

