@@ -71,7 +71,6 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .map(|e| e.path().join("site-packages"))
         .find(|p| p.is_dir())
         .context("the peers' venv has no site-packages")?;
-    let null = "/dev/null".to_owned();
     let peers = [
         Peer {
             name: "gitleaks 8.30.1",
@@ -84,7 +83,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 "-f".into(),
                 "json".into(),
                 "-r".into(),
-                null.clone(),
+                "/dev/null".into(),
             ],
             slice: false,
         },
