@@ -72,6 +72,7 @@ pub struct Output {
 #[derive(Debug)]
 enum Sink {
     Stdout(BufWriter<io::Stdout>),
+    Device(BufWriter<File>),
     File { writer: BufWriter<tempfile::NamedTempFile>, path: PathBuf },
 }
 
@@ -82,6 +83,17 @@ impl Output {
             None => Ok(Self::stdout(color)),
             Some(p) if p == Path::new("-") => Ok(Self::stdout(color)),
             Some(p) => {
+                // Only a regular file is replaced atomically. A device, FIFO or socket (`-o /dev/null`,
+                // `-o /dev/stderr`, a named pipe) is written in place: renaming over it would replace the device.
+                if let Ok(meta) = std::fs::metadata(p)
+                    && !meta.is_file()
+                {
+                    let file = std::fs::OpenOptions::new().write(true).open(p)?;
+                    return Ok(Self { sink: Sink::Device(BufWriter::new(file)), color: color.enabled(false) });
+                }
+                // Through a symlink, replace the file it points to and keep the link.
+                let resolved = if p.is_symlink() { std::fs::canonicalize(p)? } else { p.to_path_buf() };
+                let p = resolved.as_path();
                 let dir = match p.parent() {
                     Some(d) if !d.as_os_str().is_empty() => d,
                     _ => Path::new("."),
@@ -111,6 +123,7 @@ impl Output {
     pub fn finish(self) -> io::Result<()> {
         match self.sink {
             Sink::Stdout(mut w) => w.flush(),
+            Sink::Device(mut w) => w.flush(),
             Sink::File { writer, path } => {
                 let temp = writer.into_inner().map_err(io::IntoInnerError::into_error)?;
                 temp.as_file().sync_all()?;
@@ -141,6 +154,7 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.sink {
             Sink::Stdout(w) => w.write(buf),
+            Sink::Device(w) => w.write(buf),
             Sink::File { writer, .. } => writer.write(buf),
         }
     }
@@ -148,6 +162,7 @@ impl Write for Output {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match &mut self.sink {
             Sink::Stdout(w) => w.write_all(buf),
+            Sink::Device(w) => w.write_all(buf),
             Sink::File { writer, .. } => writer.write_all(buf),
         }
     }
@@ -155,6 +170,7 @@ impl Write for Output {
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.sink {
             Sink::Stdout(w) => w.flush(),
+            Sink::Device(w) => w.flush(),
             Sink::File { writer, .. } => writer.flush(),
         }
     }
@@ -335,6 +351,25 @@ mod tests {
         assert_eq!(human_size(512), "512 B");
         assert_eq!(human_size(1536), "1.5 KiB");
         assert_eq!(human_size(20 * 1024 * 1024), "20.0 MiB");
+    }
+
+    #[test]
+    fn devices_are_written_in_place_and_links_kept() {
+        let out = Output::open(Some(Path::new("/dev/null")), ColorChoice::Never).unwrap();
+        out.finish().unwrap();
+        let meta = std::fs::metadata("/dev/null").unwrap();
+        assert!(!meta.is_file(), "/dev/null is still a device");
+
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("report.json");
+        std::fs::write(&target, "old").unwrap();
+        let link = dir.path().join("latest.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let mut out = Output::open(Some(&link), ColorChoice::Never).unwrap();
+        out.write_all(b"new").unwrap();
+        out.finish().unwrap();
+        assert!(link.is_symlink(), "the link stays a link");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
     }
 
     #[test]
