@@ -4,6 +4,7 @@ mod corpus;
 mod files;
 mod formats;
 mod git;
+mod help;
 mod known;
 mod rules;
 mod suppress;
