@@ -19,13 +19,14 @@ macro_rules! usage_bail {
     };
 }
 
-/// Sets up logging on stderr from `RUST_LOG` (default `warn`), with the HTTP and client libraries held at `warn`
-/// even when a user asks for `trace`, because their request traces can carry tokens and secret values.
+/// Sets up logging on stderr from `RUST_LOG` (default `warn`), with the HTTP libraries held at `warn` even when a
+/// user asks for `trace`, because their request traces can carry tokens and secret values. vaultrs and rustify are
+/// off: they log every 403 and 404 at ERROR, and vault-core reports those itself, typed, once.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let wanted = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
     let filter = EnvFilter::try_new(format!(
-        "{wanted},vaultrs=warn,rustify=warn,reqwest=warn,hyper=warn,hyper_util=warn,rustls=warn,h2=warn"
+        "{wanted},vaultrs=off,rustify=off,reqwest=warn,hyper=warn,hyper_util=warn,rustls=warn,h2=warn"
     ))
     .unwrap_or_else(|_| EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()

@@ -552,6 +552,38 @@ impl Client {
         .await
     }
 
+    /// Calls an unauthenticated endpoint (`sys/init`, `sys/unseal`) without a token, so it works on a sealed or
+    /// uninitialised server whatever credentials the client has. Checks the status and retries like
+    /// [`Client::request`].
+    pub async fn request_anonymous(
+        &self,
+        method: Method,
+        api_path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Option<serde_json::Value>> {
+        let op = Op::new(verb(&method), api_path);
+        let body = body.map(|b| serde_json::to_vec(b).expect("JSON values serialize"));
+        self.retrying(op, || async {
+            let mut request = self.http_request(method.clone(), api_path, None);
+            if let Some(b) = &body {
+                request = request.header(CONTENT_TYPE, "application/json").body(b.clone());
+            }
+            let response = request.send().await.map_err(|e| self.map_transport(&e))?;
+            let status = response.status();
+            let bytes = response.bytes().await.map_err(|e| self.map_transport(&e))?;
+            if !status.is_success() {
+                return Err(self.status_error(status, &bytes, op));
+            }
+            if bytes.is_empty() {
+                return Ok(None);
+            }
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::Response { path: op.path.to_owned(), detail: format!("not JSON: {e}") })
+        })
+        .await
+    }
+
     /// Calls an endpoint and returns its status and body whatever the status, retrying only failed connections.
     /// For endpoints whose status codes are answers (`sys/health`).
     pub async fn request_unchecked(&self, method: Method, api_path: &str) -> Result<(StatusCode, bytes::Bytes)> {

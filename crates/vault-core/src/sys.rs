@@ -192,7 +192,7 @@ impl Client {
         if !pgp_keys.is_empty() {
             body["pgp_keys"] = serde_json::json!(pgp_keys);
         }
-        let answer = self.request(Method::PUT, "sys/init", Some(&body)).await?.unwrap_or_default();
+        let answer = self.request_anonymous(Method::PUT, "sys/init", Some(&body)).await?.unwrap_or_default();
         let answer: Answer = serde_json::from_value(answer)
             .map_err(|e| Error::Response { path: "sys/init".into(), detail: format!("unexpected answer: {e}") })?;
         Ok(InitResult { keys_base64: answer.keys_base64, root_token: answer.root_token })
@@ -201,7 +201,7 @@ impl Client {
     /// Enters one unseal key share; returns the progress.
     pub async fn unseal(&self, key: &SecretString) -> Result<SealStatus> {
         let body = serde_json::json!({ "key": key.expose() });
-        let answer = self.request(Method::PUT, "sys/unseal", Some(&body)).await?.unwrap_or_default();
+        let answer = self.request_anonymous(Method::PUT, "sys/unseal", Some(&body)).await?.unwrap_or_default();
         serde_json::from_value(answer)
             .map_err(|e| Error::Response { path: "sys/unseal".into(), detail: format!("unexpected answer: {e}") })
     }

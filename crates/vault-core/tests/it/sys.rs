@@ -118,3 +118,13 @@ async fn configuration_from_the_environment_reaches_a_tls_server() {
     client.kv_write(&path, &map(&[("k", "v")]), None).await.unwrap();
     assert_eq!(client.kv_read(&path, None).await.unwrap().data["k"].expose(), "v");
 }
+
+#[tokio::test]
+async fn unseal_works_with_a_client_that_has_a_token() {
+    let server = TlsServer::builder().start().await.expect("OpenBao raft+TLS server must start");
+    let client = Client::new(tls_config(&server)).unwrap();
+    client.seal().await.unwrap();
+    // The root token cannot be looked up while sealed; unseal must not need it.
+    let status = client.unseal(&SecretString::from(server.unseal_keys()[0].as_str())).await.unwrap();
+    assert!(!status.sealed);
+}

@@ -1,0 +1,110 @@
+//! Audit devices: `GET sys/audit` (which needs a token with `sudo` on `sys/audit`).
+//!
+//! No device at all is critical: nothing records who read which secret, which fails any audit, and the
+//! toolkit's own `audit-parse` has nothing to read. One device is a warning by default (`--audit-min-devices 2`):
+//! Vault refuses every request when no enabled device can write, so a single device on a full disk takes the
+//! whole server down; `cargo xtask deploy` enables two for that reason.
+
+use reqwest::Method;
+use serde::Serialize;
+use vault_core::Client;
+
+use crate::Thresholds;
+use crate::report::{Check, CheckName, Details, Limits, Metric, Status};
+
+/// An enabled audit device. Its options are left out: they differ by device type and do not decide its health.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditDevice {
+    /// Where it is enabled, e.g. `file/`.
+    pub path: String,
+    /// Its type: `file`, `syslog`, `socket`.
+    #[serde(rename = "type")]
+    pub device_type: String,
+}
+
+/// Facts of the audit check.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditDetails {
+    /// The enabled devices, by path.
+    pub devices: Vec<AuditDevice>,
+}
+
+/// Lists the enabled audit devices.
+pub(crate) async fn probe(client: &Client) -> vault_core::Result<Vec<AuditDevice>> {
+    let answer = client.request(Method::GET, "sys/audit", None).await?.unwrap_or_default();
+    Ok(parse(&answer))
+}
+
+/// Vault answers `{"file/": {"type": "file", …}, …}`, and newer servers repeat the map under `data`.
+fn parse(answer: &serde_json::Value) -> Vec<AuditDevice> {
+    let map = answer.get("data").filter(|d| d.is_object()).unwrap_or(answer);
+    let mut devices: Vec<AuditDevice> = map
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(path, device)| {
+            let kind = device.get("type")?.as_str()?;
+            Some(AuditDevice { path: path.clone(), device_type: kind.to_owned() })
+        })
+        .collect();
+    devices.sort_by(|a, b| a.path.cmp(&b.path));
+    devices
+}
+
+/// Judges the number of devices: none is critical, fewer than `audit_min_devices` a warning.
+pub(crate) fn check(devices: vault_core::Result<Vec<AuditDevice>>, thresholds: &Thresholds) -> Check {
+    let devices = match devices {
+        Ok(devices) => devices,
+        Err(vault_core::Error::PermissionDenied { .. }) => {
+            return Check::new(
+                CheckName::Audit,
+                Status::Unknown,
+                "the token may not list audit devices (reading sys/audit needs the sudo capability)",
+            );
+        }
+        Err(error) => return Check::new(CheckName::Audit, Status::Unknown, format!("sys/audit: {error}")),
+    };
+    let limits = Limits::below(thresholds.audit_min_devices as f64, 1.0);
+    let status = limits.status(devices.len() as f64);
+    let list = devices.iter().map(|d| format!("{} ({})", d.path, d.device_type)).collect::<Vec<_>>().join(", ");
+    let summary = match (devices.len(), status) {
+        (0, _) => "no audit device enabled: nothing records who did what".to_owned(),
+        (1, Status::Warn) => {
+            format!("1 audit device, {list}: Vault stops answering when no device can write; enable a second one")
+        }
+        (n, Status::Warn) => format!("{n} audit devices ({list}), fewer than {}", thresholds.audit_min_devices),
+        (1, _) => format!("1 audit device: {list}"),
+        (n, _) => format!("{n} audit devices: {list}"),
+    };
+    Check::new(CheckName::Audit, status, summary)
+        .metric(Metric::count("audit_devices", devices.len(), Some(limits)))
+        .details(Details::Audit(AuditDetails { devices }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn devices_come_from_either_shape() {
+        let device = json!({"type": "file", "description": "", "options": {"file_path": "/var/log/a"}});
+        let flat = json!({"file/": device, "request_id": "x", "lease_id": ""});
+        let nested = json!({"data": {"file/": device, "sys/": {"type": "syslog"}}});
+        assert_eq!(parse(&flat), vec![AuditDevice { path: "file/".into(), device_type: "file".into() }]);
+        assert_eq!(parse(&nested).len(), 2);
+        assert!(parse(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn none_is_critical_and_one_is_a_warning() {
+        let t = Thresholds::default();
+        let dev = |p: &str| AuditDevice { path: p.into(), device_type: "file".into() };
+        assert_eq!(check(Ok(vec![]), &t).status, Status::Crit);
+        assert_eq!(check(Ok(vec![dev("a/")]), &t).status, Status::Warn);
+        assert_eq!(check(Ok(vec![dev("a/"), dev("b/")]), &t).status, Status::Ok);
+        let one_is_enough = Thresholds { audit_min_devices: 1, ..Thresholds::default() };
+        assert_eq!(check(Ok(vec![dev("a/")]), &one_is_enough).status, Status::Ok);
+    }
+}

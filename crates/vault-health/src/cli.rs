@@ -1,0 +1,199 @@
+//! The command line: flags, turning them into [`Options`], running the checks and writing the chosen format.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, ValueEnum};
+use vault_core::cli::UsageError;
+use vault_core::config::AuthConfig;
+use vault_core::output::OutputArgs;
+use vault_core::{Client, Config, ConnectArgs, Exit};
+use vault_health::{BackupOptions, CanaryOptions, Options, Report, Thresholds, output};
+
+/// Checks a Vault or OpenBao server: reachability, state (active, standby, sealed, uninitialised, DR), unseal
+/// progress, version, clock skew, the TLS certificate it serves, canary read latency, audit devices, the caller's
+/// token TTL and backup age.
+///
+/// Checks that need a token are skipped when there is none; those that need an unsealed server are skipped when
+/// it is sealed. Skipped checks never change the verdict.
+#[derive(Debug, Parser)]
+#[command(name = "vault-health", version, after_help = after_help(), max_term_width = 120)]
+pub struct Cli {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = HealthFormat::Human, value_name = "FORMAT")]
+    pub format: HealthFormat,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub checks: CheckArgs,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// The output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HealthFormat {
+    /// A heading and an aligned table
+    Human,
+    /// One JSON document: overall status and every check
+    Json,
+    /// One {"type":"check"} record per check, then a {"type":"summary"} record
+    Jsonl,
+    /// One Nagios plugin line with perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+    Nagios,
+    /// Prometheus textfile-collector format (use -o DIR/vault.prom: written atomically)
+    Prometheus,
+}
+
+/// What to check and the thresholds.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Checks and thresholds")]
+pub struct CheckArgs {
+    /// Time reads of this KV v2 secret, e.g. secret/health/canary
+    #[arg(long, value_name = "PATH")]
+    pub canary: Option<String>,
+    /// How many canary reads to time
+    #[arg(long, value_name = "N", default_value_t = vault_health::DEFAULT_CANARY_READS)]
+    pub canary_reads: usize,
+    /// Warn when the canary's p99 latency is above this
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = duration)]
+    pub latency_warn: Duration,
+    /// Critical when the canary's p99 latency is above this
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration)]
+    pub latency_crit: Duration,
+    /// Compare the served certificate with this PEM file (differs: the server needs SIGHUP)
+    #[arg(long, value_name = "FILE")]
+    pub cert_file: Option<std::path::PathBuf>,
+    /// Warn when the served certificate expires within this many days
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub cert_warn_days: u64,
+    /// Critical when the served certificate expires within this many days
+    #[arg(long, value_name = "DAYS", default_value_t = 3)]
+    pub cert_crit_days: u64,
+    /// Warn when the server's clock is off by more than this
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration)]
+    pub skew_warn: Duration,
+    /// Critical when the server's clock is off by more than this
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    pub skew_crit: Duration,
+    /// Warn when the caller's token has less than this left
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration)]
+    pub token_ttl_warn: Duration,
+    /// Critical when the caller's token has less than this left
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    pub token_ttl_crit: Duration,
+    /// Warn when fewer audit devices are enabled (none is always critical)
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub audit_min_devices: usize,
+    /// Check the age of the newest backup file in this folder
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<std::path::PathBuf>,
+    /// Backup file names to look for (a glob)
+    #[arg(long, value_name = "GLOB", default_value = vault_health::DEFAULT_BACKUP_PATTERN)]
+    pub backup_pattern: String,
+    /// Warn when the newest backup is older than this
+    #[arg(long, value_name = "DURATION", default_value = "26h", value_parser = duration)]
+    pub backup_warn: Duration,
+    /// Critical when the newest backup is older than this
+    #[arg(long, value_name = "DURATION", default_value = "50h", value_parser = duration)]
+    pub backup_crit: Duration,
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    vault_core::config::parse_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration: use e.g. 500ms, 2s, 1h30m, 26h, or whole seconds"))
+}
+
+fn after_help() -> String {
+    format!(
+        "{}\n\nFor vault-health: 0 every check is OK or skipped; 1 a check warned, was critical or could not tell; \
+         3 the server is unreachable (TLS failures included), sealed or not initialised.\n\
+         With --format nagios the code follows Nagios instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+        Exit::HELP
+    )
+}
+
+impl CheckArgs {
+    fn options(&self) -> Options {
+        const DAY: u64 = 86_400;
+        Options {
+            thresholds: Thresholds {
+                cert_warn: Duration::from_secs(self.cert_warn_days.saturating_mul(DAY)),
+                cert_crit: Duration::from_secs(self.cert_crit_days.saturating_mul(DAY)),
+                skew_warn: self.skew_warn,
+                skew_crit: self.skew_crit,
+                latency_warn: self.latency_warn,
+                latency_crit: self.latency_crit,
+                token_ttl_warn: self.token_ttl_warn,
+                token_ttl_crit: self.token_ttl_crit,
+                backup_warn: self.backup_warn,
+                backup_crit: self.backup_crit,
+                audit_min_devices: self.audit_min_devices,
+            },
+            canary: self.canary.clone().map(|path| CanaryOptions { path, reads: self.canary_reads }),
+            cert_file: self.cert_file.clone(),
+            backup: self.backup_dir.clone().map(|dir| BackupOptions { dir, pattern: self.backup_pattern.clone() }),
+        }
+    }
+}
+
+/// Runs the checks and writes the report; the exit code follows the shared table.
+pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
+    let report = report(cli)?;
+    let mut out = cli.output.open().context("cannot open the output file")?;
+    let color = out.color();
+    match cli.format {
+        HealthFormat::Human => output::write_human(&report, &mut out, color)?,
+        HealthFormat::Json => output::write_report_json(&report, &mut out)?,
+        HealthFormat::Jsonl => output::write_jsonl(&report, &mut out)?,
+        HealthFormat::Prometheus => out.write_all(output::prometheus(&report).as_bytes())?,
+        HealthFormat::Nagios => writeln!(out, "{}", output::nagios_line(&report))?,
+    }
+    out.finish().context("cannot write the output")?;
+    Ok(report.exit())
+}
+
+/// `--format nagios`: the Nagios plugin contract throughout. Even a failure to start (a bad flag value, an
+/// unreadable token file) prints a `VAULT UNKNOWN` line on stdout, where Nagios looks, and exits 3.
+pub fn run_nagios(cli: &Cli) -> ExitCode {
+    vault_core::cli::init_logging();
+    let result = report(cli).and_then(|report| {
+        let mut out = cli.output.open().context("cannot open the output file")?;
+        writeln!(out, "{}", output::nagios_line(&report))?;
+        out.finish().context("cannot write the output")?;
+        Ok(report.status.nagios_code())
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            let text = format!("{error:#}").replace('|', "/").replace('\n', " ");
+            println!("VAULT UNKNOWN - {text}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// Validates the options, connects and runs the checks. An AppRole login made for this run is revoked after it,
+/// so a timer running every minute does not pile up live tokens.
+fn report(cli: &Cli) -> anyhow::Result<Report> {
+    let options = cli.checks.options();
+    options.validate().map_err(|e| UsageError(e.to_string()))?;
+    let config = Config::resolve(&cli.connect)?;
+    let approle = matches!(config.auth, AuthConfig::AppRole(_));
+    let client = Client::new(config)?;
+    // One thread is plenty: the work is waiting on a handful of requests, and it starts faster.
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
+    Ok(runtime.block_on(async {
+        let report = vault_health::check(&client, &options).await;
+        if approle && let Err(error) = client.revoke_self().await {
+            eprintln!("vault-health: warning: could not revoke this run's AppRole token: {error}");
+        }
+        report
+    }))
+}
