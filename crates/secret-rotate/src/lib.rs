@@ -1,0 +1,34 @@
+//! secret-rotate: scheduled rotation of secrets in Vault / OpenBao, with verification, rollback, crash recovery
+//! and a history.
+//!
+//! - [`policy`]: the policy file (`[[policy]]` entries: schedule, window, strategy, verification, hooks, owner).
+//! - [`schedule`]: intervals, five-field cron expressions and allowed windows (UTC).
+//! - [`rotate`]: the state machine: what is due, pending → verify → current, rollback, recovery.
+//! - [`state`]: the rotation state kept in each secret's KV v2 `custom_metadata`, readable by any tool
+//!   ([`state::rotation_state`]).
+//! - [`history`]: the append-only JSON Lines history file.
+//! - [`database`]: database secrets engine static roles.
+//! - [`lock`]: the run lock; [`exec`]: running the user's commands; [`generate`]: new random values;
+//!   [`targets`]: policies to concrete secrets (globs are expanded by listing).
+
+pub mod database;
+pub mod exec;
+pub mod generate;
+pub mod history;
+pub mod lock;
+pub mod output;
+pub mod policy;
+pub mod rotate;
+pub mod schedule;
+pub mod state;
+pub mod targets;
+
+pub use history::{Event, History, HistoryRecord};
+pub use policy::{PolicyFile, SecretRotationPolicy, Strategy};
+pub use rotate::{Action, DueItem, DueStatus, Outcome, Rotator};
+pub use state::{RotationResult, RotationState, rotation_state};
+
+/// Where state lives when no flag says otherwise.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/secret-rotate";
+/// The policy file when no flag says otherwise.
+pub const DEFAULT_POLICY_FILE: &str = "/etc/secret-rotate/policies.toml";

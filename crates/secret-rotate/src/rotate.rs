@@ -1,0 +1,829 @@
+//! The rotation state machine: what is due, and rotating it through pending → verify → current with rollback.
+//!
+//! For a KV v2 secret (`generate` and `command`):
+//!
+//! 1. record `rotation_result = pending` with the version we are about to write (`rotation_pending_version`) and
+//!    the current one (`rotation_previous_version`), and a `started` history line;
+//! 2. write the new value as a new version with check-and-set on the current version (so a concurrent writer
+//!    makes us fail rather than lose their change); the previous version stays readable;
+//! 3. verify it (the policy's command, given the new value on stdin);
+//! 4. passed: record `success` and the next due time, then run the hooks;
+//!    failed: write the previous version's data back as a new version (check-and-set on ours), record
+//!    `rolled_back`, run the hooks so consumers that picked up the failed value reload the working one.
+//!
+//! A run that dies between 1 and 4 leaves `pending` behind. The next run finds it and looks at the secret's
+//! current version: still the previous one → nothing was written, the attempt is cleared (`aborted`); the pending
+//! one → verify it again and finish or roll back; newer → either our rollback landed (its data equals the
+//! previous version's) or someone else wrote, and either way the pending state is cleared. Rollback writes data
+//! back instead of deleting the failed version because deleting a KV v2 secret's latest version makes the secret
+//! read as missing, which would leave consumers with nothing.
+//!
+//! A database static role is rotated by the server (`rotate-role`); its old password is gone at once, so a failed
+//! verification cannot be rolled back: it is recorded as `failed` and reported, and the `started` history line lets
+//! a run after a crash verify again.
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use serde::Serialize;
+use vault_core::{Client, KvPath, SecretMap, SecretString};
+use zeroize::Zeroizing;
+
+use crate::database;
+use crate::exec;
+use crate::generate;
+use crate::history::{Event, History, HistoryRecord};
+use crate::policy::{DatabaseSpec, SecretRotationPolicy, Strategy};
+use crate::state::{Patch, RotationResult, RotationState, keys, stamp};
+use crate::targets::Resolved;
+
+/// Errors that stop a rotation of one target.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    /// Vault refused or failed.
+    #[error(transparent)]
+    Vault(#[from] vault_core::Error),
+    /// The history file could not be written.
+    #[error(transparent)]
+    History(#[from] crate::history::HistoryError),
+    /// A user command failed.
+    #[error(transparent)]
+    Exec(#[from] exec::ExecError),
+    /// A credential command printed something other than the contract.
+    #[error("{0}")]
+    Contract(String),
+}
+
+/// Where a target stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DueStatus {
+    /// Not due yet.
+    Ok,
+    /// Due now (a `run --due` in its window rotates it).
+    Due,
+    /// Due for longer than the grace period.
+    Overdue,
+    /// The last rotation failed; it is retried after the policy's `retry` delay.
+    Failed,
+    /// A rotation is in flight or was interrupted (the next run resumes or rolls it back).
+    Pending,
+    /// Its state could not be read.
+    Error,
+}
+
+impl DueStatus {
+    /// The name used in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DueStatus::Ok => "ok",
+            DueStatus::Due => "due",
+            DueStatus::Overdue => "overdue",
+            DueStatus::Failed => "failed",
+            DueStatus::Pending => "pending",
+            DueStatus::Error => "error",
+        }
+    }
+
+    /// Whether `due` should exit 1 for it.
+    pub fn needs_attention(self) -> bool {
+        matches!(self, DueStatus::Overdue | DueStatus::Failed | DueStatus::Pending | DueStatus::Error)
+    }
+}
+
+/// One `due` line.
+#[derive(Debug, Clone, Serialize)]
+pub struct DueItem {
+    /// The secret or static role.
+    pub path: String,
+    /// `generate`, `command`, `database`.
+    pub strategy: &'static str,
+    /// The policy's owner.
+    pub owner: Option<String>,
+    /// Where it stands.
+    pub status: DueStatus,
+    /// The schedule (`every 30days`, `cron 0 3 * * 1`).
+    pub schedule: String,
+    /// The allowed window, if any.
+    pub window: Option<String>,
+    /// Whether now is inside the window (true without one).
+    pub in_window: bool,
+    /// The last successful rotation (or, never rotated, when the secret was created).
+    pub last: Option<String>,
+    /// When the next rotation is due.
+    pub next_due: Option<String>,
+    /// The last recorded result.
+    pub last_result: Option<RotationResult>,
+    /// Why the state could not be read, or why the last rotation failed.
+    pub error: Option<String>,
+    /// The policy's line.
+    pub policy_line: usize,
+}
+
+/// What a run did to one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// A new value is current and verified.
+    Rotated,
+    /// Verification failed; the previous value is current again.
+    RolledBack,
+    /// The rotation failed (details say whether anything changed).
+    Failed,
+    /// An interrupted rotation was found whose new version was never written; its state was cleared.
+    Aborted,
+    /// `--dry-run`: it would have been rotated.
+    WouldRotate,
+    /// Not due, or outside its window.
+    Skipped,
+}
+
+/// One `run` (or `rollback`) line.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The secret or static role.
+    pub path: String,
+    /// The strategy.
+    pub strategy: &'static str,
+    /// What happened.
+    pub result: Action,
+    /// Whether this finished a rotation an earlier run left pending.
+    pub recovered: bool,
+    /// The version that was current before.
+    pub from_version: Option<u64>,
+    /// The version that is current now.
+    pub to_version: Option<u64>,
+    /// Next due time after this run.
+    pub next_due: Option<String>,
+    /// Why (failures, skips, hook problems); never a value.
+    pub detail: Option<String>,
+    /// Whether every hook succeeded (none ran: true).
+    pub hooks_ok: bool,
+}
+
+impl Outcome {
+    fn new(path: &str, strategy: &'static str, result: Action) -> Self {
+        Outcome {
+            path: path.to_owned(),
+            strategy,
+            result,
+            recovered: false,
+            from_version: None,
+            to_version: None,
+            next_due: None,
+            detail: None,
+            hooks_ok: true,
+        }
+    }
+
+    fn detail(mut self, d: impl Into<String>) -> Self {
+        self.detail = Some(d.into());
+        self
+    }
+}
+
+/// Runs rotations against one server, recording history in one file.
+#[derive(Debug)]
+pub struct Rotator<'a> {
+    client: &'a Client,
+    history: &'a History,
+    /// Report what would happen without changing anything.
+    pub dry_run: bool,
+    /// `due` counts targets due for longer than this as overdue.
+    pub grace: std::time::Duration,
+}
+
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+}
+
+fn add(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    t + ChronoDuration::from_std(d).unwrap_or(ChronoDuration::MAX)
+}
+
+/// The secret's data as a JSON object, for a command's stdin. The caller zeroes the bytes.
+fn data_json(data: &SecretMap) -> serde_json::Map<String, serde_json::Value> {
+    data.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.expose().to_owned()))).collect()
+}
+
+fn stdin_bytes(value: &mut serde_json::Value) -> Zeroizing<Vec<u8>> {
+    let bytes = Zeroizing::new(serde_json::to_vec(value).expect("JSON values serialize"));
+    vault_core::secret::zeroize_json(value);
+    bytes
+}
+
+impl<'a> Rotator<'a> {
+    /// A rotator.
+    pub fn new(client: &'a Client, history: &'a History) -> Self {
+        Rotator { client, history, dry_run: false, grace: std::time::Duration::from_secs(3600) }
+    }
+
+    fn log(
+        &self,
+        path: &str,
+        policy: &SecretRotationPolicy,
+        event: Event,
+        versions: (Option<u64>, Option<u64>),
+        detail: Option<String>,
+    ) -> Result<(), RotateError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        self.history.append(&HistoryRecord {
+            time: stamp(Utc::now()),
+            path: path.to_owned(),
+            strategy: policy.strategy.name().to_owned(),
+            event,
+            from_version: versions.0,
+            to_version: versions.1,
+            detail,
+            owner: policy.owner.clone(),
+        })?;
+        Ok(())
+    }
+
+    /// Where a target stands.
+    pub async fn assess(&self, target: &Resolved<'_>, now: DateTime<Utc>) -> DueItem {
+        let policy = target.policy;
+        let mut item = DueItem {
+            path: target.path.clone(),
+            strategy: policy.strategy.name(),
+            owner: policy.owner.clone(),
+            status: DueStatus::Error,
+            schedule: policy.schedule.to_string(),
+            window: policy.window.as_ref().map(ToString::to_string),
+            in_window: policy.window.as_ref().is_none_or(|w| w.contains(now)),
+            last: None,
+            next_due: None,
+            last_result: None,
+            error: None,
+            policy_line: policy.line,
+        };
+        let (last, next, pending, failed) = match &policy.strategy {
+            Strategy::Database(spec) => match self.database_times(target, spec, now).await {
+                Ok(t) => t,
+                Err(e) => {
+                    item.error = Some(e.to_string());
+                    return item;
+                }
+            },
+            _ => match self.kv_times(target, now).await {
+                Ok((last, next, state)) => {
+                    item.last_result = state.result;
+                    item.error = state.error.clone();
+                    let failed = matches!(state.result, Some(RotationResult::Failed | RotationResult::RolledBack));
+                    (last, next, state.result == Some(RotationResult::Pending), failed)
+                }
+                Err(e) => {
+                    item.error = Some(e.to_string());
+                    return item;
+                }
+            },
+        };
+        item.last = last.map(stamp);
+        item.next_due = Some(stamp(next));
+        item.status = if pending {
+            DueStatus::Pending
+        } else if now >= add(next, self.grace) {
+            DueStatus::Overdue
+        } else if now >= next {
+            DueStatus::Due
+        } else if failed {
+            DueStatus::Failed
+        } else {
+            DueStatus::Ok
+        };
+        item
+    }
+
+    /// Last rotation (or creation), next due time and the recorded state of a KV secret.
+    async fn kv_times(
+        &self,
+        target: &Resolved<'_>,
+        now: DateTime<Utc>,
+    ) -> vault_core::Result<(Option<DateTime<Utc>>, DateTime<Utc>, RotationState)> {
+        let path = self.client.kv_path(&target.path).await?;
+        let metadata = self.client.kv_metadata(&path).await?;
+        let state = RotationState::from_metadata(&metadata.custom_metadata);
+        let last = state.last.or_else(|| parse_time(&metadata.created_time));
+        let mut next = target.policy.schedule.next_due(last, now);
+        if matches!(state.result, Some(RotationResult::Failed | RotationResult::RolledBack))
+            && let Some(failure) = state.last_failure
+        {
+            next = next.max(add(failure, target.policy.retry));
+        }
+        Ok((last, next, state))
+    }
+
+    async fn database_times(
+        &self,
+        target: &Resolved<'_>,
+        spec: &DatabaseSpec,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<DateTime<Utc>>, DateTime<Utc>, bool, bool), RotateError> {
+        let role = database::read_role(self.client, spec).await?;
+        let last = role.and_then(|r| r.last_vault_rotation);
+        let next = target.policy.schedule.next_due(last, now);
+        let records = self.history.read(Some(&target.path))?;
+        let last_event = records.last().map(|r| r.event);
+        Ok((last, next, last_event == Some(Event::Started), last_event == Some(Event::Failed)))
+    }
+
+    /// Rotates one target: `force` rotates now whatever the schedule and window (explicit paths); otherwise only
+    /// when due and inside the window. A pending rotation left by an earlier run is always finished first, and
+    /// the run stops there for this target.
+    pub async fn rotate(&self, target: &Resolved<'_>, force: bool) -> Outcome {
+        let strategy = target.policy.strategy.name();
+        let result = match &target.policy.strategy {
+            Strategy::Database(spec) => self.rotate_database(target, spec, force).await,
+            _ => self.rotate_kv(target, force).await,
+        };
+        result.unwrap_or_else(|e| Outcome::new(&target.path, strategy, Action::Failed).detail(e.to_string()))
+    }
+
+    async fn rotate_kv(&self, target: &Resolved<'_>, force: bool) -> Result<Outcome, RotateError> {
+        let policy = target.policy;
+        let strategy = policy.strategy.name();
+        let now = Utc::now();
+        let path = self.client.kv_path(&target.path).await?;
+        let metadata = self.client.kv_metadata(&path).await?;
+        let state = RotationState::from_metadata(&metadata.custom_metadata);
+        if state.result == Some(RotationResult::Pending) {
+            if self.dry_run {
+                return Ok(Outcome::new(&target.path, strategy, Action::WouldRotate)
+                    .detail("an interrupted rotation would be resumed or rolled back"));
+            }
+            return self.recover(target, &path, &state, metadata.current_version).await;
+        }
+        if !force {
+            let item = self.assess(target, now).await;
+            if !matches!(item.status, DueStatus::Due | DueStatus::Overdue) {
+                let mut o = Outcome::new(&target.path, strategy, Action::Skipped).detail("not due");
+                o.next_due = item.next_due;
+                return Ok(o);
+            }
+            if !item.in_window {
+                return Ok(Outcome::new(&target.path, strategy, Action::Skipped)
+                    .detail(format!("due, waiting for its window ({})", item.window.unwrap_or_default())));
+            }
+        }
+        if self.dry_run {
+            let mut o = Outcome::new(&target.path, strategy, Action::WouldRotate);
+            o.from_version = Some(metadata.current_version);
+            return Ok(o);
+        }
+
+        let current = self.client.kv_read(&path, None).await?;
+        let from = current.metadata.version;
+        let mut data = current.data.clone();
+        let made = match &policy.strategy {
+            Strategy::Generate(g) => generate::new_value(self.client, &g.source)
+                .await
+                .map(|v| {
+                    data.insert(g.key.clone(), v);
+                })
+                .map_err(RotateError::from),
+            Strategy::Command(c) => self.run_command(&target.path, from, &c.run, &mut data).await,
+            Strategy::Database(_) => unreachable!("database targets go to rotate_database"),
+        };
+        if let Err(e) = made {
+            return self.fail_before_write(target, &path, from, e).await;
+        }
+
+        let started = Patch::default()
+            .set(keys::STRATEGY, strategy)
+            .set(keys::RESULT, RotationResult::Pending.as_str())
+            .set(keys::PENDING_VERSION, from + 1)
+            .set(keys::PREVIOUS_VERSION, from)
+            .set(keys::STARTED, stamp(now));
+        let started = match &policy.owner {
+            Some(owner) => started.set(keys::OWNER, owner),
+            None => started,
+        };
+        crate::state::record_state(self.client, &path, &started).await?;
+        self.log(&target.path, policy, Event::Started, (Some(from), Some(from + 1)), None)?;
+
+        let written = match self.client.kv_write(&path, &data, Some(from)).await {
+            Ok(w) => w.version,
+            Err(e) => {
+                // A write whose answer was lost may still have landed (and a retried one then fails its
+                // check-and-set). Only a server that says our version is not there lets us clear `pending`;
+                // when it cannot say, `pending` stays for the next run to sort out.
+                let metadata = self.client.kv_metadata(&path).await?;
+                if metadata.current_version == from + 1 {
+                    let landed = self.client.kv_read(&path, Some(from + 1)).await?;
+                    if landed.data == data {
+                        from + 1
+                    } else {
+                        return self.fail_before_write(target, &path, from, e.into()).await;
+                    }
+                } else {
+                    return self.fail_before_write(target, &path, from, e.into()).await;
+                }
+            }
+        };
+        drop(data);
+        self.verify_and_finish(target, &path, from, written, false).await
+    }
+
+    /// Runs a `command` strategy's program: stdin `{"path", "version", "data"}` (the current values), stdout
+    /// `{"data": {...}}` whose keys replace those in the secret (keys it leaves out are kept).
+    async fn run_command(
+        &self,
+        shown: &str,
+        version: u64,
+        argv: &crate::policy::Argv,
+        data: &mut SecretMap,
+    ) -> Result<(), RotateError> {
+        let mut input = serde_json::json!({ "path": shown, "version": version, "data": data_json(data) });
+        let stdin = stdin_bytes(&mut input);
+        let env = [("SECRET_ROTATE_PATH", shown.to_owned()), ("SECRET_ROTATE_PHASE", "create".to_owned())];
+        let out = exec::run(argv, Some(&stdin), &env, true).await?;
+        let program = &argv.argv[0];
+        // The answer holds the new credential: parse without echoing it in any message.
+        let mut answer: serde_json::Value = serde_json::from_slice(&out).map_err(|e| {
+            RotateError::Contract(format!(
+                "{program} did not print a JSON object on stdout (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let result = match answer.get_mut("data").map(serde_json::Value::take) {
+            Some(serde_json::Value::Object(map)) if !map.is_empty() => {
+                for (k, v) in map {
+                    data.insert(k, vault_core::secret::secret_from_json(v));
+                }
+                Ok(())
+            }
+            Some(mut other) => {
+                vault_core::secret::zeroize_json(&mut other);
+                Err(RotateError::Contract(format!("{program} printed a \"data\" that is not a non-empty object")))
+            }
+            None => Err(RotateError::Contract(format!("{program} printed no \"data\" object"))),
+        };
+        vault_core::secret::zeroize_json(&mut answer);
+        result
+    }
+
+    async fn fail_before_write(
+        &self,
+        target: &Resolved<'_>,
+        path: &KvPath,
+        from: u64,
+        error: RotateError,
+    ) -> Result<Outcome, RotateError> {
+        let now = Utc::now();
+        let message = error.to_string();
+        let patch = Patch::default()
+            .set(keys::STRATEGY, target.policy.strategy.name())
+            .set(keys::RESULT, RotationResult::Failed.as_str())
+            .set(keys::LAST_FAILURE, stamp(now))
+            .set(keys::NEXT_DUE, stamp(add(now, target.policy.retry)))
+            .set(keys::ERROR, &message)
+            .clear(keys::PENDING_VERSION)
+            .clear(keys::STARTED);
+        crate::state::record_state(self.client, path, &patch).await?;
+        self.log(&target.path, target.policy, Event::Failed, (Some(from), None), Some(message.clone()))?;
+        let mut o = Outcome::new(&target.path, target.policy.strategy.name(), Action::Failed).detail(message);
+        o.from_version = Some(from);
+        o.to_version = Some(from);
+        o.next_due = Some(stamp(add(now, target.policy.retry)));
+        Ok(o)
+    }
+
+    /// Verifies `written` and makes it current, or writes `from`'s data back.
+    async fn verify_and_finish(
+        &self,
+        target: &Resolved<'_>,
+        path: &KvPath,
+        from: u64,
+        written: u64,
+        recovered: bool,
+    ) -> Result<Outcome, RotateError> {
+        let policy = target.policy;
+        let verdict = match &policy.verify {
+            None => Ok(()),
+            Some(argv) => {
+                let new = self.client.kv_read(path, Some(written)).await?;
+                let mut input = serde_json::json!({
+                    "path": target.path,
+                    "version": written,
+                    "previous_version": from,
+                    "data": data_json(&new.data),
+                });
+                let stdin = stdin_bytes(&mut input);
+                let env = [
+                    ("SECRET_ROTATE_PATH", target.path.clone()),
+                    ("SECRET_ROTATE_VERSION", written.to_string()),
+                    ("SECRET_ROTATE_PHASE", "verify".to_owned()),
+                ];
+                exec::run(argv, Some(&stdin), &env, false).await.map(drop)
+            }
+        };
+        let now = Utc::now();
+        match verdict {
+            Ok(()) => {
+                let next = policy.schedule.next_due(Some(now), now);
+                let patch = Patch::default()
+                    .set(keys::STRATEGY, policy.strategy.name())
+                    .set(keys::RESULT, RotationResult::Success.as_str())
+                    .set(keys::LAST, stamp(now))
+                    .set(keys::NEXT_DUE, stamp(next))
+                    .set(keys::CURRENT_VERSION, written)
+                    .set(keys::PREVIOUS_VERSION, from)
+                    .clear(keys::PENDING_VERSION)
+                    .clear(keys::STARTED)
+                    .clear(keys::ERROR);
+                crate::state::record_state(self.client, path, &patch).await?;
+                let detail = recovered.then(|| "resumed after an interrupted run".to_owned());
+                self.log(&target.path, policy, Event::Succeeded, (Some(from), Some(written)), detail.clone())?;
+                let mut o = Outcome::new(&target.path, policy.strategy.name(), Action::Rotated);
+                o.recovered = recovered;
+                o.from_version = Some(from);
+                o.to_version = Some(written);
+                o.next_due = Some(stamp(next));
+                o.detail = detail;
+                self.hooks(target, written, &mut o).await?;
+                Ok(o)
+            }
+            Err(e) => {
+                let reason = format!("verification failed: {e}");
+                self.roll_back(target, path, from, written, reason, recovered).await
+            }
+        }
+    }
+
+    async fn roll_back(
+        &self,
+        target: &Resolved<'_>,
+        path: &KvPath,
+        from: u64,
+        written: u64,
+        reason: String,
+        recovered: bool,
+    ) -> Result<Outcome, RotateError> {
+        let policy = target.policy;
+        let previous = self.client.kv_read(path, Some(from)).await?;
+        let restored = self.client.kv_write(path, &previous.data, Some(written)).await?.version;
+        let now = Utc::now();
+        let next = add(now, policy.retry);
+        let patch = Patch::default()
+            .set(keys::RESULT, RotationResult::RolledBack.as_str())
+            .set(keys::CURRENT_VERSION, restored)
+            .set(keys::PREVIOUS_VERSION, written)
+            .set(keys::LAST_FAILURE, stamp(now))
+            .set(keys::NEXT_DUE, stamp(next))
+            .set(keys::ERROR, &reason)
+            .clear(keys::PENDING_VERSION)
+            .clear(keys::STARTED);
+        crate::state::record_state(self.client, path, &patch).await?;
+        self.log(&target.path, policy, Event::RolledBack, (Some(written), Some(restored)), Some(reason.clone()))?;
+        let mut o = Outcome::new(&target.path, policy.strategy.name(), Action::RolledBack).detail(reason);
+        o.recovered = recovered;
+        o.from_version = Some(from);
+        o.to_version = Some(restored);
+        o.next_due = Some(stamp(next));
+        // Consumers that restarted while the failed value was latest must pick the working one up again.
+        self.hooks(target, restored, &mut o).await?;
+        Ok(o)
+    }
+
+    /// Finishes a rotation an earlier run left `pending`.
+    async fn recover(
+        &self,
+        target: &Resolved<'_>,
+        path: &KvPath,
+        state: &RotationState,
+        current: u64,
+    ) -> Result<Outcome, RotateError> {
+        let policy = target.policy;
+        let strategy = policy.strategy.name();
+        let (Some(pending), Some(previous)) = (state.pending_version, state.previous_version) else {
+            return self
+                .clear_pending(target, path, "the interrupted rotation's versions were not recorded", None)
+                .await;
+        };
+        if current == previous {
+            return self
+                .clear_pending(target, path, "interrupted before the new version was written", Some(previous))
+                .await;
+        }
+        if current == pending {
+            self.log(&target.path, policy, Event::Recovered, (Some(previous), Some(pending)), None)?;
+            return self.verify_and_finish(target, path, previous, pending, true).await;
+        }
+        // Something was written after our version: our own rollback (then the data equals the previous
+        // version's), or another writer. Either way the pending version is no longer what consumers read.
+        let latest = self.client.kv_read(path, None).await?;
+        let before = self.client.kv_read(path, Some(previous)).await?;
+        if latest.data == before.data {
+            let reason = "verification failed; the rollback finished before the run was interrupted".to_owned();
+            let now = Utc::now();
+            let patch = Patch::default()
+                .set(keys::RESULT, RotationResult::RolledBack.as_str())
+                .set(keys::CURRENT_VERSION, current)
+                .set(keys::PREVIOUS_VERSION, pending)
+                .set(keys::LAST_FAILURE, stamp(now))
+                .set(keys::NEXT_DUE, stamp(add(now, policy.retry)))
+                .set(keys::ERROR, &reason)
+                .clear(keys::PENDING_VERSION)
+                .clear(keys::STARTED);
+            crate::state::record_state(self.client, path, &patch).await?;
+            self.log(&target.path, policy, Event::RolledBack, (Some(pending), Some(current)), Some(reason.clone()))?;
+            let mut o = Outcome::new(&target.path, strategy, Action::RolledBack).detail(reason);
+            o.recovered = true;
+            o.from_version = Some(previous);
+            o.to_version = Some(current);
+            return Ok(o);
+        }
+        self.clear_pending(
+            target,
+            path,
+            &format!("superseded by version {current}, written by someone else"),
+            Some(current),
+        )
+        .await
+    }
+
+    async fn clear_pending(
+        &self,
+        target: &Resolved<'_>,
+        path: &KvPath,
+        reason: &str,
+        version: Option<u64>,
+    ) -> Result<Outcome, RotateError> {
+        let patch = Patch::default()
+            .set(keys::RESULT, RotationResult::Failed.as_str())
+            .set(keys::ERROR, reason)
+            .clear(keys::PENDING_VERSION)
+            .clear(keys::STARTED);
+        crate::state::record_state(self.client, path, &patch).await?;
+        self.log(&target.path, target.policy, Event::Aborted, (version, version), Some(reason.to_owned()))?;
+        let mut o = Outcome::new(&target.path, target.policy.strategy.name(), Action::Aborted).detail(reason);
+        o.recovered = true;
+        o.from_version = version;
+        o.to_version = version;
+        Ok(o)
+    }
+
+    async fn hooks(&self, target: &Resolved<'_>, version: u64, outcome: &mut Outcome) -> Result<(), RotateError> {
+        for hook in &target.policy.hooks {
+            let env = [
+                ("SECRET_ROTATE_PATH", target.path.clone()),
+                ("SECRET_ROTATE_VERSION", version.to_string()),
+                ("SECRET_ROTATE_PHASE", "hook".to_owned()),
+            ];
+            if let Err(e) = exec::run(hook, None, &env, false).await {
+                let message = format!("hook failed: {e}");
+                tracing::warn!("{}: {message}", target.path);
+                self.log(&target.path, target.policy, Event::HookFailed, (None, Some(version)), Some(message.clone()))?;
+                outcome.hooks_ok = false;
+                outcome.detail = Some(match outcome.detail.take() {
+                    Some(d) => format!("{d}; {message}"),
+                    None => message,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn rotate_database(
+        &self,
+        target: &Resolved<'_>,
+        spec: &DatabaseSpec,
+        force: bool,
+    ) -> Result<Outcome, RotateError> {
+        let policy = target.policy;
+        let now = Utc::now();
+        let item = self.assess(target, now).await;
+        if let Some(error) = &item.error
+            && item.status == DueStatus::Error
+        {
+            return Ok(Outcome::new(&target.path, "database", Action::Failed).detail(error.clone()));
+        }
+        let resume = item.status == DueStatus::Pending;
+        if !force && !resume {
+            if !matches!(item.status, DueStatus::Due | DueStatus::Overdue) {
+                let mut o = Outcome::new(&target.path, "database", Action::Skipped).detail("not due");
+                o.next_due = item.next_due;
+                return Ok(o);
+            }
+            if !item.in_window {
+                return Ok(
+                    Outcome::new(&target.path, "database", Action::Skipped).detail("due, waiting for its window")
+                );
+            }
+        }
+        if self.dry_run {
+            return Ok(Outcome::new(&target.path, "database", Action::WouldRotate));
+        }
+        let mut converged = None;
+        if resume {
+            self.log(&target.path, policy, Event::Recovered, (None, None), None)?;
+        } else {
+            // A role just created was rotated by the server as it was written; rotating again is harmless and
+            // keeps one path for both cases.
+            converged = Some(database::converge_role(self.client, spec).await?);
+            self.log(&target.path, policy, Event::Started, (None, None), None)?;
+            database::rotate_role(self.client, spec).await?;
+        }
+        let creds = database::read_creds(self.client, spec).await?;
+        let tested = match &spec.connection_test {
+            Some(test) => database::connection_test(test, &creds).await,
+            None => Ok(()),
+        };
+        let verdict = match (&policy.verify, tested) {
+            (_, Err(e)) => Err(e),
+            (None, Ok(())) => Ok(()),
+            (Some(argv), Ok(())) => {
+                let mut input = serde_json::json!({
+                    "path": target.path,
+                    "data": { "username": creds.username, "password": creds.password.expose() },
+                });
+                let stdin = stdin_bytes(&mut input);
+                let env = [("SECRET_ROTATE_PATH", target.path.clone()), ("SECRET_ROTATE_PHASE", "verify".to_owned())];
+                exec::run(argv, Some(&stdin), &env, false).await.map(drop)
+            }
+        };
+        drop::<SecretString>(creds.password);
+        let rotated_at = creds.last_vault_rotation.unwrap_or(now);
+        let next = policy.schedule.next_due(Some(rotated_at), now);
+        match verdict {
+            Ok(()) => {
+                self.log(&target.path, policy, Event::Succeeded, (None, None), resume.then(|| "resumed".to_owned()))?;
+                let mut o = Outcome::new(&target.path, "database", Action::Rotated);
+                o.recovered = resume;
+                o.detail = match converged {
+                    Some(database::Converged::Created) => Some("static role created".to_owned()),
+                    Some(database::Converged::Updated) => Some("static role updated to match the policy".to_owned()),
+                    _ => None,
+                };
+                o.next_due = Some(stamp(next));
+                self.hooks(target, 0, &mut o).await?;
+                Ok(o)
+            }
+            Err(e) => {
+                let reason = format!(
+                    "verification failed: {e}; the server has already replaced the old password, so there is nothing to roll back to (fix the consumer or rotate again)"
+                );
+                self.log(&target.path, policy, Event::Failed, (None, None), Some(reason.clone()))?;
+                let mut o = Outcome::new(&target.path, "database", Action::Failed).detail(reason);
+                o.recovered = resume;
+                Ok(o)
+            }
+        }
+    }
+
+    /// `secret-rotate rollback`: makes the version before the current one current again, as a new version (the
+    /// recorded `rotation_previous_version` when the state is consistent, else the newest older version that is
+    /// neither deleted nor destroyed).
+    pub async fn rollback(&self, shown: &str, policy: Option<&SecretRotationPolicy>) -> Result<Outcome, RotateError> {
+        let path = self.client.kv_path(shown).await?;
+        let metadata = self.client.kv_metadata(&path).await?;
+        let state = RotationState::from_metadata(&metadata.custom_metadata);
+        let current = metadata.current_version;
+        let readable = |v: u64| metadata.versions.get(&v).is_some_and(|s| s.deletion_time.is_empty() && !s.destroyed);
+        let recorded =
+            state.previous_version.filter(|p| state.current_version == Some(current) && *p < current && readable(*p));
+        let target = recorded
+            .or_else(|| (1..current).rev().find(|v| readable(*v)))
+            .ok_or_else(|| RotateError::Contract(format!("{path} has no earlier readable version to return to")))?;
+        let strategy = policy.map_or("manual", |p| p.strategy.name());
+        if self.dry_run {
+            let mut o =
+                Outcome::new(shown, strategy, Action::WouldRotate).detail(format!("would restore version {target}"));
+            o.from_version = Some(current);
+            return Ok(o);
+        }
+        let old = self.client.kv_read(&path, Some(target)).await?;
+        let restored = self.client.kv_write(&path, &old.data, Some(current)).await?.version;
+        let now = Utc::now();
+        let reason = format!("manual rollback to the data of version {target}");
+        let patch = Patch::default()
+            .set(keys::RESULT, RotationResult::RolledBack.as_str())
+            .set(keys::CURRENT_VERSION, restored)
+            .set(keys::PREVIOUS_VERSION, current)
+            .set(keys::LAST_FAILURE, stamp(now))
+            .set(keys::ERROR, &reason)
+            .clear(keys::PENDING_VERSION)
+            .clear(keys::STARTED);
+        crate::state::record_state(self.client, &path, &patch).await?;
+        let record = HistoryRecord {
+            time: stamp(now),
+            path: crate::policy::normalize(shown),
+            strategy: strategy.to_owned(),
+            event: Event::ManualRollback,
+            from_version: Some(current),
+            to_version: Some(restored),
+            detail: Some(reason.clone()),
+            owner: policy.and_then(|p| p.owner.clone()),
+        };
+        self.history.append(&record)?;
+        let mut o = Outcome::new(&crate::policy::normalize(shown), strategy, Action::RolledBack).detail(reason);
+        o.from_version = Some(current);
+        o.to_version = Some(restored);
+        if let Some(policy) = policy {
+            let resolved = Resolved { path: o.path.clone(), policy };
+            self.hooks(&resolved, restored, &mut o).await?;
+        }
+        Ok(o)
+    }
+}
