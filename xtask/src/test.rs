@@ -50,6 +50,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         test_args.extend(args.cargo_test_args.iter().map(String::as_str));
     }
     step("tests", &test_args, &[])?;
+    if args.cargo_test_args.is_empty() {
+        dagster_tests(&root)?;
+    }
     if !args.tests_only {
         step("docs", &["doc", "--workspace", "--no-deps"], &[("RUSTDOCFLAGS", "-D warnings")])?;
     }
@@ -86,4 +89,25 @@ fn install_commands(needed: &[(&str, &str)]) -> anyhow::Result<()> {
 fn which(command: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH")
         .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(command)).find(|p| p.is_file()))
+}
+
+/// The Python side of the Dagster bridge: real Dagster against a real OpenBao, through the vault-env binary the
+/// test step just built.
+fn dagster_tests(root: &std::path::Path) -> anyhow::Result<()> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    let target = if target.is_absolute() { target } else { root.join(target) };
+    let bao = vault_testkit::bao_binary().context("finding the OpenBao binary")?;
+    let pg = vault_testkit::postgres_bin_dir().context("finding PostgreSQL")?;
+    eprintln!("xtask test: dagster: integrations/dagster/run-tests.sh");
+    let status = Command::new(root.join("integrations/dagster/run-tests.sh"))
+        .env("VAULT_ENV_BIN", target.join("debug/vault-env"))
+        .env("BAO_BIN", bao)
+        .env("PG_BIN_DIR", pg)
+        .current_dir(root)
+        .status()
+        .context("running the Dagster tests")?;
+    if !status.success() {
+        bail!("the Dagster tests failed ({status})");
+    }
+    Ok(())
 }

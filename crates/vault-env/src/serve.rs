@@ -1,0 +1,221 @@
+//! `serve --stdio`: one authenticated, caching client for a long-lived process (the Dagster resource), spoken to
+//! with one JSON object per line on stdin and answered with one per line on stdout.
+//!
+//! ```text
+//! → {"id":1,"op":"get","path":"secret/dagster/api","key":"token"}
+//! ← {"id":1,"ok":true,"value":"…","version":3}
+//! → {"id":2,"op":"get","path":"secret/dagster/nope"}
+//! ← {"id":2,"ok":false,"error":{"kind":"not_found","message":"no secret at secret/dagster/nope"}}
+//! ```
+//!
+//! Operations: `get` (`path`, optional `key`, `version`), `list` (`path`, optional `recursive`), `db_creds`
+//! (`role`, optional `mount`, `kind`), `health`, `stats`. Requests are answered in order. Error messages name
+//! paths and keys, never values. The token is renewed in the background and revoked when stdin closes.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use vault_core::Client;
+use zeroize::Zeroizing;
+
+use crate::db::{DbKind, db_creds};
+use crate::error::Error;
+
+/// The default lifetime of a cached read.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// How the server behaves.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Revoke the token when stdin closes.
+    pub revoke_token: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    #[serde(default)]
+    id: Value,
+    op: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    version: Option<u64>,
+    #[serde(default)]
+    recursive: bool,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    mount: Option<String>,
+    #[serde(default)]
+    kind: Option<DbKind>,
+}
+
+/// Answers requests from `input` on `output` until `input` ends. `client` should be built with a cache
+/// ([`vault_core::Client::builder`]) so repeated reads are served locally.
+pub async fn serve<R, W>(client: &Client, input: R, mut output: W, options: &ServeOptions) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let renewal = client.spawn_renewal();
+    let mut lines = BufReader::new(input).lines();
+    while let Some(line) = lines.next_line().await? {
+        let line = Zeroizing::new(line);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let mut answer = match serde_json::from_str::<Request>(&line) {
+            Ok(request) => {
+                let id = request.id.clone();
+                match handle(client, request).await {
+                    Ok(mut fields) => {
+                        fields.insert("id".into(), id);
+                        fields.insert("ok".into(), Value::Bool(true));
+                        Value::Object(fields)
+                    }
+                    Err((kind, message)) => {
+                        json!({ "id": id, "ok": false, "error": { "kind": kind, "message": message } })
+                    }
+                }
+            }
+            Err(e) => {
+                // Say where the line is wrong, not what it held.
+                let id = serde_json::from_str::<Value>(&line).ok().and_then(|v| v.get("id").cloned());
+                let message = format!("not a valid request (column {}): {}", e.column(), e.classify_kind());
+                json!({ "id": id, "ok": false, "error": { "kind": "protocol", "message": message } })
+            }
+        };
+        let mut bytes = Zeroizing::new(serde_json::to_vec(&answer).expect("JSON values serialize"));
+        vault_core::secret::zeroize_json(&mut answer);
+        bytes.push(b'\n');
+        output.write_all(&bytes).await?;
+        output.flush().await?;
+    }
+    renewal.abort();
+    if options.revoke_token
+        && let Err(error) = client.revoke_self().await
+    {
+        tracing::warn!("could not revoke the token when stdin closed (it expires at its TTL): {error}");
+    }
+    Ok(())
+}
+
+trait Classify {
+    fn classify_kind(&self) -> &'static str;
+}
+
+impl Classify for serde_json::Error {
+    fn classify_kind(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "read error",
+            serde_json::error::Category::Syntax => "malformed JSON",
+            serde_json::error::Category::Data => "an object with an `op` and known fields was expected",
+            serde_json::error::Category::Eof => "truncated JSON",
+        }
+    }
+}
+
+type Fields = serde_json::Map<String, Value>;
+
+async fn handle(client: &Client, request: Request) -> Result<Fields, (&'static str, String)> {
+    let need = |field: Option<String>, name: &str| {
+        field.filter(|p| !p.trim().is_empty()).ok_or(("invalid_request", format!("{} needs a `{name}`", request.op)))
+    };
+    let mut fields = Fields::new();
+    match request.op.as_str() {
+        "get" => {
+            let path = need(request.path.clone(), "path")?;
+            let kv = client.kv_path(&path).await.map_err(|e| failure(&e.into()))?;
+            let secret = client.kv_read(&kv, request.version).await.map_err(|e| failure(&e.into()))?;
+            let value = match &request.key {
+                Some(key) => match secret.data.get(key) {
+                    Some(v) => Value::String(v.expose().to_owned()),
+                    None => {
+                        return Err(failure(&Error::NoKey {
+                            path,
+                            key: key.clone(),
+                            keys: secret.data.keys().cloned().collect(),
+                        }));
+                    }
+                },
+                None => Value::Object(
+                    secret.data.iter().map(|(k, v)| (k.clone(), Value::String(v.expose().to_owned()))).collect(),
+                ),
+            };
+            fields.insert("value".into(), value);
+            fields.insert("version".into(), json!(secret.metadata.version));
+        }
+        "list" => {
+            let path = need(request.path.clone(), "path")?;
+            let text = format!("{}/", path.trim_end_matches('/'));
+            let kv = client.kv_path(&text).await.map_err(|e| failure(&e.into()))?;
+            let keys = if request.recursive { client.kv_list_recursive(&kv).await } else { client.kv_list(&kv).await };
+            fields.insert("value".into(), json!(keys.map_err(|e| failure(&e.into()))?));
+        }
+        "db_creds" => {
+            let role = need(request.role.clone().or(request.path.clone()), "role")?;
+            let mount = request.mount.as_deref().unwrap_or("database");
+            let creds = db_creds(client, &role, mount, request.kind).await.map_err(|e| failure(&e))?;
+            fields.insert("value".into(), serde_json::to_value(creds.exposed()).expect("JSON values serialize"));
+        }
+        "health" => {
+            let health = client.health().await.map_err(|e| failure(&e.into()))?;
+            let body = &health.body;
+            fields.insert(
+                "value".into(),
+                json!({
+                    "healthy": health.state.is_serving(),
+                    "state": health.state,
+                    "status": health.status,
+                    "initialized": body.initialized,
+                    "sealed": body.sealed,
+                    "standby": body.standby,
+                    "version": body.version,
+                    "address": client.address(),
+                }),
+            );
+        }
+        "stats" => {
+            let stats = client.cache().map(vault_core::cache::Cache::stats);
+            fields.insert("value".into(), json!({ "cache": stats }));
+        }
+        other => {
+            return Err((
+                "invalid_request",
+                format!("unknown op {other:?}: expected get, list, db_creds, health or stats"),
+            ));
+        }
+    }
+    Ok(fields)
+}
+
+/// The protocol's error kind and message for an error.
+fn failure(error: &Error) -> (&'static str, String) {
+    (error_kind(error), error.to_string())
+}
+
+/// The stable `kind` strings of the protocol.
+pub fn error_kind(error: &Error) -> &'static str {
+    use vault_core::Error as V;
+    match error {
+        Error::Vault(e) => match e {
+            V::Config(_) | V::InvalidRequest { .. } => "invalid_request",
+            V::Unreachable { .. } | V::Tls { .. } => "unavailable",
+            V::Sealed { .. } => "sealed",
+            V::NotInitialized { .. } => "not_initialized",
+            V::PermissionDenied { .. } => "permission_denied",
+            V::NotFound { .. } => "not_found",
+            V::CasConflict { .. } => "conflict",
+            V::Auth { .. } => "auth",
+            _ => "server",
+        },
+        Error::NoKey { .. } | Error::NoRole { .. } | Error::MissingKeys { .. } | Error::Missing(_) => "not_found",
+        Error::Spec(_) | Error::Manifest { .. } => "invalid_request",
+        _ => "error",
+    }
+}

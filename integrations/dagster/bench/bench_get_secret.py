@@ -1,0 +1,118 @@
+"""Benchmark: 1,000 get_secret calls through VaultSecretsResource (the vault-env stdio server), cached and
+uncached, beside hvac with a reused session, in one run against one OpenBao dev server; and the start-up cost
+`vault-env run` adds to the command it wraps.
+
+    VAULT_ENV_BIN=target/release/vault-env BAO_BIN=... python bench/bench_get_secret.py [--calls 1000]
+
+Prints one JSON object. Build vault-env with --release for numbers worth quoting.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import hvac
+
+from vault_dagster import VaultSecretsResource
+from vault_dagster.testing import OpenBaoDevServer
+
+PATH = "dagster/bench"
+
+
+def timed(calls: int, fn) -> dict:
+    fn()  # warm up: login, connection, mount lookup
+    samples = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    samples.sort()
+    return {
+        "calls": calls,
+        "total_s": round(sum(samples), 4),
+        "mean_us": round(statistics.mean(samples) * 1e6, 1),
+        "p50_us": round(samples[len(samples) // 2] * 1e6, 1),
+        "p99_us": round(samples[int(len(samples) * 0.99) - 1] * 1e6, 1),
+    }
+
+
+def process_ms(argv, env, runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+        samples.append(time.perf_counter() - start)
+    return round(statistics.median(samples) * 1000, 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=30, help="process starts timed for the run overhead")
+    args = parser.parse_args()
+    vault_env_bin, bao_bin = os.environ["VAULT_ENV_BIN"], os.environ["BAO_BIN"]
+
+    with OpenBaoDevServer(bao_bin) as bao, tempfile.TemporaryDirectory() as tmp:
+        bao.put_secret(PATH, {"user": "etl", "password": "bench-password"})
+        creds = bao.pipeline_approle(Path(tmp) / "approle")
+        common = dict(
+            vault_addr=bao.addr,
+            role_id_file=creds["role_id_file"],
+            secret_id_file=creds["secret_id_file"],
+            vault_env_bin=vault_env_bin,
+        )
+        results = {}
+
+        cached = VaultSecretsResource(cache_ttl_seconds=300, **common)
+        results["resource_cached"] = timed(args.calls, lambda: cached.get_secret(f"secret/{PATH}", key="password"))
+        results["resource_cached"]["cache"] = cached.cache_stats()
+        cached.close()
+
+        uncached = VaultSecretsResource(cache_ttl_seconds=0, **common)
+        results["resource_uncached"] = timed(args.calls, lambda: uncached.get_secret(f"secret/{PATH}", key="password"))
+        uncached.close()
+
+        client = hvac.Client(url=bao.addr)
+        client.auth.approle.login(
+            role_id=Path(creds["role_id_file"]).read_text().strip(),
+            secret_id=Path(creds["secret_id_file"]).read_text().strip(),
+        )
+        results["hvac_session"] = timed(
+            args.calls,
+            lambda: client.secrets.kv.v2.read_secret_version(
+                path=PATH, mount_point="secret", raise_on_deleted_version=True
+            )["data"]["data"]["password"],
+        )
+
+        base = results["hvac_session"]["mean_us"]
+        results["speedup_vs_hvac"] = {
+            "cached": round(base / results["resource_cached"]["mean_us"], 1),
+            "uncached": round(base / results["resource_uncached"]["mean_us"], 2),
+        }
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+        env.update(VAULT_ADDR=bao.addr, VAULT_ROLE_ID_FILE=creds["role_id_file"], VAULT_SECRET_ID_FILE=creds["secret_id_file"])
+        direct = process_ms(["true"], env, args.runs)
+        wrapped = process_ms([vault_env_bin, "run", "-s", f"secret/{PATH}", "--", "true"], env, args.runs)
+        token_env = dict(env, VAULT_TOKEN="root")
+        del token_env["VAULT_ROLE_ID_FILE"], token_env["VAULT_SECRET_ID_FILE"]
+        with_token = process_ms([vault_env_bin, "run", "-s", f"secret/{PATH}", "--", "true"], token_env, args.runs)
+        results["run_overhead_ms"] = {
+            "direct_median": direct,
+            "approle_login_read_revoke_median": wrapped,
+            "approle_added": round(wrapped - direct, 2),
+            "token_read_median": with_token,
+            "token_added": round(with_token - direct, 2),
+        }
+    json.dump(results, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""`VaultSecretsResource`: the Dagster resource pipelines use to read secrets at run time.
+
+Configure it through `EnvVar` so nothing secret sits in code or in the Dagster UI:
+
+    VaultSecretsResource(
+        vault_addr=EnvVar("VAULT_ADDR"),
+        ca_cert=EnvVar("VAULT_CACERT"),
+        role_id_file=EnvVar("VAULT_ROLE_ID_FILE"),
+        secret_id_file=EnvVar("VAULT_SECRET_ID_FILE"),
+    )
+
+There is deliberately no field for a secret_id or a token value: only for files that hold them.
+"""
+
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Union
+
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
+from pydantic import Field, PrivateAttr
+
+from vault_dagster.client import VaultEnvProcess, VaultSecretError, build_argv
+from vault_dagster.secret import Secret
+
+
+@dataclass(frozen=True)
+class DatabaseCredentials:
+    """Credentials from the database secrets engine. The password prints as `[redacted]`.
+
+    A dynamic role's lease belongs to the resource's token: it ends when the resource is torn down (the token is
+    revoked) or when the token's TTL runs out, whichever comes first.
+    """
+
+    username: str
+    password: Secret
+    path: str
+    kind: str
+    lease_id: str
+    lease_duration: int
+    renewable: bool
+    ttl: int
+
+
+class VaultSecretsResource(ConfigurableResource):
+    """Reads secrets from Vault / OpenBao through one `vault-env serve --stdio` process.
+
+    Authenticates with AppRole (role_id, or a role_id file, and a secret_id file — what `cargo xtask deploy`
+    writes), or with a token file. Reads are cached by vault-env for `cache_ttl_seconds`. Every value is returned
+    as a `Secret`.
+    """
+
+    vault_addr: Optional[str] = Field(default=None, description="Vault address; VAULT_ADDR when unset")
+    ca_cert: Optional[str] = Field(default=None, description="CA certificate file (PEM) to trust")
+    role_id: Optional[str] = Field(default=None, description="AppRole role_id (use EnvVar('VAULT_ROLE_ID'))")
+    role_id_file: Optional[str] = Field(default=None, description="File holding the AppRole role_id")
+    secret_id_file: Optional[str] = Field(default=None, description="File holding the AppRole secret_id")
+    token_file: Optional[str] = Field(default=None, description="File holding a token (instead of AppRole)")
+    vault_env_bin: str = Field(default="vault-env", description="The vault-env binary (a path, or a name on PATH)")
+    cache_ttl_seconds: int = Field(default=60, description="How long vault-env caches a read; 0 turns caching off")
+    api_key_path: str = Field(
+        default="secret/dagster/api-keys", description="The secret whose keys get_api_key(name) reads"
+    )
+    database_mount: str = Field(default="database", description="The database secrets engine's mount")
+    request_timeout_seconds: float = Field(default=30.0, description="Time allowed for one answer")
+
+    _process: Optional[VaultEnvProcess] = PrivateAttr(default=None)
+
+    # Dagster's lifecycle: start vault-env when a run (or step process) begins, stop it (revoking the token) at
+    # the end. Used outside Dagster, the process starts on the first call; call close() when done.
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._client()
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stops vault-env, which revokes its token (and with it any dynamic database credentials)."""
+        if self._process is not None:
+            self._process.close()
+            self._process = None
+
+    def get_secret(self, path: str, key: Optional[str] = None) -> Union[Secret, Dict[str, Secret]]:
+        """One key's value as a `Secret`, or with no key the whole secret as `{key: Secret}`."""
+        fields: Dict[str, Any] = {"path": path}
+        if key is not None:
+            fields["key"] = key
+        value = self._client().request("get", **fields)
+        if key is not None:
+            return Secret(value)
+        return {k: Secret(v) for k, v in value.items()}
+
+    def get_database_credentials(self, role_or_path: str) -> DatabaseCredentials:
+        """Credentials for a database role: a name (`dagster-etl`, dynamic tried before static) or a path
+        (`database/creds/ROLE`, `database/static-creds/ROLE`)."""
+        value = self._client().request("db_creds", role=role_or_path, mount=self.database_mount)
+        return DatabaseCredentials(
+            username=value["username"],
+            password=Secret(value["password"]),
+            path=value["path"],
+            kind=value["kind"],
+            lease_id=value["lease_id"],
+            lease_duration=int(value["lease_duration"]),
+            renewable=bool(value["renewable"]),
+            ttl=int(value["ttl"]),
+        )
+
+    def get_api_key(self, name: str) -> Secret:
+        """The API key `name`: key `name` of the secret at `api_key_path`."""
+        value = self.get_secret(self.api_key_path, key=name)
+        assert isinstance(value, Secret)
+        return value
+
+    def list_secrets(self, prefix: str, recursive: bool = False) -> List[str]:
+        """Names under a folder (sub-folders end with `/`); with `recursive`, every secret below it."""
+        return list(self._client().request("list", path=prefix, recursive=recursive))
+
+    def health_check(self) -> Dict[str, Any]:
+        """The server's state: `healthy`, `sealed`, `initialized`, `standby`, `state`, `version`, `address`.
+
+        Never raises for an unhealthy server: an unreachable one gives `healthy: False` with an `error`.
+        """
+        try:
+            return dict(self._client().request("health"))
+        except VaultSecretError as error:
+            return {"healthy": False, "sealed": None, "state": error.kind, "error": error.message}
+
+    def cache_stats(self) -> Dict[str, Any]:
+        """vault-env's cache counters (`hits`, `misses`, `entries`), or None when caching is off."""
+        return self._client().request("stats")["cache"]
+
+    def _client(self) -> VaultEnvProcess:
+        if self._process is None:
+            flags = {
+                "--address": _resolved(self.vault_addr),
+                "--ca-cert": _resolved(self.ca_cert),
+                "--role-id-file": _resolved(self.role_id_file),
+                "--secret-id-file": _resolved(self.secret_id_file),
+                "--token-file": _resolved(self.token_file),
+            }
+            env = dict(os.environ)
+            role_id = _resolved(self.role_id)
+            if role_id:
+                # Through the environment rather than argv, where `ps` would show it. BAO_ROLE_ID would win.
+                env.pop("BAO_ROLE_ID", None)
+                env["VAULT_ROLE_ID"] = role_id
+            binary = _resolved(self.vault_env_bin) or "vault-env"
+            argv = build_argv(binary, flags, ["--cache-ttl", str(int(self.cache_ttl_seconds))])
+            self._process = VaultEnvProcess(argv, env, timeout=self.request_timeout_seconds)
+        return self._process
+
+
+def _resolved(value: Optional[str]) -> Optional[str]:
+    """A field's value. Dagster resolves `EnvVar` fields when it builds the resource for a run; a resource made
+    and called directly (scripts, tests, notebooks) still holds the `EnvVar`, so read the variable here."""
+    if isinstance(value, EnvVar):
+        return value.get_value()
+    return value

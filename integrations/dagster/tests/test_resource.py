@@ -1,0 +1,159 @@
+"""VaultSecretsResource with real Dagster and a real OpenBao: values arrive in assets, none appears in the run's
+logs or event records, a missing secret fails the run with a clear message, and the health check sees a sealed
+server."""
+
+import logging
+
+import pytest
+from dagster import AssetExecutionContext, DagsterInstance, EnvVar, MaterializeResult, asset, materialize
+from dagster._serdes import serialize_value
+
+from vault_dagster import (
+    Secret,
+    VaultPermissionDenied,
+    VaultSecretNotFound,
+    VaultSecretsResource,
+    VaultUnavailable,
+)
+from vault_dagster.definitions import defs, vault_example
+
+
+def resource(**overrides) -> VaultSecretsResource:
+    """The resource as a deployment configures it: everything through EnvVar, no literal secrets."""
+    config = dict(
+        vault_addr=EnvVar("VAULT_ADDR"),
+        role_id_file=EnvVar("VAULT_ROLE_ID_FILE"),
+        secret_id_file=EnvVar("VAULT_SECRET_ID_FILE"),
+        vault_env_bin=EnvVar("VAULT_ENV_BIN"),
+    )
+    config.update(overrides)
+    return VaultSecretsResource(**config)
+
+
+def everything_recorded(instance: DagsterInstance, result) -> str:
+    """All a user could see of a run: every event (serialised as stored, and its repr) and every log entry."""
+    parts = []
+    for event in result.all_events:
+        parts += [repr(event), serialize_value(event)]
+    for entry in instance.all_logs(result.run_id):
+        parts += [repr(entry), entry.user_message or "", serialize_value(entry)]
+    return "\n".join(parts)
+
+
+def test_an_asset_reads_secrets_and_nothing_leaks(bao, pipeline, planted, capfd, caplog):
+    password, api_key = planted("pw"), planted("api")
+    bao.put_secret("dagster/warehouse", {"user": "etl", "password": password})
+    bao.put_secret("dagster/api-keys", {"openai": api_key})
+    arrived = {}
+
+    @asset
+    def reads_secrets(context: AssetExecutionContext, vault: VaultSecretsResource) -> MaterializeResult:
+        creds = vault.get_secret("secret/dagster/warehouse")
+        one = vault.get_secret("secret/dagster/warehouse", key="password")
+        key = vault.get_api_key("openai")
+        # Careless logging, as real pipelines do: the values must still not show.
+        context.log.info(f"warehouse creds {creds}, password {one}, key {key!r}")
+        logging.getLogger("pipeline").warning("password=%s", one)
+        print(f"stdout: {one} {key}")
+        arrived.update(password=one.reveal(), user=creds["user"].reveal(), key=key.reveal())
+        arrived["listed"] = vault.list_secrets("secret/dagster")
+        return MaterializeResult(metadata={"keys": sorted(creds), "password": str(one)})
+
+    instance = DagsterInstance.ephemeral()
+    with caplog.at_level(logging.DEBUG):
+        result = materialize([reads_secrets], resources={"vault": resource()}, instance=instance)
+    assert result.success
+    assert arrived == {"password": password, "user": "etl", "key": api_key, "listed": ["api-keys", "warehouse"]}
+
+    recorded = everything_recorded(instance, result)
+    assert "[redacted]" in recorded, "the log line was recorded, redacted"
+    captured = capfd.readouterr()
+    for value in (password, api_key, pipeline["secret_id"]):
+        assert value not in recorded
+        assert value not in captured.out and value not in captured.err
+        assert value not in caplog.text
+
+
+def test_a_missing_secret_fails_the_run_clearly(bao, pipeline):
+    bao.put_secret("dagster/present", {"k": "v"})
+
+    @asset
+    def needs_a_missing_secret(vault: VaultSecretsResource) -> None:
+        vault.get_secret("secret/dagster/absent", key="password")
+
+    instance = DagsterInstance.ephemeral()
+    result = materialize([needs_a_missing_secret], resources={"vault": resource()}, instance=instance, raise_on_error=False)
+    assert not result.success
+    failures = result.get_step_failure_events()
+    assert len(failures) == 1
+    error = failures[0].event_specific_data.error
+    # Dagster wraps the asset's exception; the cause is ours, with a message that names the path.
+    while error.cause is not None:
+        error = error.cause
+    assert error.cls_name == "VaultSecretNotFound"
+    assert "no secret at secret/dagster/absent [not_found]" in error.message
+
+
+def test_errors_are_typed(bao, pipeline):
+    bao.put_secret("dagster/x", {"k": "v"})
+    bao.api("POST", "secret/data/elsewhere/y", {"data": {"k": "v"}})
+    vault = resource()
+    try:
+        with pytest.raises(VaultSecretNotFound, match='secret/dagster/x has no key "nope"'):
+            vault.get_secret("secret/dagster/x", key="nope")
+        with pytest.raises(VaultPermissionDenied, match="secret/elsewhere/y"):
+            vault.get_secret("secret/elsewhere/y")
+        with pytest.raises(VaultSecretNotFound):
+            vault.get_database_credentials("dagster-none")
+        # Cached: many reads, one request to the server.
+        for _ in range(20):
+            assert vault.get_secret("secret/dagster/x", key="k").reveal() == "v"
+        assert vault.cache_stats()["hits"] >= 19
+    finally:
+        vault.close()
+
+
+def test_bad_credentials_or_binary_are_reported(bao, pipeline, tmp_path):
+    (tmp_path / "wrong").write_text("not-a-secret-id\n")
+    vault = resource(secret_id_file=str(tmp_path / "wrong"))
+    with pytest.raises(VaultUnavailable, match="authentication failed"):
+        vault.get_secret("secret/dagster/x")
+    vault.close()
+    vault = resource(vault_env_bin=str(tmp_path / "no-such-binary"))
+    with pytest.raises(VaultUnavailable, match="set vault_env_bin"):
+        vault.get_secret("secret/dagster/x")
+
+
+def test_health_check_reports_a_sealed_server(bao, pipeline):
+    vault = resource(cache_ttl_seconds=0)
+    try:
+        health = vault.health_check()
+        assert health["healthy"] is True and health["sealed"] is False, health
+        bao.seal()
+        health = vault.health_check()
+        assert health["healthy"] is False
+        assert health["sealed"] is True
+        assert health["state"] == "sealed"
+        with pytest.raises(VaultUnavailable, match="sealed"):
+            vault.get_secret("secret/dagster/x")
+    finally:
+        vault.close()
+    # An unreachable server: not healthy, with the reason, and no exception.
+    gone = resource(vault_addr="http://127.0.0.1:9")
+    try:
+        health = gone.health_check()
+        assert health["healthy"] is False and "cannot reach" in health["error"], health
+    finally:
+        gone.close()
+
+
+def test_the_example_definitions_materialise(bao, pipeline, monkeypatch):
+    bao.put_secret("dagster/example", {"a": "1", "b": "2"})
+    # The module-level defs read the environment at import time; build the resource again for this server.
+    from vault_dagster import definitions
+
+    assert "vault_example" in {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    result = materialize([vault_example], resources={"vault": definitions._resource()})
+    assert result.success
+    mat = result.asset_materializations_for_node("vault_example")[0]
+    assert mat.metadata["keys"].value == ["a", "b"]
