@@ -1,0 +1,8 @@
+//! Integration tests of env-migrate: one binary, one module per feature.
+
+mod cli;
+mod crash;
+mod dotenv_compat;
+mod flow;
+mod safety;
+mod util;
