@@ -94,6 +94,10 @@ impl Error {
     pub(crate) fn from_status(status: u16, errors: Vec<String>, address: &str, path: &str, operation: &str) -> Self {
         let says = |needle: &str| errors.iter().any(|e| e.to_ascii_lowercase().contains(needle));
         match status {
+            // A mount being upgraded from KV v1 to v2 refuses requests for a moment: a server condition, retried.
+            400 if says("upgrading from non-versioned to versioned data") => {
+                Error::Server { status: 503, path: path.to_owned(), errors }
+            }
             400 if says("check-and-set") || says("cas") => {
                 Error::CasConflict { path: path.to_owned(), detail: join(&errors) }
             }
@@ -121,6 +125,10 @@ mod tests {
             Error::CasConflict { .. }
         ));
         assert!(matches!(e(400, &["missing data"]), Error::InvalidRequest { .. }));
+        assert!(
+            e(400, &["Upgrading from non-versioned to versioned data. This backend will be unavailable"])
+                .is_retryable()
+        );
         assert!(matches!(e(403, &["permission denied"]), Error::PermissionDenied { .. }));
         assert!(matches!(e(404, &[]), Error::NotFound { .. }));
         assert!(matches!(e(501, &[]), Error::NotInitialized { .. }));

@@ -58,6 +58,18 @@ impl DevServer {
         let client = http::plain_client(NAME)?;
         let health = format!("{addr}/v1/sys/health");
         process.wait_for(START_TIMEOUT, || http::probe(&client, &health, |status| status == StatusCode::OK)).await?;
+        // Dev mode mounts `secret/` as KV v1 and upgrades it to v2 in the background; until that finishes, every
+        // request to it answers 400 "Upgrading from non-versioned to versioned data". Tests start writing at once.
+        let kv_config = format!("{addr}/v1/secret/config");
+        process
+            .wait_for(START_TIMEOUT, || async {
+                match client.get(&kv_config).header("X-Vault-Token", ROOT_TOKEN).send().await {
+                    Ok(response) if response.status() == StatusCode::OK => Ok(()),
+                    Ok(response) => Err(format!("GET {kv_config} answered {}", response.status())),
+                    Err(e) => Err(format!("GET {kv_config}: {e}")),
+                }
+            })
+            .await?;
         Ok(DevServer { process, dir, _ports: ports, port, addr })
     }
 
