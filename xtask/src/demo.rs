@@ -2,7 +2,8 @@
 //! .demo`) — raft storage, TLS with its own CA, 5 key shares (threshold 3) in 0600 files, unsealed, KV v2,
 //! AppRole, audit devices, the shipped policies, the pipeline's and the operator's credentials, root token
 //! revoked — then writes a secret as the operator, reads it back as the pipeline, shows the pipeline is denied
-//! elsewhere, and prints how to point the tools at the server.
+//! elsewhere, prints how to point the tools at the server, and moves a sample application's `.env` into Vault
+//! with env-migrate (detect, plan, apply, strip), showing the stripped file.
 //!
 //! Re-running reuses what is there: a running server is left running, a stopped one is started and unsealed from
 //! the share files. `--stop` stops it. (One machine holds every share here: this is a demonstration; a real
@@ -56,8 +57,74 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         if !report.complete {
             bail!("the deployment did not complete; see the steps above");
         }
-        exercise(&dir, &report).await
+        exercise(&dir, &report).await?;
+        migrate_sample(&dir, &report)
     })
+}
+
+/// Moves a sample application's `.env` into Vault with env-migrate, as the operator, and shows the stripped file.
+fn migrate_sample(dir: &Path, report: &deploy::Report) -> anyhow::Result<()> {
+    use std::process::Command;
+    let root = crate::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built =
+        Command::new(&cargo).args(["build", "--quiet", "--package", "env-migrate"]).current_dir(&root).status()?;
+    if !built.success() {
+        bail!("building env-migrate failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let env_migrate = target.join("debug/env-migrate");
+
+    // A fresh sample each run, with random values, so the demo always has something to migrate.
+    let app = dir.join("sample-app");
+    std::fs::create_dir_all(&app)?;
+    let random = |n: usize| -> String {
+        use rand::Rng;
+        rand::rng().sample_iter(rand::distr::Alphanumeric).take(n).map(char::from).collect()
+    };
+    let sample = format!(
+        "# warehouse-sync settings\nAPP_NAME=warehouse-sync\nLOG_LEVEL=info\nDATABASE_URL=postgres://etl:{}@db.internal:5432/warehouse\nSMTP_PASSWORD=\"{}\"\nSENDGRID_API_KEY=SG.{}.{}\n",
+        random(24),
+        random(20),
+        random(22),
+        random(43)
+    );
+    std::fs::write(app.join(".env"), sample)?;
+    let layout = deploy::Layout::local(dir);
+    let operator = layout.operator_dir();
+    let run = |args: &[&str]| -> anyhow::Result<()> {
+        println!("$ env-migrate {}", args.join(" "));
+        let mut command = Command::new(&env_migrate);
+        command.args(args).current_dir(&app);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("VAULT_") || key.starts_with("BAO_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .env("VAULT_ADDR", &report.address)
+            .env("VAULT_ROLE_ID_FILE", operator.join("role-id"))
+            .env("VAULT_SECRET_ID_FILE", operator.join("secret-id"));
+        if let Some(ca) = &report.ca_file {
+            command.env("VAULT_CACERT", ca);
+        }
+        let status = command.status().context("running env-migrate")?;
+        // detect and apply answer 1 for "found secrets" / "something to do" in some modes; only errors stop us.
+        if status.code().is_none_or(|c| c > 1) {
+            bail!("env-migrate {} failed ({status})", args[0]);
+        }
+        Ok(())
+    };
+    println!();
+    println!("Migrating a sample .env into Vault ({}):", app.display());
+    run(&["detect", "."])?;
+    run(&["plan", ".", "--app", "warehouse-sync", "--env", "demo", "-o", "plan.json"])?;
+    run(&["apply", "plan.json", "--yes"])?;
+    run(&["strip", "plan.json"])?;
+    println!();
+    println!("The stripped {}/.env (the original is backed up 0600 in .env-migrate/):", app.display());
+    print!("{}", std::fs::read_to_string(app.join(".env"))?);
+    Ok(())
 }
 
 fn approle_config(report: &deploy::Report, credentials: &Path) -> anyhow::Result<Config> {
@@ -106,11 +173,14 @@ async fn exercise(dir: &Path, report: &deploy::Report) -> anyhow::Result<()> {
     println!("The local Vault is up at {}. Point a pipeline at it with:", report.address);
     println!("  export VAULT_ADDR={} VAULT_CACERT={ca}", report.address);
     println!(
-        "  export VAULT_ROLE_ID=\"$(cat {})\" VAULT_SECRET_ID_FILE={}",
+        "  export VAULT_ROLE_ID_FILE={} VAULT_SECRET_ID_FILE={}",
         pipeline_dir.join("role-id").display(),
         pipeline_dir.join("secret-id").display()
     );
-    println!("and an operator shell with VAULT_ROLE_ID/VAULT_SECRET_ID_FILE from {}.", layout.operator_dir().display());
+    println!(
+        "and an operator shell with VAULT_ROLE_ID_FILE/VAULT_SECRET_ID_FILE from {}.",
+        layout.operator_dir().display()
+    );
     println!("Stop it with: cargo xtask demo --stop");
     Ok(())
 }
