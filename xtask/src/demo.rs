@@ -58,12 +58,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             bail!("the deployment did not complete; see the steps above");
         }
         exercise(&dir, &report).await?;
-        migrate_sample(&dir, &report)
+        migrate_sample(&dir, &report).await
     })
 }
 
 /// Moves a sample application's `.env` into Vault with env-migrate, as the operator, and shows the stripped file.
-fn migrate_sample(dir: &Path, report: &deploy::Report) -> anyhow::Result<()> {
+async fn migrate_sample(dir: &Path, report: &deploy::Report) -> anyhow::Result<()> {
     use std::process::Command;
     let root = crate::workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -75,21 +75,33 @@ fn migrate_sample(dir: &Path, report: &deploy::Report) -> anyhow::Result<()> {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let env_migrate = target.join("debug/env-migrate");
 
-    // A fresh sample each run, with random values, so the demo always has something to migrate.
+    // The first run writes a sample with random values; later runs restore it from env-migrate's backup, so the
+    // flow runs again and shows it converges (the values are already in Vault: nothing is written twice).
     let app = dir.join("sample-app");
     std::fs::create_dir_all(&app)?;
-    let random = |n: usize| -> String {
-        use rand::Rng;
-        rand::rng().sample_iter(rand::distr::Alphanumeric).take(n).map(char::from).collect()
-    };
-    let sample = format!(
-        "# warehouse-sync settings\nAPP_NAME=warehouse-sync\nLOG_LEVEL=info\nDATABASE_URL=postgres://etl:{}@db.internal:5432/warehouse\nSMTP_PASSWORD=\"{}\"\nSENDGRID_API_KEY=SG.{}.{}\n",
-        random(24),
-        random(20),
-        random(22),
-        random(43)
-    );
-    std::fs::write(app.join(".env"), sample)?;
+    let first_run = !app.join(".env").exists();
+    if first_run {
+        // A new sample replaces whatever an earlier demo migrated: env-migrate never overwrites a value that differs.
+        let operator = Client::new(approle_config(report, &deploy::Layout::local(dir).operator_dir())?)?;
+        for path in ["secret/warehouse-sync/demo/database", "secret/warehouse-sync/demo/email"] {
+            match operator.kv_delete_all(&KvPath::parse(path)?).await {
+                Ok(()) | Err(Error::NotFound { .. }) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        let random = |n: usize| -> String {
+            use rand::Rng;
+            rand::rng().sample_iter(rand::distr::Alphanumeric).take(n).map(char::from).collect()
+        };
+        let sample = format!(
+            "# warehouse-sync settings\nAPP_NAME=warehouse-sync\nLOG_LEVEL=info\nDATABASE_URL=postgres://etl:{}@db.internal:5432/warehouse\nSMTP_PASSWORD=\"{}\"\nSENDGRID_API_KEY=SG.{}.{}\n",
+            random(24),
+            random(20),
+            random(22),
+            random(43)
+        );
+        files_write_private(&app.join(".env"), &sample)?;
+    }
     let layout = deploy::Layout::local(dir);
     let operator = layout.operator_dir();
     let run = |args: &[&str]| -> anyhow::Result<()> {
@@ -117,6 +129,9 @@ fn migrate_sample(dir: &Path, report: &deploy::Report) -> anyhow::Result<()> {
     };
     println!();
     println!("Migrating a sample .env into Vault ({}):", app.display());
+    if !first_run {
+        run(&["rollback", ".env"])?;
+    }
     run(&["detect", "."])?;
     run(&["plan", ".", "--app", "warehouse-sync", "--env", "demo", "-o", "plan.json"])?;
     run(&["apply", "plan.json", "--yes"])?;
@@ -137,6 +152,15 @@ fn approle_config(report: &deploy::Report, credentials: &Path) -> anyhow::Result
         secret_id: SecretIdSource::File(credentials.join("secret-id")),
     });
     Ok(config)
+}
+
+/// Writes a file only its owner can read.
+fn files_write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
 }
 
 /// Writes as the operator, reads as the pipeline, and shows the pipeline's limits.
