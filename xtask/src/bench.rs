@@ -29,6 +29,8 @@ enum Which {
     Scan(crate::bench_scan::Args),
     /// env-migrate: 1,000 variables in 20 files migrated and verified, beside a loop of `bao kv put`.
     Migrate,
+    /// audit-parse: the same filter over a 1 GB audit log (AUDIT_BENCH_MB sets the size), beside jq.
+    Audit,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -36,6 +38,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         Which::Client { reads, cli_reads } => client(*reads, *cli_reads),
         Which::Scan(args) => crate::bench_scan::run(args),
         Which::Migrate => cargo_bench("env-migrate", "migrate"),
+        Which::Audit => cargo_bench("audit-parse", "audit"),
     }
 }
 
