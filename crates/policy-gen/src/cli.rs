@@ -52,6 +52,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// Write policy files to the server (dry run unless --yes).
     Apply(ApplyArgs),
+    /// The minimal policy of a role from what it did in an audit log, and the grants of its policies it never used.
+    FromAudit(FromAuditArgs),
 }
 
 /// `render`.
@@ -108,6 +110,26 @@ pub struct ExplainArgs {
 
 fn parse_operation(text: &str) -> Result<Operation, String> {
     text.parse()
+}
+
+/// `from-audit`.
+#[derive(Debug, Args)]
+pub struct FromAuditArgs {
+    /// Audit logs: files, folders of rotated logs, `.gz`, or `-` for stdin.
+    #[arg(required = true, value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
+    /// The AppRole role whose operations to read (the audit log's `auth.metadata.role_name`).
+    #[arg(long, value_name = "NAME")]
+    pub role: String,
+    /// The role's current policies (files or folders), to list the grants it never used.
+    #[arg(long = "policy", short = 'p', value_delimiter = ',', value_name = "FILE")]
+    pub policies: Vec<PathBuf>,
+    /// Name of the generated policy [default: ROLE-minimal]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Which server's matching to model for the unused grants.
+    #[arg(long, value_enum, default_value_t)]
+    pub flavor: Flavor,
 }
 
 /// `test`.
@@ -172,6 +194,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
             let mode = if args.yes { Apply::Write } else { Apply::DryRun };
             block_on(diff_files(&args.files, &args.connect, args.prune, Some(mode), format, &mut out))?
         }
+        Command::FromAudit(args) => from_audit(&args, format, &mut out)?,
     };
     out.finish().context("writing the output")?;
     Ok(exit)
@@ -578,6 +601,76 @@ fn explain(args: &ExplainArgs, format: Format, out: &mut Output) -> anyhow::Resu
         }
     }
     Ok(if x.allowed { Exit::Ok } else { Exit::No })
+}
+
+fn from_audit(args: &FromAuditArgs, format: Format, out: &mut Output) -> anyhow::Result<Exit> {
+    use crate::from_audit;
+    let seen = from_audit::observe(&args.logs, &args.role).map_err(|e| match e.exit() {
+        Exit::Usage => usage(e.to_string()),
+        _ => anyhow::Error::new(e),
+    })?;
+    if seen.operations == 0 {
+        return Err(usage(format!("the audit log shows no operation of role {:?}", args.role)));
+    }
+    let name = args.name.clone().unwrap_or_else(|| format!("{}-minimal", args.role));
+    let policy = from_audit::minimal_policy(&name, &seen);
+    let hcl = crate::write::to_hcl(&policy);
+    let unused = if args.policies.is_empty() {
+        Vec::new()
+    } else {
+        let files = load_valid(&args.policies)?;
+        let policies: Vec<_> = files.iter().map(|(_, p)| p.policy.clone()).collect();
+        let acl = Acl::with_flavor(&policies, args.flavor).map_err(|e| usage(e.to_string()))?;
+        from_audit::unused_grants(&acl, &seen)
+    };
+    match format {
+        Format::Human => {
+            write!(out, "{hcl}")?;
+            for (path, ops) in &seen.denied {
+                for (op, count) in ops {
+                    writeln!(out, "# denied and left out: {op} {path} ({count} times)")?;
+                }
+            }
+            for u in &unused {
+                let what = if u.never_used { "never used" } else { "partly unused" };
+                writeln!(
+                    out,
+                    "# {what}: policy {} line {}: path \"{}\" [{}]",
+                    u.policy,
+                    u.line,
+                    u.pattern,
+                    u.capabilities.join(", ")
+                )?;
+            }
+        }
+        Format::Json => write_json(
+            out,
+            &serde_json::json!({ "role": seen.role, "name": name, "policy": hcl, "observed": seen, "unused": unused }),
+        )?,
+        Format::Jsonl => {
+            for (path, used) in &seen.paths {
+                write_record(
+                    out,
+                    "rule",
+                    &serde_json::json!({ "path": path, "capabilities": used.capabilities.names(), "count": used.count }),
+                )?;
+            }
+            for (path, ops) in &seen.denied {
+                for (op, count) in ops {
+                    write_record(out, "denied", &serde_json::json!({ "path": path, "operation": op, "count": count }))?;
+                }
+            }
+            for u in &unused {
+                write_record(out, "unused", u)?;
+            }
+            write_record(
+                out,
+                "summary",
+                &serde_json::json!({ "role": seen.role, "operations": seen.operations, "rules": seen.paths.len(), "unused": unused.len() }),
+            )?;
+        }
+    }
+    Ok(Exit::Ok)
 }
 
 /// One case's result, as `test` reports it.

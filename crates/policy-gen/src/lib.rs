@@ -7,12 +7,14 @@
 //! - [`matcher`] decides requests offline exactly as the server does, and says why.
 //! - [`cases`] runs allow/deny matrices; [`live`] checks them (and everything else) against a real server.
 //! - [`diff`] compares two versions of a policy by meaning.
+//! - [`from_audit`] derives the minimal policy of a role from an audit log, and its unused grants.
 //! - [`cli`] is the command line; `main.rs` only calls it.
 
 pub mod cases;
 pub mod check;
 pub mod cli;
 pub mod diff;
+pub mod from_audit;
 pub mod live;
 pub mod matcher;
 pub mod model;

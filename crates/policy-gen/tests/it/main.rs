@@ -5,6 +5,7 @@ mod agreement;
 mod check;
 mod explain;
 mod fmt;
+mod from_audit;
 mod live;
 mod shipped;
 mod util;
