@@ -31,6 +31,8 @@ enum Which {
     Migrate,
     /// audit-parse: the same filter over a 1 GB audit log (AUDIT_BENCH_MB sets the size), beside jq.
     Audit,
+    /// The Dagster resource: 1,000 get_secret calls (cached and uncached) beside hvac, and `vault-env run` start-up.
+    Dagster,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -39,7 +41,41 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         Which::Scan(args) => crate::bench_scan::run(args),
         Which::Migrate => cargo_bench("env-migrate", "migrate"),
         Which::Audit => cargo_bench("audit-parse", "audit"),
+        Which::Dagster => dagster(),
     }
+}
+
+/// Runs the Python benchmark of the Dagster resource against a release build of vault-env, in the venv the
+/// Dagster tests use (made by `integrations/dagster/run-tests.sh`).
+fn dagster() -> anyhow::Result<()> {
+    let root = crate::workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(&cargo)
+        .args(["build", "--quiet", "--release", "--package", "vault-env"])
+        .current_dir(&root)
+        .status()?;
+    if !built.success() {
+        bail!("building vault-env failed");
+    }
+    let python = vault_testkit::tools_dir().join("dagster-venv/bin/python");
+    if !python.exists() {
+        bail!(
+            "no Dagster venv at {}: run `cargo xtask test` (or integrations/dagster/run-tests.sh) once",
+            python.display()
+        );
+    }
+    let target = vault_testkit::tools_dir().parent().map(Path::to_path_buf).unwrap_or_else(|| root.join("target"));
+    let status = Command::new(python)
+        .arg(root.join("integrations/dagster/bench/bench_get_secret.py"))
+        .env("VAULT_ENV_BIN", target.join("release/vault-env"))
+        .env("BAO_BIN", vault_testkit::bao_binary()?)
+        .current_dir(root.join("integrations/dagster"))
+        .status()
+        .context("running the Dagster benchmark")?;
+    if !status.success() {
+        bail!("the Dagster benchmark failed ({status})");
+    }
+    Ok(())
 }
 
 /// Runs a crate's own benchmark binary (`benches/NAME.rs`, `harness = false`), which measures the tool beside

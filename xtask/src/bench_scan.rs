@@ -117,6 +117,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         },
     ];
 
+    // ripsecrets has no PyPI package; it joins when installed (`cargo install ripsecrets`).
+    let ripsecrets = std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("ripsecrets")).find(|p| p.is_file()));
+    let peers: Vec<Peer> = peers
+        .into_iter()
+        .chain(ripsecrets.map(|binary| Peer { name: "ripsecrets", binary, args: Vec::new(), slice: false }))
+        .collect();
+
     // Warm the page cache so that the first contender does not pay for the disk.
     let _ = timed(&ours, &["--no-ignore", "-j", "2", "-f", "jsonl", "-o", "/dev/null"], &corpus)?;
     let mut rows = Vec::new();
