@@ -1,0 +1,384 @@
+//! `restore`: a verified backup into a running server, then the unseal with the source's keys and a read-back.
+//!
+//! 1. verify the backup (refuse a bad one) and load exactly the bytes that were verified;
+//! 2. `POST sys/storage/raft/snapshot-force` with a token valid on the target; the target then seals itself,
+//!    because its keyring is now the source's;
+//! 3. unseal with the SOURCE's key shares (from files); when the target's share count or threshold differ from
+//!    the source's, the server process must be restarted first, and the run stops there, saying so (resume with
+//!    `--resume` after the restart);
+//! 4. read secrets back with a token valid on the source.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::Method;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use vault_core::config::AuthConfig;
+use vault_core::{Client, Config, SecretString};
+
+use crate::crypto::{self, Identity};
+use crate::manifest::{self, Manifest};
+use crate::store::{Store, StoreError};
+use crate::verify::{self, VerifyReport};
+
+/// How long a server may take to seal itself after `snapshot-force`, and to become active after the unseal.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Why a restore stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The backup failed verification.
+    #[error("refusing to restore {id}: it failed verification: {}", .problems.join("; "))]
+    Unverified { id: String, problems: Vec<String> },
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A Vault call failed.
+    #[error("{step}")]
+    Vault {
+        /// The step.
+        step: String,
+        /// What went wrong.
+        #[source]
+        source: vault_core::Error,
+    },
+    /// A key file could not be used.
+    #[error("{0}")]
+    Keys(String),
+    /// The target did not reach the expected state.
+    #[error("{0}")]
+    Timeout(String),
+}
+
+/// What to do besides uploading.
+#[derive(Default)]
+pub struct RestoreOptions {
+    /// Files holding the source's unseal key shares.
+    pub key_files: Vec<PathBuf>,
+    /// A token valid on the source, to read secrets back after the restore.
+    pub check_token: Option<SecretString>,
+    /// KV folders to read back (e.g. `secret/`).
+    pub check_paths: Vec<String>,
+    /// At most this many secrets are read back (0: all).
+    pub check_limit: usize,
+    /// The snapshot is already in (the server was restarted since): only unseal and check.
+    pub resume: bool,
+    /// age private keys, for an encrypted backup.
+    pub identities: Vec<Identity>,
+}
+
+impl std::fmt::Debug for RestoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys and tokens are left out.
+        f.debug_struct("RestoreOptions")
+            .field("key_files", &self.key_files)
+            .field("check_paths", &self.check_paths)
+            .field("check_limit", &self.check_limit)
+            .field("resume", &self.resume)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One step of the restore, as reported.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    /// `verify`, `upload`, `sealed`, `restart`, `unseal`, `active`, `check`.
+    pub step: &'static str,
+    /// `ok`, `pending` (the operator must act) or `skipped`.
+    pub status: &'static str,
+    /// What happened or what to do.
+    pub detail: String,
+}
+
+/// The result of a restore.
+#[derive(Clone, Debug, Serialize)]
+pub struct RestoreOutcome {
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+    /// Secrets read back.
+    pub secrets_read: usize,
+    /// Secrets that could not be read back.
+    pub secrets_failed: usize,
+    /// Whether the operator still has something to do.
+    pub pending: bool,
+}
+
+fn step(step: &'static str, status: &'static str, detail: impl Into<String>) -> Step {
+    Step { step, status, detail: detail.into() }
+}
+
+/// Verifies backup `id` in `store` and returns the report with the verified snapshot (decrypted with
+/// `identities` when the backup is encrypted).
+pub async fn load_verified(
+    store: &Store,
+    id: &str,
+    identities: &[Identity],
+) -> Result<(VerifyReport, Vec<u8>), RestoreError> {
+    let report = verify::verify(store, id, identities).await?;
+    if !report.ok() {
+        return Err(RestoreError::Unverified { id: id.to_owned(), problems: report.problems });
+    }
+    if !report.archive_checked {
+        return Err(RestoreError::Keys(format!(
+            "{id} is encrypted: pass --identity FILE with the age private key it was encrypted to"
+        )));
+    }
+    // vault-core sends request bodies from memory; the copy loaded here is checked against the verified SHA-256,
+    // so the bytes sent are the bytes verified even if the store changed in between.
+    let data_name = report.manifest.as_ref().map_or_else(|| manifest::data_name(id), Manifest::data_file);
+    let mut stream = store.open_read(&data_name).await?;
+    let mut data = Vec::with_capacity(report.size as usize);
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| StoreError::Failed { location: report.location.clone(), detail: e.to_string() })?;
+        data.extend_from_slice(&chunk);
+    }
+    if hex::encode(Sha256::digest(&data)) != report.sha256 {
+        return Err(RestoreError::Unverified {
+            id: id.to_owned(),
+            problems: vec!["the backup changed between verification and loading".into()],
+        });
+    }
+    if report.encrypted {
+        let mut plain = Vec::with_capacity(data.len());
+        crypto::decrypt(&data[..], identities)
+            .and_then(|mut reader| std::io::Read::read_to_end(&mut reader, &mut plain))
+            .map_err(|e| RestoreError::Keys(format!("cannot decrypt {id}: {e}")))?;
+        return Ok((report, plain));
+    }
+    Ok((report, data))
+}
+
+/// Restores into the server `target` is configured for (with a token valid on it now).
+pub async fn restore(
+    target: &Client,
+    store: &Store,
+    id: &str,
+    options: &RestoreOptions,
+) -> Result<RestoreOutcome, RestoreError> {
+    let mut steps = Vec::new();
+    let address = target.address().to_owned();
+    let vault = |step: &str| {
+        let step = step.to_owned();
+        move |source| RestoreError::Vault { step, source }
+    };
+    let unauthenticated = client_without_token(target.config())?;
+    let before =
+        unauthenticated.seal_status().await.map_err(vault(&format!("cannot read the seal status of {address}")))?;
+    let mut manifest: Option<Manifest> = None;
+    if options.resume {
+        steps.push(step("upload", "skipped", "--resume: the snapshot was restored before the restart"));
+        manifest = crate::catalog::read_manifest(store, &manifest::manifest_name(id)).await.ok();
+    } else {
+        let (report, data) = load_verified(store, id, &options.identities).await?;
+        let raft = report.raft.clone().unwrap_or_default();
+        steps.push(step(
+            "verify",
+            "ok",
+            format!("{} ({} bytes, raft index {} term {})", report.location, report.size, raft.index, raft.term),
+        ));
+        manifest = report.manifest.clone().or(manifest);
+        target
+            .request_bytes(
+                Method::POST,
+                "sys/storage/raft/snapshot-force",
+                Some(&data),
+                "application/octet-stream",
+                vault_core::client::Op::new("restore a snapshot into", "sys/storage/raft/snapshot-force"),
+            )
+            .await
+            .map_err(vault(&format!("{address} refused the snapshot")))?;
+        drop(data);
+        steps.push(step("upload", "ok", format!("snapshot-force into {address}")));
+        wait_for(&unauthenticated, |s| s.sealed, "seal itself after the restore").await?;
+        steps.push(step("sealed", "ok", "the target sealed itself: it now needs the source's unseal keys"));
+    }
+
+    let source_seal = manifest.as_ref().and_then(|m| m.seal.clone());
+    if !options.resume
+        && let Some(seal) = &source_seal
+        && (seal.shares != before.shares || seal.threshold != before.threshold)
+    {
+        steps.push(step(
+            "restart",
+            "pending",
+            format!(
+                "the source had {} shares (threshold {}), the target {} (threshold {}): restart the target's server \
+                 process (systemctl restart vault), then run restore again with --resume and the source's key files",
+                seal.shares, seal.threshold, before.shares, before.threshold
+            ),
+        ));
+        return Ok(RestoreOutcome { steps, secrets_read: 0, secrets_failed: 0, pending: true });
+    }
+
+    if options.key_files.is_empty() {
+        let needed =
+            source_seal.map_or_else(|| "a threshold".to_owned(), |s| format!("{} of the {}", s.threshold, s.shares));
+        steps.push(step(
+            "unseal",
+            "pending",
+            format!("unseal {address} with {needed} key shares of the SOURCE (scripts/vault/unseal FILE…), then read a secret back"),
+        ));
+        return Ok(RestoreOutcome { steps, secrets_read: 0, secrets_failed: 0, pending: true });
+    }
+    let keys = read_keys(&options.key_files)?;
+    let mut status = unauthenticated.seal_status().await.map_err(vault("cannot read the seal status"))?;
+    for key in &keys {
+        if !status.sealed {
+            break;
+        }
+        status = unauthenticated
+            .unseal(key)
+            .await
+            .map_err(vault("the target refused an unseal key share (is it a share of the SOURCE?)"))?;
+    }
+    if status.sealed {
+        return Err(RestoreError::Keys(format!(
+            "still sealed after {} key shares ({} of {} needed): give more of the source's shares",
+            keys.len(),
+            status.progress,
+            status.threshold
+        )));
+    }
+    steps.push(step("unseal", "ok", format!("unsealed with {} of the source's key shares", keys.len())));
+    wait_active(&unauthenticated).await?;
+    steps.push(step("active", "ok", format!("{address} is active")));
+
+    let Some(token) = &options.check_token else {
+        steps.push(step("check", "skipped", "no --check-token-file: read a secret back with a token of the source"));
+        return Ok(RestoreOutcome { steps, secrets_read: 0, secrets_failed: 0, pending: false });
+    };
+    let mut config = target.config().clone();
+    config.auth = AuthConfig::Token { token: token.clone(), source: "--check-token-file".into() };
+    let checker = Client::new(config).map_err(vault("cannot build the check client"))?;
+    let paths = if options.check_paths.is_empty() { vec!["secret/".to_owned()] } else { options.check_paths.clone() };
+    let (read, failed) = read_back(&checker, &paths, options.check_limit).await?;
+    steps.push(step(
+        "check",
+        if failed == 0 { "ok" } else { "failed" },
+        format!("{read} secrets read back under {}, {failed} failed", paths.join(", ")),
+    ));
+    Ok(RestoreOutcome { steps, secrets_read: read, secrets_failed: failed, pending: false })
+}
+
+/// Reads every secret (up to `limit`, 0 = all) under `paths`, 16 at a time; returns (read, failed).
+pub async fn read_back(client: &Client, paths: &[String], limit: usize) -> Result<(usize, usize), RestoreError> {
+    let mut targets = Vec::new();
+    for path in paths {
+        let folder_text = if path.ends_with('/') { path.clone() } else { format!("{path}/") };
+        let folder = client
+            .kv_path(&folder_text)
+            .await
+            .map_err(|source| RestoreError::Vault { step: format!("cannot resolve {path}"), source })?;
+        let secrets = client
+            .kv_list_recursive(&folder)
+            .await
+            .map_err(|source| RestoreError::Vault { step: format!("cannot list {path}"), source })?;
+        for secret in secrets {
+            targets.push(
+                folder
+                    .join(&secret)
+                    .map_err(|source| RestoreError::Vault { step: format!("bad secret path under {path}"), source })?,
+            );
+        }
+    }
+    if limit > 0 {
+        targets.truncate(limit);
+    }
+    let results: Vec<bool> = futures_util::stream::iter(targets)
+        .map(|path| async move {
+            let ok = client.kv_read(&path, None).await.is_ok();
+            if !ok {
+                tracing::warn!("cannot read {path} back");
+            }
+            ok
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let read = results.iter().filter(|ok| **ok).count();
+    Ok((read, results.len() - read))
+}
+
+/// A client for the same server without a token, for the unauthenticated seal endpoints: the target's own token
+/// dies with its data when the snapshot replaces it.
+pub fn client_without_token(config: &Config) -> Result<Client, RestoreError> {
+    let mut config = config.clone();
+    config.auth = AuthConfig::None;
+    Client::new(config).map_err(|source| RestoreError::Vault { step: "cannot build a client".into(), source })
+}
+
+/// Reads unseal key shares: each file holds one share per line, or is the JSON of `bao operator init -format=json`
+/// (`unseal_keys_b64`) or of `sys/init` (`keys_base64`).
+pub fn read_keys(files: &[PathBuf]) -> Result<Vec<SecretString>, RestoreError> {
+    let mut keys = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map(SecretString::new)
+            .map_err(|e| RestoreError::Keys(format!("cannot read the key file {}: {e}", file.display())))?;
+        let trimmed = text.expose().trim();
+        if trimmed.starts_with('{') {
+            let mut value: serde_json::Value = serde_json::from_str(trimmed)
+                .map_err(|_| RestoreError::Keys(format!("{}: not valid JSON", file.display())))?;
+            let list = ["unseal_keys_b64", "keys_base64"]
+                .iter()
+                .find_map(|k| value.get(k).and_then(|v| v.as_array()).cloned());
+            vault_core::secret::zeroize_json(&mut value);
+            let Some(list) = list else {
+                return Err(RestoreError::Keys(format!("{}: no unseal_keys_b64 or keys_base64 list", file.display())));
+            };
+            keys.extend(list.into_iter().map(vault_core::secret::secret_from_json));
+        } else {
+            keys.extend(trimmed.lines().map(str::trim).filter(|l| !l.is_empty()).map(SecretString::from));
+        }
+    }
+    if keys.is_empty() {
+        return Err(RestoreError::Keys("the key files hold no key shares".into()));
+    }
+    Ok(keys)
+}
+
+async fn wait_for(
+    client: &Client,
+    done: impl Fn(&vault_core::sys::SealStatus) -> bool,
+    what: &str,
+) -> Result<(), RestoreError> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(status) = client.seal_status().await
+            && done(&status)
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(RestoreError::Timeout(format!(
+                "{} did not {what} within {}s",
+                client.address(),
+                WAIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `sys/health` says active (it says standby for a moment after an unseal).
+pub async fn wait_active(client: &Client) -> Result<(), RestoreError> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(health) = client.health().await
+            && health.state == vault_core::sys::NodeState::Active
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(RestoreError::Timeout(format!(
+                "{} did not become active within {}s",
+                client.address(),
+                WAIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests for vault-backup against real servers: OpenBao raft+TLS and SeaweedFS S3 from vault-testkit.
+
+mod cli;
+mod drill;
+mod encryption;
+mod prune;
+mod restore;
+mod s3_failure;
+mod save_verify;
+mod scripts;
+mod util;

@@ -1,0 +1,80 @@
+//! Shared helpers: the binary with a clean environment, clients for test servers, secrets written fast.
+
+use std::path::Path;
+
+use futures_util::StreamExt;
+use vault_core::{Client, Config, SecretMap, SecretString};
+use vault_testkit::TlsServer;
+
+/// The built binary with no VAULT_*, BAO_* or AWS_* variables inherited, then `env`.
+pub fn cmd(env: &[(String, String)]) -> assert_cmd::Command {
+    let mut command = assert_cmd::Command::cargo_bin("vault-backup").expect("the binary is built");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("VAULT_") || key.starts_with("BAO_") || key.starts_with("AWS_") {
+            command.env_remove(key);
+        }
+    }
+    command.env("HOME", std::env::temp_dir()).envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    command
+}
+
+/// A client for a TLS test server with its root token.
+pub fn client(server: &TlsServer) -> Client {
+    client_with(server, server.root_token())
+}
+
+/// A client for a TLS test server with another token.
+pub fn client_with(server: &TlsServer, token: &str) -> Client {
+    let mut config = Config::with_token(server.addr(), SecretString::from(token)).unwrap();
+    config.tls.ca_cert = Some(server.ca_cert_path().to_owned());
+    Client::new(config).unwrap()
+}
+
+/// The value planted in secret `i`: never to appear in any output.
+pub fn planted(i: usize) -> String {
+    format!("planted-value-{i}-Zq7x")
+}
+
+/// Mounts KV version 2 at `secret/` (a TLS test server starts without it).
+pub async fn enable_kv(client: &Client) {
+    let body = serde_json::json!({ "type": "kv", "options": { "version": "2" } });
+    client.request(reqwest::Method::POST, "sys/mounts/secret", Some(&body)).await.unwrap();
+}
+
+/// Mounts `secret/` and writes `secret/app/s{i}` = {password: planted(i)} for i in 0..count, 32 at a time.
+pub async fn write_secrets(client: &Client, count: usize) {
+    enable_kv(client).await;
+    futures_util::stream::iter(0..count)
+        .map(|i| async move {
+            let path = client.kv_path(&format!("secret/app/{:02}/s{i}", i % 10)).await.unwrap();
+            let mut data = SecretMap::new();
+            data.insert("password".into(), SecretString::new(planted(i)));
+            client.kv_write(&path, &data, None).await.unwrap();
+        })
+        .buffer_unordered(32)
+        .for_each(|()| async {})
+        .await;
+}
+
+/// Parses JSON Lines output.
+pub fn records(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// The files in a folder, sorted.
+pub fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+/// Writes a secret file (0600) and returns its path.
+pub fn secret_file(dir: &Path, name: &str, contents: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
