@@ -33,6 +33,9 @@ enum Which {
     Audit,
     /// The Dagster resource: 1,000 get_secret calls (cached and uncached) beside hvac, and `vault-env run` start-up.
     Dagster,
+    /// vault-backup: a snapshot of 200,000 secrets to S3 (BACKUP_BENCH_SECRETS sets the count) beside
+    /// `bao operator raft snapshot save` plus an S3 CLI upload, with peak memory.
+    Backup,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -42,6 +45,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         Which::Migrate => cargo_bench("env-migrate", "migrate"),
         Which::Audit => cargo_bench("audit-parse", "audit"),
         Which::Dagster => dagster(),
+        Which::Backup => cargo_bench("vault-backup", "backup"),
     }
 }
 
