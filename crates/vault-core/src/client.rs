@@ -535,18 +535,7 @@ impl Client {
                     Some(b) => request.header(CONTENT_TYPE, content_type).body(b.to_vec()),
                     None => request,
                 };
-                let response = request.send().await.map_err(|e| self.map_transport(&e))?;
-                let status = response.status();
-                let bytes = response.bytes().await.map_err(|e| self.map_transport(&e))?;
-                if !status.is_success() {
-                    return Err(self.status_error(status, &bytes, op));
-                }
-                if bytes.is_empty() {
-                    return Ok(None);
-                }
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|e| Error::Response { path: op.path.to_owned(), detail: format!("not JSON: {e}") })
+                self.send_json(request, op).await
             }
         })
         .await
@@ -568,20 +557,25 @@ impl Client {
             if let Some(b) = &body {
                 request = request.header(CONTENT_TYPE, "application/json").body(b.clone());
             }
-            let response = request.send().await.map_err(|e| self.map_transport(&e))?;
-            let status = response.status();
-            let bytes = response.bytes().await.map_err(|e| self.map_transport(&e))?;
-            if !status.is_success() {
-                return Err(self.status_error(status, &bytes, op));
-            }
-            if bytes.is_empty() {
-                return Ok(None);
-            }
-            serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| Error::Response { path: op.path.to_owned(), detail: format!("not JSON: {e}") })
+            self.send_json(request, op).await
         })
         .await
+    }
+
+    /// Sends a request and reads its JSON answer: a non-2xx status is a typed error, an empty body is `None`.
+    async fn send_json(&self, request: reqwest::RequestBuilder, op: Op<'_>) -> Result<Option<serde_json::Value>> {
+        let response = request.send().await.map_err(|e| self.map_transport(&e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| self.map_transport(&e))?;
+        if !status.is_success() {
+            return Err(self.status_error(status, &bytes, op));
+        }
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Response { path: op.path.to_owned(), detail: format!("not JSON: {e}") })
     }
 
     /// Calls an endpoint and returns its status and body whatever the status, retrying only failed connections.
