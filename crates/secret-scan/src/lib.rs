@@ -9,10 +9,12 @@
 //! - [`scan`]: sources (folders, files, stdin, staged changes, git history), worker threads, suppression, counts.
 //! - [`suppress`]: baselines and the `.secret-scan-ignore` file; inline `secret-scan:allow` lives in the scanner.
 //! - [`report`]: human, JSON, JSON Lines and SARIF output.
+//! - [`corpus`]: the labeled corpus's format and generator, shared by the tests and the benchmark.
 //! - [`hook`]: the pre-commit hook installer.
 //! - [`known`]: `--vault-known`, the current values of Vault secrets found verbatim, held only as keyed hashes.
 
 pub mod classify;
+pub mod corpus;
 mod filters;
 pub mod finding;
 mod git;
