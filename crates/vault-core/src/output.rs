@@ -85,8 +85,11 @@ impl Output {
             Some(p) => {
                 // Only a regular file is replaced atomically. A device, FIFO or socket (`-o /dev/null`,
                 // `-o /dev/stderr`, a named pipe) is written in place: renaming over it would replace the device.
+                // `/dev/stdout` and friends are links to whatever the shell opened, a regular file included:
+                // renaming over that file would leave the shell's descriptor on the old one.
+                let special = p.starts_with("/dev") || p.starts_with("/proc");
                 if let Ok(meta) = std::fs::metadata(p)
-                    && !meta.is_file()
+                    && (special || !meta.is_file())
                 {
                     let file = std::fs::OpenOptions::new().write(true).open(p)?;
                     return Ok(Self { sink: Sink::Device(BufWriter::new(file)), color: color.enabled(false) });
