@@ -90,7 +90,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 "-f".into(),
                 "json".into(),
                 "-r".into(),
-                "/dev/null".into(),
+                sink("gitleaks.json"),
             ],
             slice: false,
             case_args: vec!["dir", "--no-banner"],
@@ -114,7 +114,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 "--format".into(),
                 "json".into(),
                 "--output".into(),
-                "/dev/null".into(),
+                sink("kingfisher.json"),
             ],
             slice: false,
             case_args: vec!["scan", "--no-validate", "--no-update-check"],
@@ -143,9 +143,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .collect();
 
     // Warm the page cache so that the first contender does not pay for the disk.
-    let _ = timed(&ours, &["--no-ignore", "-j", "2", "-f", "jsonl", "-o", "/dev/null"], &corpus)?;
+    let ours_out = sink("secret-scan.jsonl");
+    let ours_args = ["--no-ignore", "-j", "2", "-f", "jsonl", "-o", ours_out.as_str()];
+    let _ = timed(&ours, &ours_args, &corpus)?;
     let mut rows = Vec::new();
-    let (took, _) = timed(&ours, &["--no-ignore", "-j", "2", "-f", "jsonl", "-o", "/dev/null"], &corpus)?;
+    let (took, _) = timed(&ours, &ours_args, &corpus)?;
     rows.push(("secret-scan".to_owned(), corpus_bytes as f64 / took.as_secs_f64() / 1e6, took));
     for peer in &peers {
         let (tree, bytes) = if peer.slice { (&slice, slice_bytes) } else { (&corpus, corpus_bytes) };
@@ -240,6 +242,14 @@ fn found(peer: &Peer, folder: &Path) -> anyhow::Result<bool> {
         return Ok(answer["results"].as_object().is_some_and(|r| !r.is_empty()));
     }
     Ok(!output.status.success())
+}
+
+/// A report file for a scanner under `target/bench-out`. Never `/dev/null`: some scanners write their report by
+/// renaming a temporary file over the path, which, run as root, replaces the device itself.
+fn sink(name: &str) -> String {
+    let dir = crate::workspace_root().join("target/bench-out");
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join(name).display().to_string()
 }
 
 /// Runs `binary args… dir`, returns the wall time. Exit codes 0 and 1 (findings) are success.
