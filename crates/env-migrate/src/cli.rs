@@ -195,7 +195,8 @@ fn warn_detection(d: &detect::Detection) {
             );
         }
     }
-    for v in d.variables.iter().filter(|v| v.source != env_migrate::ENVIRONMENT) {
+    // A compose env_file's `$NAME` was expanded already; only python-dotenv files keep it literally.
+    for v in d.variables.iter().filter(|v| v.dialect == Some(env_migrate::parse::Dialect::PythonDotenv)) {
         let names = v.value.as_ref().map(|s| detect::unbraced_references(s.expose())).unwrap_or_default();
         if !names.is_empty() {
             let _ = writeln!(

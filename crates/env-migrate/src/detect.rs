@@ -26,6 +26,8 @@ pub struct Variable {
     pub shadowed: Vec<usize>,
     /// Variables named in `${…}` inside the value.
     pub references: Vec<String>,
+    /// Whose interpolation rules produced the value (`None` for the environment).
+    pub dialect: Option<crate::parse::Dialect>,
     /// secret-scan's verdict.
     pub classification: Classification,
 }
@@ -51,6 +53,10 @@ pub struct Finding {
     pub interpolated: bool,
     /// Variables the value interpolates.
     pub references: Vec<String>,
+    /// Whose interpolation rules apply: `python-dotenv`, or `compose` for a file a compose file names in
+    /// `env_file:`; absent for the environment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interpolation: Option<crate::parse::Dialect>,
     /// Earlier lines that set the same key and lose to this one.
     pub shadowed_lines: Vec<usize>,
 }
@@ -68,6 +74,7 @@ impl Variable {
             group: self.classification.group.clone(),
             interpolated: !self.references.is_empty(),
             references: self.references.clone(),
+            interpolation: self.dialect,
             shadowed_lines: self.shadowed.clone(),
         }
     }
@@ -121,6 +128,7 @@ pub fn variables_of(file: &EnvFile) -> Vec<Variable> {
                 value: r.value,
                 shadowed: r.shadowed,
                 references: r.references,
+                dialect: Some(file.dialect),
                 classification,
             }
         })
@@ -141,6 +149,7 @@ pub fn from_environment() -> Vec<Variable> {
                 value: Some(SecretString::new(value)),
                 shadowed: vec![],
                 references: vec![],
+                dialect: None,
                 classification,
             }
         })

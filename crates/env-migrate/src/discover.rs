@@ -62,6 +62,19 @@ pub fn find_env_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     Ok(found.into_iter().map(|p| p.strip_prefix(".").map(Path::to_path_buf).unwrap_or(p)).collect())
 }
 
+/// Whether a compose file in `path`'s folder or up to three folders above names it in `env_file:`: then docker
+/// compose, not python-dotenv, decides the values the application sees.
+pub fn used_by_compose(path: &Path) -> bool {
+    let Ok(target) = std::fs::canonicalize(path) else { return false };
+    target.ancestors().skip(1).take(4).any(|dir| {
+        std::fs::read_dir(dir).into_iter().flatten().flatten().any(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            is_compose_name(&name)
+                && compose_env_files(&entry.path()).iter().any(|f| std::fs::canonicalize(f).is_ok_and(|f| f == target))
+        })
+    })
+}
+
 /// The `env_file:` entries of a compose file that exist, resolved against the compose file's folder. A line scan
 /// (scalar, list items, and `path:` items) rather than a YAML parser: it needs no dependency and reads every
 /// form compose accepts.

@@ -10,7 +10,10 @@
 //!
 //! Interpolation ([`resolve`]) follows python-dotenv's `dotenv_values`: only `${NAME}` and `${NAME:-default}` are
 //! expanded, in every kind of value, from the variables defined earlier in the file, then the process environment;
-//! `$NAME` without braces stays literal.
+//! `$NAME` without braces stays literal. A file that a compose file names in `env_file:` is what a container
+//! receives, so it is resolved with docker compose's rules instead ([`Dialect::Compose`]: `$NAME`, the `-` `:-`
+//! `+` `:+` `?` `:?` modifiers, `$$`, nothing inside single quotes). Quoting and escapes are read the python-dotenv
+//! way for both; the two agree on the common cases (compose also decodes escapes in double quotes only).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -105,11 +108,25 @@ impl fmt::Debug for Entry {
     }
 }
 
+/// Whose rules turn a file's `${…}` into the values the application sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dialect {
+    /// python-dotenv's `dotenv_values` (what Dagster and most Python apps load): only `${NAME}` and
+    /// `${NAME:-default}`, inside single quotes too.
+    PythonDotenv,
+    /// docker compose's `env_file:` (what the container receives): `$NAME` and `${NAME}`, the `-`, `:-`, `?`,
+    /// `:?`, `+` and `:+` modifiers, `$$` for a literal `$`, and nothing inside single quotes.
+    Compose,
+}
+
 /// A parsed env file: its text and its statements in order (duplicates included).
 #[derive(Clone, Debug)]
 pub struct EnvFile {
     /// Where it was read from.
     pub path: PathBuf,
+    /// Whose interpolation rules apply: compose's when a compose file beside or above it names it in `env_file:`.
+    pub dialect: Dialect,
     /// The text after the byte-order mark.
     pub text: String,
     /// Whether the file started with a UTF-8 byte-order mark.
@@ -150,7 +167,11 @@ impl EnvFile {
             return Err(ParseError::TooLarge { path: shown, size, limit: MAX_FILE_SIZE });
         }
         let bytes = std::fs::read(path).map_err(io)?;
-        Self::parse_bytes(path, bytes)
+        let mut file = Self::parse_bytes(path, bytes)?;
+        if crate::discover::used_by_compose(path) {
+            file.dialect = Dialect::Compose;
+        }
+        Ok(file)
     }
 
     /// Parses bytes read from `path` (used for error messages).
@@ -174,18 +195,23 @@ impl EnvFile {
             None => (false, text),
         };
         let entries = parse_text(&text).map_err(|(line, why)| ParseError::Syntax { path: shown, line, why })?;
-        Ok(EnvFile { path: path.to_path_buf(), text, bom, entries })
+        Ok(EnvFile { path: path.to_path_buf(), dialect: Dialect::PythonDotenv, text, bom, entries })
     }
 
-    /// Resolves every variable as python-dotenv's `dotenv_values` does, using `environ` for names the file does
-    /// not define earlier. Returns variables in first-appearance order, each once (the last statement wins).
+    /// Resolves every variable as the file's [`Dialect`] does, using `environ` for names the file does not define
+    /// earlier. Returns variables in first-appearance order, each once (the last statement wins).
     pub fn resolve(&self, environ: &dyn Fn(&str) -> Option<String>) -> Vec<Resolved> {
-        resolve(&self.entries, environ)
+        resolve_as(&self.entries, self.dialect, environ)
     }
 }
 
 /// Expands `${…}` in each entry in order, as python-dotenv does with `interpolate=True, override=True`.
 pub fn resolve(entries: &[Entry], environ: &dyn Fn(&str) -> Option<String>) -> Vec<Resolved> {
+    resolve_as(entries, Dialect::PythonDotenv, environ)
+}
+
+/// Expands each entry in order with `dialect`'s rules; names defined earlier in the file win over `environ`.
+pub fn resolve_as(entries: &[Entry], dialect: Dialect, environ: &dyn Fn(&str) -> Option<String>) -> Vec<Resolved> {
     let mut known: BTreeMap<String, Option<SecretString>> = BTreeMap::new();
     let mut order: Vec<Resolved> = Vec::new();
     for entry in entries {
@@ -197,7 +223,11 @@ pub fn resolve(entries: &[Entry], environ: &dyn Fn(&str) -> Option<String>) -> V
                     None => environ(name).map(Some),
                 }
             };
-            SecretString::new(interpolate(raw.expose(), &lookup, &mut references))
+            SecretString::new(match dialect {
+                Dialect::PythonDotenv => interpolate(raw.expose(), &lookup, &mut references),
+                Dialect::Compose if entry.quote == Quote::Single => raw.expose().to_owned(),
+                Dialect::Compose => interpolate_compose(raw.expose(), &lookup, &mut references),
+            })
         });
         known.insert(entry.key.clone(), value.clone());
         match order.iter_mut().find(|r| r.key == entry.key) {
@@ -252,6 +282,99 @@ fn interpolate(value: &str, lookup: &dyn Fn(&str) -> Option<Option<String>>, ref
             None => out.push_str(default.unwrap_or("")),
         }
         rest = &after[consumed..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// docker compose's interpolation (compose-go's template rules): `$$` is a literal `$`; `$NAME` and `${NAME}`
+/// expand (names are letters, digits and `_`, not starting with a digit); `${NAME-x}` uses `x` when NAME is unset,
+/// `${NAME:-x}` when it is unset or empty; `${NAME+x}` / `${NAME:+x}` use `x` when it is set (and not empty);
+/// `${NAME?e}` / `${NAME:?e}` are errors for compose when unset (or empty): the container never starts, so the value
+/// here is empty. A `$` that starts nothing stays as it is.
+fn interpolate_compose(value: &str, lookup: &dyn Fn(&str) -> Option<Option<String>>, refs: &mut Vec<String>) -> String {
+    let is_name_start = |c: char| c.is_ascii_alphabetic() || c == '_';
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find('$') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+            continue;
+        }
+        let mut note = |name: &str| {
+            if !refs.iter().any(|r| r == name) {
+                refs.push(name.to_owned());
+            }
+        };
+        if let Some(inner) = after.strip_prefix('{') {
+            let Some(close) = inner.find('}') else {
+                out.push('$');
+                rest = after;
+                continue;
+            };
+            let body = &inner[..close];
+            let name_len = body.find(|c: char| !is_name(c)).unwrap_or(body.len());
+            let (name, modifier) = body.split_at(name_len);
+            if name.is_empty() || !name.starts_with(is_name_start) {
+                out.push('$');
+                rest = after;
+                continue;
+            }
+            note(name);
+            let current = lookup(name).map(|v| v.unwrap_or_default());
+            let set = current.is_some();
+            let nonempty = current.as_deref().is_some_and(|v| !v.is_empty());
+            let expanded = match modifier
+                .split_at(modifier.find(|c: char| !matches!(c, ':' | '-' | '+' | '?')).unwrap_or(modifier.len()))
+            {
+                ("", _) => current.unwrap_or_default(),
+                ("-", alt) => {
+                    if set {
+                        current.unwrap_or_default()
+                    } else {
+                        alt.to_owned()
+                    }
+                }
+                (":-", alt) => {
+                    if nonempty {
+                        current.unwrap_or_default()
+                    } else {
+                        alt.to_owned()
+                    }
+                }
+                ("+", alt) => {
+                    if set {
+                        alt.to_owned()
+                    } else {
+                        String::new()
+                    }
+                }
+                (":+", alt) => {
+                    if nonempty {
+                        alt.to_owned()
+                    } else {
+                        String::new()
+                    }
+                }
+                ("?" | ":?", _) => current.unwrap_or_default(),
+                _ => current.unwrap_or_default(),
+            };
+            out.push_str(&expanded);
+            rest = &inner[close + 1..];
+        } else if after.starts_with(is_name_start) {
+            let name_len = after.find(|c: char| !is_name(c)).unwrap_or(after.len());
+            let name = &after[..name_len];
+            note(name);
+            out.push_str(&lookup(name).map(|v| v.unwrap_or_default()).unwrap_or_default());
+            rest = &after[name_len..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
     }
     out.push_str(rest);
     out
@@ -515,6 +638,56 @@ fn comment_start(part: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn compose_interpolation() {
+        use super::{Dialect, parse_text, resolve_as};
+        let text = "BASE=db\nEMPTY=\nA=$BASE:5432\nB=${BASE}-x\nC=${MISSING-dflt}\nD=${EMPTY:-dflt}\nE=${EMPTY-kept}\nF=${BASE:+on}\nG=cost $$5\nH='$BASE'\nI=${MISSING:?required}\nJ=$1 and $ alone\n";
+        let entries = parse_text(text).unwrap();
+        let env = |name: &str| (name == "FROM_ENV").then(|| "e".to_owned());
+        let got: Vec<(String, String)> = resolve_as(&entries, Dialect::Compose, &env)
+            .into_iter()
+            .map(|r| (r.key, r.value.map(|v| v.expose().to_owned()).unwrap_or_default()))
+            .collect();
+        let want = [
+            ("BASE", "db"),
+            ("EMPTY", ""),
+            ("A", "db:5432"),
+            ("B", "db-x"),
+            ("C", "dflt"),
+            ("D", "dflt"),
+            ("E", ""),
+            ("F", "on"),
+            ("G", "cost $5"),
+            ("H", "$BASE"),
+            ("I", ""),
+            ("J", "$1 and $ alone"),
+        ];
+        let want: Vec<(String, String)> = want.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        assert_eq!(got, want);
+        // The same file read the python-dotenv way keeps `$BASE` and `$$` literally.
+        let dotenv = super::resolve(&entries, &env);
+        assert_eq!(dotenv[2].value.as_ref().unwrap().expose(), "$BASE:5432");
+    }
+
+    #[test]
+    fn a_compose_env_file_is_read_with_compose_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("config")).unwrap();
+        std::fs::write(
+            dir.path().join("docker-compose.yml"),
+            "services:\n  app:\n    env_file:\n      - ./config/app.env\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("config/app.env"), "HOST=db\nURL=postgres://$HOST/x\n").unwrap();
+        std::fs::write(dir.path().join("config/other.env"), "HOST=db\nURL=postgres://$HOST/x\n").unwrap();
+        let compose = super::EnvFile::read(&dir.path().join("config/app.env")).unwrap();
+        assert_eq!(compose.dialect, super::Dialect::Compose);
+        assert_eq!(compose.resolve(&|_| None)[1].value.as_ref().unwrap().expose(), "postgres://db/x");
+        let plain = super::EnvFile::read(&dir.path().join("config/other.env")).unwrap();
+        assert_eq!(plain.dialect, super::Dialect::PythonDotenv);
+        assert_eq!(plain.resolve(&|_| None)[1].value.as_ref().unwrap().expose(), "postgres://$HOST/x");
+    }
+
     use super::*;
 
     fn values(text: &str) -> Vec<(String, Option<String>)> {
