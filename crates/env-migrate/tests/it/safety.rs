@@ -141,3 +141,74 @@ async fn strip_only_strips_what_vault_holds() {
     assert_eq!(code(&out), 3, "{stdout}{stderr}");
     assert!(stderr.contains("no file changed"), "{stderr}");
 }
+
+/// A tmpfs of a few KiB mounted for one test (the tests run as root, as CI does), unmounted when dropped.
+struct TinyDisk {
+    dir: tempfile::TempDir,
+}
+
+impl TinyDisk {
+    fn mount(kib: u32) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("running mount");
+        assert!(status.success(), "mounting a tmpfs needs root (CI runs as root)");
+        TinyDisk { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Fills the disk with a file until a write fails.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(self.path().join("filler")).unwrap();
+        while filler.write_all(&[0u8; 4096]).is_ok() {}
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn strip_on_a_full_disk_changes_nothing_and_a_rerun_finishes() {
+    let server = dev().await;
+    let env = server.env();
+    let disk = TinyDisk::mount(256);
+    let text = format!("# settings\nDB_PASSWORD={PW}\nLOG_LEVEL=info\n");
+    write(disk.path(), &[(".env", &text)]);
+    let (out, _, stderr) = run(cmd(disk.path()).args(["plan", "-o", "plan.json"]));
+    assert_eq!(code(&out), 0, "{stderr}");
+    let (out, stdout, stderr) = run(cmd_for(disk.path(), &env).args(["apply", "plan.json", "--yes"]));
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+
+    disk.fill();
+    let (out, stdout, stderr) = run(cmd_for(disk.path(), &env).args(["strip", "plan.json"]));
+    assert_ne!(code(&out), 0, "a full disk must fail the strip: {stdout}{stderr}");
+    assert!(stderr.contains("No space left") || stdout.contains("No space left"), "{stdout}{stderr}");
+    assert_eq!(std::fs::read_to_string(disk.path().join(".env")).unwrap(), text, "the env file is untouched");
+    let leftovers: Vec<String> = std::fs::read_dir(disk.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temp files left behind: {leftovers:?}");
+    assert_absent(&[PW], &[("stdout", &stdout), ("stderr", &stderr)]);
+
+    // Room again: the same command finishes the job.
+    std::fs::remove_file(disk.path().join("filler")).unwrap();
+    let (out, stdout, stderr) = run(cmd_for(disk.path(), &env).args(["strip", "plan.json"]));
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+    let stripped = std::fs::read_to_string(disk.path().join(".env")).unwrap();
+    assert!(
+        !stripped.contains(PW) && stripped.contains("LOG_LEVEL=info") && stripped.contains("# settings"),
+        "{stripped}"
+    );
+}
