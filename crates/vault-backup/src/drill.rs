@@ -152,16 +152,10 @@ pub async fn drill(live: &Client, s3: &S3Settings, options: &DrillOptions) -> Re
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let keys = restore::read_keys(&options.key_files)?;
-    let mut status = bare.seal_status().await.map_err(vault("cannot read the seal status"))?;
-    for key in &keys {
-        if !status.sealed {
-            break;
-        }
-        status = bare
-            .unseal(key)
-            .await
-            .map_err(vault("the restored copy refused a key share (is it the live server's?)"))?;
-    }
+    let status = bare
+        .unseal_with(&keys)
+        .await
+        .map_err(vault("unsealing the restored copy failed (are these the live server's shares?)"))?;
     if status.sealed {
         return Err(DrillError::Restore(RestoreError::Keys(format!(
             "the restored copy is still sealed after {} key shares (threshold {})",

@@ -224,16 +224,10 @@ pub async fn restore(
         return Ok(RestoreOutcome { steps, secrets_read: 0, secrets_failed: 0, pending: true });
     }
     let keys = read_keys(&options.key_files)?;
-    let mut status = unauthenticated.seal_status().await.map_err(vault("cannot read the seal status"))?;
-    for key in &keys {
-        if !status.sealed {
-            break;
-        }
-        status = unauthenticated
-            .unseal(key)
-            .await
-            .map_err(vault("the target refused an unseal key share (is it a share of the SOURCE?)"))?;
-    }
+    let status = unauthenticated
+        .unseal_with(&keys)
+        .await
+        .map_err(vault("unsealing the target failed (are these shares of the SOURCE?)"))?;
     if status.sealed {
         return Err(RestoreError::Keys(format!(
             "still sealed after {} key shares ({} of {} needed): give more of the source's shares",

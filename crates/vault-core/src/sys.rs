@@ -206,6 +206,19 @@ impl Client {
             .map_err(|e| Error::Response { path: "sys/unseal".into(), detail: format!("unexpected answer: {e}") })
     }
 
+    /// Enters key shares until the server is unsealed or the shares run out. Returns the last status: still
+    /// sealed when there were too few shares. Shares past the threshold are not sent.
+    pub async fn unseal_with(&self, keys: &[SecretString]) -> Result<SealStatus> {
+        let mut status = self.seal_status().await?;
+        for key in keys {
+            if !status.sealed {
+                break;
+            }
+            status = self.unseal(key).await?;
+        }
+        Ok(status)
+    }
+
     /// Seals the server (needs a token allowed to).
     pub async fn seal(&self) -> Result<()> {
         self.request(Method::PUT, "sys/seal", None).await.map(drop)

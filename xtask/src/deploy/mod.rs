@@ -481,9 +481,7 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
             ));
             return Ok(report);
         }
-        for share in shares.iter().take(status.threshold as usize) {
-            anonymous.unseal(share).await?;
-        }
+        anonymous.unseal_with(&shares).await?;
         report.push(Step::changed("unseal", format!("unsealed with {} of {} shares", status.threshold, status.shares)));
     } else {
         report.push(Step::ok("unseal", "unsealed"));

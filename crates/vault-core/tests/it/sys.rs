@@ -128,3 +128,16 @@ async fn unseal_works_with_a_client_that_has_a_token() {
     let status = client.unseal(&SecretString::from(server.unseal_keys()[0].as_str())).await.unwrap();
     assert!(!status.sealed);
 }
+
+#[tokio::test]
+async fn unseal_with_stops_at_the_threshold_and_reports_too_few() {
+    let server = TlsServer::builder().shares(3).threshold(2).start().await.expect("OpenBao raft+TLS server must start");
+    let client = Client::new(tls_config(&server)).unwrap();
+    let keys: Vec<SecretString> = server.unseal_keys().iter().map(|k| SecretString::from(k.as_str())).collect();
+    client.seal().await.unwrap();
+    let short = client.unseal_with(&keys[..1]).await.unwrap();
+    assert!(short.sealed && short.progress == 1, "{short:?}");
+    // The remaining shares: unsealed after the next one; the last is never needed.
+    let status = client.unseal_with(&keys[1..]).await.unwrap();
+    assert!(!status.sealed, "{status:?}");
+}
