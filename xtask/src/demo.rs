@@ -27,8 +27,11 @@ pub struct Args {
     #[arg(long, default_value_t = 18200)]
     port: u16,
     /// Stop the local server and exit.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "clean")]
     stop: bool,
+    /// Stop the local server and delete the demo's folder (data, keys, credentials, sample app), then exit.
+    #[arg(long)]
+    clean: bool,
 }
 
 /// Lets the demo fill in the deployment's flags the way a user would type them.
@@ -40,10 +43,16 @@ struct DeployCommand {
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let dir = if args.dir.is_absolute() { args.dir.clone() } else { crate::workspace_root().join(&args.dir) };
-    if args.stop {
+    if args.stop || args.clean {
         match deploy::stop_local(&dir)? {
-            Some(pid) => println!("stopped the local server (pid {pid}); its data stays in {}", dir.display()),
+            Some(pid) if args.stop => {
+                println!("stopped the local server (pid {pid}); its data stays in {}", dir.display());
+            }
+            Some(pid) => println!("stopped the local server (pid {pid})"),
             None => println!("no local server is running from {}", dir.display()),
+        }
+        if args.clean {
+            clean(&dir)?;
         }
         return Ok(());
     }
@@ -60,6 +69,24 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         exercise(&dir, &report).await?;
         migrate_sample(&dir, &report).await
     })
+}
+
+/// Deletes the demo's folder, after checking it is one: a typo in `--dir` must never delete something else.
+fn clean(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        println!("nothing to clean: {} does not exist", dir.display());
+        return Ok(());
+    }
+    let layout = deploy::Layout::local(dir);
+    if !layout.config_file.exists() && !layout.data_dir.exists() {
+        bail!(
+            "{} does not look like a demo folder (no config/vault.hcl or data/ in it); not deleting it",
+            dir.display()
+        );
+    }
+    std::fs::remove_dir_all(dir).with_context(|| format!("deleting {}", dir.display()))?;
+    println!("deleted {}", dir.display());
+    Ok(())
 }
 
 /// Moves a sample application's `.env` into Vault with env-migrate, as the operator, and shows the stripped file.
@@ -163,6 +190,25 @@ fn files_write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo secret at `path`: written (create-only) with fresh random values on the first run, kept as it is on
+/// later runs, so a re-run adds no version. Returns the values, the current version and whether it wrote.
+async fn ensure_demo_secret(operator: &Client, path: &KvPath) -> anyhow::Result<(SecretMap, u64, bool)> {
+    match operator.kv_read(path, None).await {
+        Ok(current) if current.data.contains_key("greeting") && current.data.contains_key("warehouse_password") => {
+            return Ok((current.data.clone(), current.metadata.version, false));
+        }
+        Ok(_) | Err(Error::NotFound { .. }) => {}
+        Err(other) => return Err(other.into()),
+    }
+    use rand::Rng;
+    let password: String = rand::rng().sample_iter(rand::distr::Alphanumeric).take(24).map(char::from).collect();
+    let mut data = SecretMap::new();
+    data.insert("greeting".into(), SecretString::from("hello from vault-core"));
+    data.insert("warehouse_password".into(), SecretString::from(password));
+    let written = operator.kv_write(path, &data, None).await?;
+    Ok((data, written.version, true))
+}
+
 /// Writes as the operator, reads as the pipeline, and shows the pipeline's limits.
 async fn exercise(dir: &Path, report: &deploy::Report) -> anyhow::Result<()> {
     let layout = deploy::Layout::local(dir);
@@ -171,21 +217,16 @@ async fn exercise(dir: &Path, report: &deploy::Report) -> anyhow::Result<()> {
     let pipeline = Client::new(approle_config(report, &pipeline_dir)?)?;
 
     let path = KvPath::parse("secret/dagster/demo")?;
-    let mut data = SecretMap::new();
-    data.insert("greeting".into(), SecretString::from("hello from vault-core"));
-    data.insert("warehouse_password".into(), SecretString::from(format!("demo-{}", std::process::id())));
-    let written = operator.kv_write(&path, &data, None).await.context("writing as the operator")?;
+    let (data, version, wrote) = ensure_demo_secret(&operator, &path).await.context("writing as the operator")?;
     let read = pipeline.kv_read(&path, None).await.context("reading as the pipeline")?;
     if read.data != data {
         bail!("the pipeline read back {path} and it differs from what the operator wrote");
     }
     println!();
-    println!(
-        "operator wrote {path} (version {}); the pipeline (AppRole dagster) read it back: values match",
-        written.version
-    );
+    let verb = if wrote { "wrote" } else { "found (unchanged)" };
+    println!("operator {verb} {path} (version {version}); the pipeline (AppRole dagster) read it back: values match");
     let elsewhere = KvPath::parse("secret/finance/ledger")?;
-    operator.kv_write(&elsewhere, &data, None).await?;
+    ensure_demo_secret(&operator, &elsewhere).await?;
     match pipeline.kv_read(&elsewhere, None).await {
         Err(Error::PermissionDenied { .. }) => println!("the pipeline is denied {elsewhere}, as its policy says"),
         Ok(_) => bail!("the pipeline could read {elsewhere}: its policy is too broad"),
