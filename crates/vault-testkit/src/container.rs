@@ -34,7 +34,7 @@ use crate::process::command_line;
 /// The Debian release of the container: the one this project runs on (same glibc, so host binaries run inside).
 pub const SUITE: &str = "bookworm";
 
-/// Machine names of test containers start with this, so a container left by a killed test run is recognisable.
+/// Machine names of test containers start with this.
 const NAME_PREFIX: &str = "vault-testkit-";
 
 /// How long a boot may take before the kit gives up, and how long a poweroff may take before it kills.
@@ -60,8 +60,8 @@ impl Container {
     /// systemd reports `running` or `degraded`.
     pub fn boot() -> Result<Container> {
         let image = root_image()?;
-        reap_orphans();
         let runs = tools_dir().join("containers");
+        reap_orphans(&runs);
         fs::create_dir_all(&runs).map_err(|e| Error::io(format!("cannot create {}", runs.display()), e))?;
         let dir = tempfile::Builder::new()
             .prefix("run-")
@@ -200,8 +200,12 @@ impl Container {
             let deadline = Instant::now() + POWEROFF_TIMEOUT;
             while self.nspawn.try_wait().ok().flatten().is_none() {
                 if Instant::now() >= deadline {
-                    // Killing a PID namespace's init kills everything in it; then nspawn exits.
-                    if let Some(pid) = Pid::from_raw(self.init as i32) {
+                    // Killing a PID namespace's init kills everything in it; then nspawn exits. The pid is
+                    // checked first: it must still be this container's init, not a recycled pid.
+                    let runs = tools_dir().join("containers");
+                    if is_our_init(self.init, &runs)
+                        && let Some(pid) = Pid::from_raw(self.init as i32)
+                    {
                         let _ = kill_process(pid, Signal::KILL);
                     }
                     let _ = self.nspawn.kill();
@@ -387,15 +391,31 @@ fn apt_install(package: &'static str) -> Result<()> {
     )
 }
 
-/// The first child process of `parent` (the container's init is nspawn's child).
+/// The container's init: the child of nspawn that lives in another PID namespace and has become systemd. nspawn
+/// first forks a helper in the host's namespaces, and the init is `systemd-nspawn` until it execs: entering either
+/// of those would run commands on the host.
 fn child_of(parent: u32) -> Option<u32> {
     let children = fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")).ok()?;
-    children.split_whitespace().next()?.parse().ok()
+    let own_ns = fs::read_link("/proc/self/ns/pid").ok()?;
+    children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()).find(|pid| {
+        fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|ns| ns != own_ns)
+            && fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "systemd")
+    })
+}
+
+/// Whether `pid` is the init of a container booted from a copy under `runs` (its root mount comes from there).
+fn is_our_init(pid: u32, runs: &Path) -> bool {
+    let mountinfo = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+    // `ID PARENT MAJ:MIN ROOT MOUNTPOINT …`: the line mounted at `/` names the host folder it came from.
+    mountinfo.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.len() > 4 && fields[4] == "/" && Path::new(fields[3]).starts_with(runs)
+    })
 }
 
 /// Kills test containers whose `systemd-nspawn` is gone (a test binary killed before it could power them off):
-/// an init re-parented to PID 1, started by nspawn, with one of our machine names.
-fn reap_orphans() {
+/// an init re-parented to PID 1, started by nspawn, whose root is a copy under the kit's `containers` folder.
+fn reap_orphans(runs: &Path) {
     let Ok(procs) = fs::read_dir("/proc") else { return };
     for entry in procs.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
@@ -404,19 +424,13 @@ fn reap_orphans() {
         let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
         let environ = fs::read(entry.path().join("environ")).unwrap_or_default();
         let nspawned = environ.split(|b| *b == 0).any(|v| v == b"container=systemd-nspawn");
-        if ppid != Some(1) || !nspawned {
-            continue;
-        }
-        let hostname = Command::new("nsenter")
-            .args(["--target", &pid.to_string(), "--uts", "hostname"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default();
-        if hostname.starts_with(NAME_PREFIX)
-            && let Some(pid) = Pid::from_raw(pid as i32)
+        if ppid == Some(1)
+            && nspawned
+            && is_our_init(pid, runs)
+            && let Some(target) = Pid::from_raw(pid as i32)
         {
-            eprintln!("vault-testkit: killing the orphaned test container {hostname} (init pid {pid:?})");
-            let _ = kill_process(pid, Signal::KILL);
+            eprintln!("vault-testkit: killing an orphaned test container (init pid {pid})");
+            let _ = kill_process(target, Signal::KILL);
         }
     }
 }

@@ -349,7 +349,8 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
             if layout.local { 0o750 } else { 0o751 },
             None,
         ),
-        (layout.tls_dir.clone(), 0o750, None),
+        // The CA certificate is for every client (the job units' users too); the key is guarded by its own mode.
+        (layout.tls_dir.clone(), if layout.local { 0o750 } else { 0o755 }, None),
         (layout.data_dir.clone(), 0o700, Some(&server_user)),
         (layout.audit_dir.clone(), 0o750, Some(&server_user)),
         (layout.audit_secondary_dir.clone(), 0o750, Some(&server_user)),
