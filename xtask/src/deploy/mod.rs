@@ -702,3 +702,42 @@ async fn wait_active(client: &Client) -> anyhow::Result<()> {
 pub fn stop_local(dir: &Path) -> anyhow::Result<Option<u32>> {
     server::stop_local(&Layout::local(&std::path::absolute(dir)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::setup::{Policy, policies};
+
+    fn workspace_policies() -> Vec<Policy> {
+        let dir = crate::workspace_root().join("policies");
+        let mut found: Vec<Policy> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "hcl"))
+            .map(|p| Policy {
+                name: p.file_stem().unwrap().to_string_lossy().into_owned(),
+                text: std::fs::read_to_string(&p).unwrap(),
+            })
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        found
+    }
+
+    #[test]
+    fn the_embedded_policies_are_every_policy_file_of_the_workspace() {
+        let embedded = policies(None).unwrap();
+        assert!(!embedded.is_empty());
+        assert_eq!(embedded, workspace_policies());
+    }
+
+    #[test]
+    fn a_policies_folder_replaces_the_embedded_ones_and_a_bad_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("only.hcl"), "path \"x\" { capabilities = [\"read\"] }\n").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a policy").unwrap();
+        let given = policies(Some(dir.path())).unwrap();
+        assert_eq!(given.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["only"]);
+        assert!(policies(Some(&dir.path().join("missing"))).is_err());
+        std::fs::remove_file(dir.path().join("only.hcl")).unwrap();
+        assert!(policies(Some(dir.path())).is_err(), "a folder without *.hcl must not deploy zero policies");
+    }
+}
