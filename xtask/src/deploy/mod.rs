@@ -411,7 +411,7 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
             Step::changed(
                 "config",
                 format!(
-                    "{} differed from what deploy renders (edited by hand?): rewritten; the previous file is kept as {}",
+                    "{} differed from what deploy renders (edited by hand, or deployed with other flags): rewritten; the previous file is kept as {}",
                     layout.config_file.display(),
                     backup.display()
                 ),
