@@ -23,6 +23,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         ("gpg", "gnupg"),
         ("curl", "curl"),
         ("systemd-analyze", "systemd"),
+        // deploy's systemd mode is tested in a Debian container booted with its own systemd.
+        ("systemd-nspawn", "systemd-container"),
+        ("debootstrap", "debootstrap"),
     ])?;
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -61,7 +64,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// Installs the Debian packages that provide commands the tests run (shellcheck for the scripts, gpg for the
-/// key ceremony, curl for the unseal script), when a command is missing.
+/// key ceremony, curl for the unseal script, systemd-nspawn and debootstrap for the systemd container), when a
+/// command is missing.
 fn install_commands(needed: &[(&str, &str)]) -> anyhow::Result<()> {
     let missing: Vec<&str> =
         needed.iter().filter(|(command, _)| which(command).is_none()).map(|(_, package)| *package).collect();

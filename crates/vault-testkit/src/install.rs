@@ -227,7 +227,7 @@ pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// Holds the exclusive install lock until the returned file is dropped.
-fn lock_installs() -> Result<File> {
+pub(crate) fn lock_installs() -> Result<File> {
     let tools = tools_dir();
     fs::create_dir_all(&tools).map_err(|e| Error::io(format!("cannot create {}", tools.display()), e))?;
     let path = tools.join("install.lock");
@@ -242,7 +242,7 @@ fn lock_installs() -> Result<File> {
 }
 
 /// Runs one install step, saying on stderr why this test is slow; a failure carries the tail of its output.
-fn run_install(what: &'static str, command: &mut Command, fix: &str) -> Result<()> {
+pub(crate) fn run_install(what: &'static str, command: &mut Command, fix: &str) -> Result<()> {
     let line = command_line(command);
     eprintln!("vault-testkit: installing {what}: {line}");
     let failed = |outcome: String, output: String| Error::Install {

@@ -16,8 +16,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`container::Container`] boots a Debian machine with its own systemd, for what runs under systemd.
+//!
 //! Set `VAULT_TESTKIT_KEEP=1` to keep each server's directory (config, data, log) for a post-mortem.
 
+pub mod container;
 mod dev;
 mod error;
 mod http;

@@ -36,6 +36,37 @@ pub fn write_if_changed(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<
     Ok(!same)
 }
 
+/// Gives a file to group `gid` (owner root) when it belongs to another; returns whether it changed anything.
+pub fn ensure_group(path: &Path, gid: u32) -> anyhow::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.uid() == 0 && meta.gid() == gid {
+        return Ok(false);
+    }
+    std::os::unix::fs::chown(path, Some(0), Some(gid))
+        .with_context(|| format!("giving {} to root and group {gid}", path.display()))?;
+    Ok(true)
+}
+
+/// Keeps `bytes` (the previous content of `path`) beside it as `NAME.edited-YYYYMMDDTHHMMSSZ`, 0600: a file deploy
+/// is about to overwrite may hold something its author wants back. Returns the copy's path.
+pub fn keep_copy(path: &Path, bytes: &[u8]) -> anyhow::Result<std::path::PathBuf> {
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let copy = path.with_file_name(format!("{name}.edited-{stamp}"));
+    write_file(&copy, bytes, 0o600)?;
+    Ok(copy)
+}
+
 /// Creates a folder (and parents) and sets its mode.
 pub fn ensure_dir(path: &Path, mode: u32) -> anyhow::Result<()> {
     fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;

@@ -317,10 +317,10 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
             args.shares
         );
     }
-    let bin = match &args.bin {
-        Some(bin) => bin.clone(),
-        None => vault_testkit::bao_binary().context("finding or installing the server binary")?,
-    };
+    // Read before anything changes: a bad --policies folder is an input error, not a half-done deployment.
+    let policies = setup::policies(args.policies.as_deref())
+        .map_err(|e| anyhow::Error::new(vault_core::cli::UsageError(format!("{e:#}"))))?;
+    let bin = server_binary(args.bin.as_deref(), layout.local)?;
     let flavor = Flavor::detect(&bin)?;
     let host = match args.listen.ip() {
         ip if ip.is_unspecified() => hostname(),
@@ -329,9 +329,10 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
     let api_addr = args.api_addr.clone().unwrap_or_else(|| format!("https://{host}:{}", args.listen.port()));
     let mut report = Report { address: api_addr.clone(), ..Report::default() };
 
-    // Preflight: nothing changes when it fails.
-    let ours_running = if layout.local { server::running_pid(&layout).is_some() } else { false };
-    for step in preflight::run(&layout, args.listen, ours_running) {
+    // Preflight: nothing changes when it fails. The ports may be held by this deployment's own server (a re-run):
+    // the supervised process in local mode, vault.service's main process on a systemd host.
+    let ours = if layout.local { server::running_pid(&layout) } else { server::systemd_main_pid("vault.service") };
+    for step in preflight::run(&layout, args.listen, ours) {
         report.push(step);
     }
     if report.steps.iter().any(|s| s.outcome == Outcome::Failed) {
@@ -342,8 +343,14 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
     // to the `vault` user.
     let server_user = if layout.local { User::current() } else { ensure_system_user("vault")? };
     for (dir, mode, owner) in [
-        (layout.config_file.parent().expect("config has a folder").to_path_buf(), 0o750, None),
-        (layout.tls_dir.clone(), 0o750, None),
+        // On a host the folder also holds approle/, whose per-user folders their users must reach: traversable.
+        (
+            layout.config_file.parent().expect("config has a folder").to_path_buf(),
+            if layout.local { 0o750 } else { 0o751 },
+            None,
+        ),
+        // The CA certificate is for every client (the job units' users too); the key is guarded by its own mode.
+        (layout.tls_dir.clone(), if layout.local { 0o750 } else { 0o755 }, None),
         (layout.data_dir.clone(), 0o700, Some(&server_user)),
         (layout.audit_dir.clone(), 0o750, Some(&server_user)),
         (layout.audit_secondary_dir.clone(), 0o750, Some(&server_user)),
@@ -391,12 +398,33 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
     // Config.
     let settings =
         render::ServerSettings { flavor, listen: args.listen, api_addr: &api_addr, ui: args.ui, node_id: "vault-1" };
-    let config_changed =
-        files::write_if_changed(&layout.config_file, render::render(&layout, &settings).as_bytes(), 0o640)?;
-    report.push(if config_changed {
-        Step::changed("config", format!("wrote {} ({flavor:?}, raft, TLS 1.2+)", layout.config_file.display()))
-    } else {
-        Step::ok("config", format!("{} is up to date", layout.config_file.display()))
+    let rendered = render::render(&layout, &settings);
+    // A config that differs from what deploy renders was edited by hand (or written by an older version): deploy
+    // owns this file, so it is rewritten and the server restarted; the edited copy is kept beside it.
+    let previous = std::fs::read(&layout.config_file).ok().filter(|old| *old != rendered.as_bytes());
+    let config_changed = files::write_if_changed(&layout.config_file, rendered.as_bytes(), 0o640)?;
+    // The unit runs the server as `vault`: it reads its config through the group (root:vault 0640).
+    let config_group = !layout.local && files::ensure_group(&layout.config_file, server_user.gid)?;
+    report.push(match previous {
+        Some(old) => {
+            let backup = files::keep_copy(&layout.config_file, &old)?;
+            Step::changed(
+                "config",
+                format!(
+                    "{} differed from what deploy renders (edited by hand, or deployed with other flags): rewritten; the previous file is kept as {}",
+                    layout.config_file.display(),
+                    backup.display()
+                ),
+            )
+        }
+        None if config_changed => {
+            Step::changed("config", format!("wrote {} ({flavor:?}, raft, TLS 1.2+)", layout.config_file.display()))
+        }
+        None if config_group => Step::changed(
+            "config",
+            format!("{} given to group {} (the server reads it)", layout.config_file.display(), server_user.name),
+        ),
+        None => Step::ok("config", format!("{} is up to date", layout.config_file.display())),
     });
 
     // Server.
@@ -519,7 +547,6 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
     report.push(setup::enable_kv(&admin).await?);
     report.push(setup::enable_approle(&admin).await?);
     report.push(setup::audit_devices(&admin, &render::audit_devices(&layout), flavor == Flavor::Vault).await?);
-    let policies = args.policies.clone().unwrap_or_else(|| crate::workspace_root().join("policies"));
     report.push(setup::write_policies(&admin, &policies).await?);
     let pipeline = setup::RoleSpec {
         name: &args.pipeline_role,
@@ -564,6 +591,34 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
     }
     report.complete = true;
     Ok(report)
+}
+
+/// The server binary: `--bin`, else `BAO_BIN`/`VAULT_BIN`, else `bao` or `vault` on `PATH`. Only a local
+/// deployment run from a checkout may fall back to the OpenBao the test kit installs under `target/`: a systemd
+/// host runs the server as `vault` from a path that must outlive any checkout.
+fn server_binary(given: Option<&Path>, local: bool) -> anyhow::Result<PathBuf> {
+    if let Some(bin) = given {
+        return Ok(bin.to_path_buf());
+    }
+    for var in ["BAO_BIN", "VAULT_BIN"] {
+        if let Some(path) = std::env::var_os(var).filter(|v| !v.is_empty()) {
+            return Ok(PathBuf::from(path));
+        }
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        ["bao", "vault"]
+            .iter()
+            .find_map(|name| std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|p| p.is_file()))
+    });
+    if let Some(bin) = on_path {
+        return Ok(bin);
+    }
+    if local && crate::workspace_root().join("Cargo.toml").is_file() {
+        return vault_testkit::bao_binary().context("finding or installing the server binary");
+    }
+    vault_core::usage_bail!(
+        "no server binary: install OpenBao or Vault and pass it with --bin PATH (or put bao or vault on PATH)"
+    )
 }
 
 /// Reads a PGP public key as `sys/init` wants it: base64 of the binary key. Armored files are de-armored.
@@ -646,4 +701,43 @@ async fn wait_active(client: &Client) -> anyhow::Result<()> {
 /// Stops a local deployment's server.
 pub fn stop_local(dir: &Path) -> anyhow::Result<Option<u32>> {
     server::stop_local(&Layout::local(&std::path::absolute(dir)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::setup::{Policy, policies};
+
+    fn workspace_policies() -> Vec<Policy> {
+        let dir = crate::workspace_root().join("policies");
+        let mut found: Vec<Policy> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "hcl"))
+            .map(|p| Policy {
+                name: p.file_stem().unwrap().to_string_lossy().into_owned(),
+                text: std::fs::read_to_string(&p).unwrap(),
+            })
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        found
+    }
+
+    #[test]
+    fn the_embedded_policies_are_every_policy_file_of_the_workspace() {
+        let embedded = policies(None).unwrap();
+        assert!(!embedded.is_empty());
+        assert_eq!(embedded, workspace_policies());
+    }
+
+    #[test]
+    fn a_policies_folder_replaces_the_embedded_ones_and_a_bad_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("only.hcl"), "path \"x\" { capabilities = [\"read\"] }\n").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a policy").unwrap();
+        let given = policies(Some(dir.path())).unwrap();
+        assert_eq!(given.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["only"]);
+        assert!(policies(Some(&dir.path().join("missing"))).is_err());
+        std::fs::remove_file(dir.path().join("only.hcl")).unwrap();
+        assert!(policies(Some(dir.path())).is_err(), "a folder without *.hcl must not deploy zero policies");
+    }
 }

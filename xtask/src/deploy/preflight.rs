@@ -13,28 +13,11 @@ use super::{Layout, Step};
 const DISK_MIN: u64 = 512 << 20;
 const DISK_WARN: u64 = 2 << 30;
 
-/// Runs every check. `ours_running` says the ports are held by this deployment's own server.
-pub fn run(layout: &Layout, listen: SocketAddr, ours_running: bool) -> Vec<Step> {
+/// Runs every check. `ours` is the pid of this deployment's own server when it runs (the supervised process, or
+/// vault.service's main process): ports held by it are a re-run, not a conflict.
+pub fn run(layout: &Layout, listen: SocketAddr, ours: Option<u32>) -> Vec<Step> {
     let mut steps = Vec::new();
-    let cluster = SocketAddr::new(listen.ip(), listen.port() + 1);
-    if ours_running {
-        steps
-            .push(Step::ok("preflight: ports", format!("{listen} and {cluster} are held by this deployment's server")));
-    } else {
-        let busy: Vec<String> =
-            [listen, cluster].iter().filter(|a| TcpListener::bind(a).is_err()).map(|a| a.to_string()).collect();
-        if busy.is_empty() {
-            steps.push(Step::ok("preflight: ports", format!("{listen} and {cluster} are free")));
-        } else {
-            steps.push(Step::fail(
-                "preflight: ports",
-                format!(
-                    "{} in use by another program: stop it or choose another port with --listen",
-                    busy.join(" and ")
-                ),
-            ));
-        }
-    }
+    steps.push(ports_check(listen, ours));
 
     let swaps = fs::read_to_string("/proc/swaps").unwrap_or_default();
     if swaps.lines().count() > 1 {
@@ -88,6 +71,90 @@ pub fn run(layout: &Layout, listen: SocketAddr, ours_running: bool) -> Vec<Step>
     steps
 }
 
+/// The API and cluster ports must be free, or held by our own server.
+fn ports_check(listen: SocketAddr, ours: Option<u32>) -> Step {
+    let name = "preflight: ports";
+    let cluster = SocketAddr::new(listen.ip(), listen.port() + 1);
+    let mut by_others = Vec::new();
+    let mut by_us = false;
+    for addr in [listen, cluster] {
+        if TcpListener::bind(addr).is_ok() {
+            continue;
+        }
+        let holders = listeners_on(addr.port());
+        match ours {
+            // Without permission to see the holder (not root), our running server is the likely one.
+            Some(pid) if holders.is_empty() || holders.iter().all(|h| *h == pid) => by_us = true,
+            _ if holders.is_empty() => by_others.push(format!("{addr} is in use by another program")),
+            _ => {
+                let who: Vec<String> =
+                    holders.iter().map(|pid| format!("pid {pid} ({})", command_name(*pid))).collect();
+                by_others.push(format!("{addr} is in use by {}", who.join(", ")));
+            }
+        }
+    }
+    if !by_others.is_empty() {
+        return Step::fail(
+            name,
+            format!(
+                "{}, not by this deployment's server: stop that program or choose another port with --listen",
+                by_others.join("; ")
+            ),
+        );
+    }
+    match ours {
+        Some(pid) if by_us => {
+            Step::ok(name, format!("{listen} and {cluster} are held by this deployment's server (pid {pid})"))
+        }
+        _ => Step::ok(name, format!("{listen} and {cluster} are free")),
+    }
+}
+
+/// The pids of the processes with a listening TCP socket on `port` (IPv4 or IPv6, any address), found through
+/// `/proc/net/tcp*` (socket inode) and `/proc/PID/fd` (which process holds that inode). Processes whose fds this
+/// user may not read are missing from the answer.
+pub fn listeners_on(port: u16) -> Vec<u32> {
+    let mut inodes = std::collections::BTreeSet::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = fs::read_to_string(table).unwrap_or_default();
+        inodes.extend(text.lines().skip(1).filter_map(|line| listening_inode(line, port)));
+    }
+    if inodes.is_empty() {
+        return Vec::new();
+    }
+    let mut pids = Vec::new();
+    let Ok(procs) = fs::read_dir("/proc") else { return pids };
+    for entry in procs.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else { continue };
+        let holds = fds.flatten().any(|fd| {
+            fs::read_link(fd.path())
+                .ok()
+                .and_then(|target| {
+                    let target = target.to_string_lossy().into_owned();
+                    target.strip_prefix("socket:[")?.strip_suffix(']')?.parse::<u64>().ok()
+                })
+                .is_some_and(|inode| inodes.contains(&inode))
+        });
+        if holds {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// The socket inode of a `/proc/net/tcp` line when it is a listener (state 0A) on `port`.
+fn listening_inode(line: &str, port: u16) -> Option<u64> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let local = fields.get(1)?;
+    let local_port = u16::from_str_radix(local.rsplit_once(':')?.1, 16).ok()?;
+    (local_port == port && *fields.get(3)? == "0A").then(|| fields.get(9)?.parse().ok())?
+}
+
+fn command_name(pid: u32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim().to_owned()).unwrap_or_else(|_| "?".into())
+}
+
 fn clock_check() -> Step {
     let name = "preflight: clock";
     let synced = Command::new("timedatectl").args(["show", "-p", "NTPSynchronized", "--value"]).output();
@@ -132,5 +199,39 @@ fn ownership_check(keys: &Path) -> Step {
         Step::warn(name, format!("{} is mode {mode:o}; it will be tightened to 0700", keys.display()))
     } else {
         Step::ok(name, format!("{} is private (mode {mode:o})", keys.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listener_line_gives_its_inode_and_other_states_or_ports_do_not() {
+        let listen = "   3: 0100007F:2008 00000000:0000 0A 00000000:00000000 00:00000000 00000000   999        0 123456 1 0000000000000000 100 0 0 10 0";
+        assert_eq!(listening_inode(listen, 8200), Some(123456));
+        assert_eq!(listening_inode(listen, 8201), None);
+        let established = listen.replace(" 0A ", " 01 ");
+        assert_eq!(listening_inode(&established, 8200), None);
+        let v6 = "   0: 00000000000000000000000000000000:2009 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1 0000000000000000 100 0 0 10 0";
+        assert_eq!(listening_inode(v6, 8201), Some(777));
+        assert_eq!(listening_inode("garbage", 8200), None);
+    }
+
+    #[test]
+    fn this_process_is_found_as_the_holder_of_its_listener_and_others_are_refused() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let me = std::process::id();
+        assert_eq!(listeners_on(addr.port()), vec![me]);
+        // The listener as `ours`: a re-run. A port whose successor is taken by us too is still ours.
+        let ours = ports_check(addr, Some(me));
+        assert_eq!(ours.outcome, super::super::Outcome::Ok, "{}", ours.detail);
+        // Held by someone else (pid 1 is never this test): refused, naming the holder.
+        let theirs = ports_check(addr, Some(1));
+        assert_eq!(theirs.outcome, super::super::Outcome::Failed);
+        assert!(theirs.detail.contains(&format!("pid {me}")), "{}", theirs.detail);
+        let nobody = ports_check(addr, None);
+        assert_eq!(nobody.outcome, super::super::Outcome::Failed);
     }
 }

@@ -86,6 +86,13 @@ pub fn systemd_present() -> bool {
     Path::new("/run/systemd/system").is_dir()
 }
 
+/// The main process of a systemd unit when it runs (`systemctl show -p MainPID`; 0 means none).
+pub fn systemd_main_pid(unit: &str) -> Option<u32> {
+    let out = Command::new("systemctl").args(["show", "--property=MainPID", "--value", unit]).output().ok()?;
+    let pid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    (out.status.success() && pid != 0).then_some(pid)
+}
+
 /// Installs the hardened unit (when it differs), reloads systemd, enables the unit and starts or restarts it.
 /// Returns a sentence for the report and whether anything changed.
 pub fn install_systemd_unit(
@@ -114,6 +121,9 @@ pub fn install_systemd_unit(
     let active =
         Command::new("systemctl").args(["is-active", "--quiet", "vault.service"]).status().is_ok_and(|s| s.success());
     if !active {
+        // A unit that failed to start several times (say, before its config was readable) is held back by
+        // StartLimitBurst until its failures are forgotten.
+        systemctl(&["reset-failed", "vault.service"])?;
         systemctl(&["start", "vault.service"])?;
         return Ok(("started vault.service".into(), true));
     }

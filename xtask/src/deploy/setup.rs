@@ -1,5 +1,5 @@
 //! Configuring the running server, each step converging (read what is there, change only what differs) so a
-//! re-run reports no changes: KV v2 at `secret/`, AppRole, audit devices, the policies in `policies/`, the
+//! re-run reports no changes: KV v2 at `secret/`, AppRole, audit devices, the policies (embedded from `policies/`), the
 //! pipeline's and the operator's AppRole roles with their credentials delivered to files, and finally the root
 //! token revoked.
 
@@ -76,8 +76,27 @@ pub async fn audit_devices(
     Ok(Step::changed("audit", format!("enabled the file audit devices {}", names.join(" and "))))
 }
 
-/// Writes each `*.hcl` in `dir` as the ACL policy of the same name when the server's text differs.
-pub async fn write_policies(client: &Client, dir: &Path) -> anyhow::Result<Step> {
+/// The workspace's policies, embedded at build time by `build.rs`.
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/policies.rs"));
+}
+
+/// An ACL policy to write: its name (the file name without `.hcl`) and its HCL text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub name: String,
+    pub text: String,
+}
+
+/// The policies deploy writes: each `*.hcl` in `dir` when given (`--policies DIR`), else the workspace's
+/// `policies/*.hcl` as they were when this binary was built, so deploy never reads the build machine's checkout.
+pub fn policies(dir: Option<&Path>) -> anyhow::Result<Vec<Policy>> {
+    let Some(dir) = dir else {
+        return Ok(embedded::EMBEDDED
+            .iter()
+            .map(|(name, text)| Policy { name: (*name).to_owned(), text: (*text).to_owned() })
+            .collect());
+    };
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("reading the policies folder {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -87,11 +106,21 @@ pub async fn write_policies(client: &Client, dir: &Path) -> anyhow::Result<Step>
     if files.is_empty() {
         anyhow::bail!("no *.hcl policies in {}", dir.display());
     }
+    files
+        .into_iter()
+        .map(|file| {
+            let name = file.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            Ok(Policy { name, text })
+        })
+        .collect()
+}
+
+/// Writes each policy when the server's text differs.
+pub async fn write_policies(client: &Client, policies: &[Policy]) -> anyhow::Result<Step> {
     let mut written = Vec::new();
     let mut kept = Vec::new();
-    for file in files {
-        let name = file.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    for Policy { name, text } in policies {
         let api = format!("sys/policies/acl/{name}");
         let current = match client.request(Method::GET, &api, None).await {
             Ok(answer) => answer.and_then(|a| a.pointer("/data/policy").and_then(Value::as_str).map(str::to_owned)),
@@ -99,13 +128,13 @@ pub async fn write_policies(client: &Client, dir: &Path) -> anyhow::Result<Step>
             Err(e) => return Err(e.into()),
         };
         if current.as_deref() == Some(text.as_str()) {
-            kept.push(name);
+            kept.push(name.as_str());
         } else {
             client
                 .request(Method::PUT, &api, Some(&json!({ "policy": text })))
                 .await
                 .with_context(|| format!("writing policy {name}"))?;
-            written.push(name);
+            written.push(name.as_str());
         }
     }
     Ok(if written.is_empty() {

@@ -2,6 +2,7 @@
 
 mod deploy;
 mod scripts;
+mod systemd;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
