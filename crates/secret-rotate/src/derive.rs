@@ -306,7 +306,10 @@ mod tests {
     #[test]
     fn plain_templates_filters_and_escapes() {
         let t = Template::parse("user={U} pass={P} {{literal}} {P|url}").unwrap();
-        assert_eq!(t.render(&map(&[("U", "a b"), ("P", "x@y")])).unwrap().expose(), "user=a b pass=x@y {literal} x%40y");
+        assert_eq!(
+            t.render(&map(&[("U", "a b"), ("P", "x@y")])).unwrap().expose(),
+            "user=a b pass=x@y {literal} x%40y"
+        );
         let raw = Template::parse("https://{P|raw}@h/").unwrap();
         assert_eq!(raw.render(&map(&[("P", "a@b")])).unwrap().expose(), "https://a@b@h/");
         assert_eq!(t.keys().into_iter().collect::<Vec<_>>(), ["P", "U"]);

@@ -429,7 +429,7 @@ impl<'a> Rotator<'a> {
         let mut versions = state.versions.clone();
         versions.set_if_unknown(from, VersionStatus::Prior).set(from + 1, VersionStatus::Pending);
         let started = Patch::default()
-            .set(keys::VERSIONS, versions.render())
+            .versions(&versions)
             .set(keys::STRATEGY, strategy)
             .set(keys::RESULT, RotationResult::Pending.as_str())
             .set(keys::PENDING_VERSION, from + 1)
@@ -519,7 +519,7 @@ impl<'a> Rotator<'a> {
             versions.remove(from + 1);
         }
         let patch = Patch::default()
-            .set(keys::VERSIONS, versions.render())
+            .versions(&versions)
             .set(keys::STRATEGY, target.policy.strategy.name())
             .set(keys::RESULT, RotationResult::Failed.as_str())
             .set(keys::LAST_FAILURE, stamp(now))
@@ -573,7 +573,7 @@ impl<'a> Rotator<'a> {
                 let status = if policy.verify.is_some() { VersionStatus::Verified } else { VersionStatus::Accepted };
                 versions.set(written, status);
                 let patch = Patch::default()
-                    .set(keys::VERSIONS, versions.render())
+                    .versions(&versions)
                     .set(keys::STRATEGY, policy.strategy.name())
                     .set(keys::RESULT, RotationResult::Success.as_str())
                     .set(keys::LAST, stamp(now))
@@ -619,7 +619,7 @@ impl<'a> Rotator<'a> {
         let mut versions = self.versions(path).await?;
         versions.set(written, VersionStatus::Failed).set(restored, VersionStatus::Restored);
         let patch = Patch::default()
-            .set(keys::VERSIONS, versions.render())
+            .versions(&versions)
             .set(keys::RESULT, RotationResult::RolledBack.as_str())
             .set(keys::CURRENT_VERSION, restored)
             .set(keys::PREVIOUS_VERSION, written)
@@ -661,8 +661,7 @@ impl<'a> Rotator<'a> {
             let mut versions = state.versions.clone();
             if versions.get(pending) == Some(VersionStatus::Pending) {
                 versions.remove(pending);
-                crate::state::record_state(self.client, path, &Patch::default().set(keys::VERSIONS, versions.render()))
-                    .await?;
+                crate::state::record_state(self.client, path, &Patch::default().versions(&versions)).await?;
             }
             return self
                 .clear_pending(target, path, "interrupted before the new version was written", Some(previous))
@@ -684,7 +683,7 @@ impl<'a> Rotator<'a> {
             let mut versions = state.versions.clone();
             versions.set(pending, VersionStatus::Failed).set(current, VersionStatus::Restored);
             let patch = Patch::default()
-                .set(keys::VERSIONS, versions.render())
+                .versions(&versions)
                 .set(keys::RESULT, RotationResult::RolledBack.as_str())
                 .set(keys::CURRENT_VERSION, current)
                 .set(keys::PREVIOUS_VERSION, pending)
@@ -897,7 +896,7 @@ impl<'a> Rotator<'a> {
         let mut versions = state.versions.clone();
         versions.set(current, VersionStatus::Rejected).set(restored, VersionStatus::Restored);
         let patch = Patch::default()
-            .set(keys::VERSIONS, versions.render())
+            .versions(&versions)
             .set(keys::RESULT, RotationResult::RolledBack.as_str())
             .set(keys::CURRENT_VERSION, restored)
             .set(keys::PREVIOUS_VERSION, current)

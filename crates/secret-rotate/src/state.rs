@@ -103,7 +103,10 @@ impl VersionStatus {
 
     /// Whether a rollback may return to a version with this status.
     pub fn is_good(self) -> bool {
-        matches!(self, VersionStatus::Prior | VersionStatus::Verified | VersionStatus::Accepted | VersionStatus::Restored)
+        matches!(
+            self,
+            VersionStatus::Prior | VersionStatus::Verified | VersionStatus::Accepted | VersionStatus::Restored
+        )
     }
 }
 
@@ -316,6 +319,12 @@ impl Patch {
         self.0.insert(key.to_owned(), None);
         self
     }
+
+    /// Records the per-version statuses (removing the key when nothing is known: Vault refuses empty values).
+    pub fn versions(self, versions: &Versions) -> Self {
+        let text = versions.render();
+        if text.is_empty() { self.clear(keys::VERSIONS) } else { self.set(keys::VERSIONS, text) }
+    }
 }
 
 /// Writes a state change into a secret's `custom_metadata`, leaving other keys (provenance, …) alone.
@@ -359,14 +368,11 @@ mod tests {
 
     #[test]
     fn legacy_metadata_marks_the_failed_version() {
-        let map: BTreeMap<String, String> = [
-            (keys::RESULT, "rolled_back"),
-            (keys::CURRENT_VERSION, "3"),
-            (keys::PREVIOUS_VERSION, "2"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        let map: BTreeMap<String, String> =
+            [(keys::RESULT, "rolled_back"), (keys::CURRENT_VERSION, "3"), (keys::PREVIOUS_VERSION, "2")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
         let state = RotationState::from_metadata(&map);
         assert_eq!(state.versions.get(2), Some(VersionStatus::Failed));
         assert_eq!(state.versions.get(3), Some(VersionStatus::Restored));

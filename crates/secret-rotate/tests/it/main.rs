@@ -7,5 +7,6 @@ mod check;
 mod command;
 mod crash;
 mod database;
+mod derived;
 mod generate;
 mod rollback;

@@ -155,7 +155,11 @@ async fn rollback_never_restores_a_version_that_failed_verification() {
     assert_eq!(read(&client, "secret/app/api", None).await.1, 3, "nothing was written");
 
     // A later good rotation, then a rollback: back to version 3 (the restored copy of the good value).
-    std::fs::write(env.path("policies.toml"), "[[policy]]\npath = \"secret/app/api\"\nevery = \"30d\"\nstrategy = \"generate\"\n").unwrap();
+    std::fs::write(
+        env.path("policies.toml"),
+        "[[policy]]\npath = \"secret/app/api\"\nevery = \"30d\"\nstrategy = \"generate\"\n",
+    )
+    .unwrap();
     let good = env.run(&["run", "secret/app/api", "--format", "jsonl"]);
     assert_eq!(code(&good), Some(0), "{}", stderr(&good));
     let human = env.run(&["rollback", "secret/app/api", "--dry-run"]);
