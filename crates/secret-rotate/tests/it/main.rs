@@ -8,5 +8,6 @@ mod command;
 mod crash;
 mod database;
 mod derived;
+mod environment;
 mod generate;
 mod rollback;
