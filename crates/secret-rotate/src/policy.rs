@@ -809,6 +809,7 @@ mod shipped {
         let strategies: Vec<_> = policies.policies.iter().map(|p| p.strategy.name()).collect();
         assert_eq!(strategies, ["generate", "generate", "command", "database"]);
         assert!(policies.find("secret/services/billing/webhook").is_some());
+        assert_eq!(policies.policies[0].derived.keys().collect::<Vec<_>>(), ["url"]);
     }
 
     /// Negative examples: each is rejected with a message that says what to write instead.
