@@ -397,7 +397,8 @@ mod tests {
     }
 
     fn vars(pairs: &[(&str, &Path)]) -> impl Fn(&str) -> Option<OsString> + use<> {
-        let map: HashMap<String, OsString> = pairs.iter().map(|(k, v)| ((*k).to_owned(), v.as_os_str().into())).collect();
+        let map: HashMap<String, OsString> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), v.as_os_str().into())).collect();
         move |k| map.get(k).cloned()
     }
 

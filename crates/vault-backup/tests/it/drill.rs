@@ -74,9 +74,6 @@ async fn the_drill_finds_the_server_binary_without_bin() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let lines = records(&output.stdout);
     let start = lines.iter().find(|r| r["step"] == "start").expect("a start step");
-    assert!(
-        start["detail"].as_str().unwrap().starts_with(&bin_dir.join("bao").display().to_string()),
-        "{start}"
-    );
+    assert!(start["detail"].as_str().unwrap().starts_with(&bin_dir.join("bao").display().to_string()), "{start}");
     assert_eq!(lines.last().unwrap()["ok"], true);
 }
