@@ -96,7 +96,8 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Make the version before the current one current again (as a new version)
+    /// Make the newest earlier version known to be good current again (as a new version); never one that failed
+    /// verification
     Rollback {
         /// The secret
         path: String,
@@ -165,6 +166,8 @@ struct PolicyRow<'a> {
     owner: Option<&'a str>,
     verify: bool,
     hooks: usize,
+    derived: Vec<&'a str>,
+    pass_env: &'a [String],
 }
 
 fn check(file: &Path, format: Format, out: &mut Output) -> anyhow::Result<Exit> {
@@ -189,6 +192,8 @@ fn check(file: &Path, format: Format, out: &mut Output) -> anyhow::Result<Exit> 
             owner: p.owner.as_deref(),
             verify: p.verify.is_some(),
             hooks: p.hooks.len(),
+            derived: p.derived.keys().map(String::as_str).collect(),
+            pass_env: &p.pass_env,
         })
         .collect();
     let summary = serde_json::json!({ "file": file, "policies": rows.len(), "errors": 0 });

@@ -104,7 +104,11 @@ pub async fn read_creds(client: &Client, spec: &DatabaseSpec) -> vault_core::Res
 
 /// Logs in as the role's user with its current password through `psql` (`select 1`). The password is handed over
 /// in a 0600 password file (`PGPASSFILE`) that is removed afterwards, never in argv or the environment.
-pub async fn connection_test(test: &ConnectionTest, creds: &StaticCreds) -> Result<(), exec::ExecError> {
+pub async fn connection_test(
+    test: &ConnectionTest,
+    creds: &StaticCreds,
+    pass_env: &[String],
+) -> Result<(), exec::ExecError> {
     let io =
         |e: std::io::Error| exec::ExecError::Io { program: test.psql.display().to_string(), detail: e.to_string() };
     let mut file = tempfile::Builder::new().prefix("secret-rotate-pgpass-").tempfile().map_err(io)?;
@@ -129,5 +133,5 @@ pub async fn connection_test(test: &ConnectionTest, creds: &StaticCreds) -> Resu
         timeout: test.timeout,
     };
     let env = [("PGPASSFILE", file.path().display().to_string())];
-    exec::run(&argv, None, &env, false).await.map(drop)
+    exec::run(&argv, None, &env, pass_env, false).await.map(drop)
 }

@@ -8,10 +8,12 @@
 //!   ([`state::rotation_state`]).
 //! - [`history`]: the append-only JSON Lines history file.
 //! - [`database`]: database secrets engine static roles.
+//! - [`derive`]: derived keys (templates re-rendered in the rotation's write) and the stale-copy guard.
 //! - [`lock`]: the run lock; [`exec`]: running the user's commands; [`generate`]: new random values;
 //!   [`targets`]: policies to concrete secrets (globs are expanded by listing).
 
 pub mod database;
+pub mod derive;
 pub mod exec;
 pub mod generate;
 pub mod history;
@@ -26,7 +28,7 @@ pub mod targets;
 pub use history::{Event, History, HistoryRecord};
 pub use policy::{PolicyFile, SecretRotationPolicy, Strategy};
 pub use rotate::{Action, DueItem, DueStatus, Outcome, Rotator};
-pub use state::{RotationResult, RotationState, rotation_state};
+pub use state::{RotationResult, RotationState, VersionStatus, rotation_state};
 
 /// Where state lives when no flag says otherwise.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/secret-rotate";

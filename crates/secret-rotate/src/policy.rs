@@ -2,6 +2,7 @@
 //! (schedule and window), how (strategy), how the new value is proven to work (verification), who is told
 //! (hooks) and who owns it. Parsed first (TOML), then validated, with every problem reported as `FILE:LINE: …`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,6 +11,7 @@ use globset::{Glob, GlobMatcher};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::derive::Template;
 use crate::schedule::{Cron, Schedule, Window, parse_duration};
 
 /// One problem in a policy file, located by line.
@@ -208,6 +210,10 @@ pub struct SecretRotationPolicy {
     pub verify: Option<Argv>,
     /// Commands run after a successful rotation (and after a rollback), in order.
     pub hooks: Vec<Argv>,
+    /// Keys rendered from templates over the secret's other keys, rewritten in the same write as the rotated value.
+    pub derived: BTreeMap<String, Template>,
+    /// Extra environment variables (by name) the policy's programs inherit, beyond the documented allow list.
+    pub pass_env: Vec<String>,
 }
 
 /// A loaded policy file.
@@ -289,6 +295,10 @@ struct RawPolicy {
     #[serde(default)]
     hooks: Vec<Vec<String>>,
     hook_timeout: Option<String>,
+    #[serde(default)]
+    derived: BTreeMap<String, String>,
+    #[serde(default)]
+    pass_env: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -427,6 +437,19 @@ fn validate(raw: RawPolicy, line: usize) -> Result<SecretRotationPolicy, Vec<Str
         }
     };
 
+    let derived = derived_keys(&raw.derived, strategy.as_ref(), &mut errors);
+    for name in &raw.pass_env {
+        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            errors.push(format!("pass_env: {name:?} is not an environment variable name"));
+        } else if crate::exec::is_forbidden(name) {
+            errors.push(format!(
+                "pass_env: {name} is never passed on (secret-rotate's own credentials and settings stay with it)"
+            ));
+        }
+    }
+
     let target = match (&strategy, raw.path) {
         (Some(Strategy::Database(d)), path) => {
             let name = format!("{}/static-roles/{}", d.mount, d.role);
@@ -457,9 +480,64 @@ fn validate(raw: RawPolicy, line: usize) -> Result<SecretRotationPolicy, Vec<Str
             strategy,
             verify,
             hooks,
+            derived,
+            pass_env: raw.pass_env,
         }),
         _ => Err(errors),
     }
+}
+
+/// Parses and checks `[policy.derived]`: each template parses, uses only stored keys (not other derived ones),
+/// and, for `generate`, uses the key the policy rotates (else it would never change).
+fn derived_keys(
+    raw: &BTreeMap<String, String>,
+    strategy: Option<&Strategy>,
+    errors: &mut Vec<String>,
+) -> BTreeMap<String, Template> {
+    let mut derived = BTreeMap::new();
+    if raw.is_empty() {
+        return derived;
+    }
+    if let Some(Strategy::Database(_)) = strategy {
+        errors.push("derived: a database role has no KV secret to derive keys in".into());
+        return derived;
+    }
+    let rotated = match strategy {
+        Some(Strategy::Generate(g)) => Some(g.key.as_str()),
+        _ => None,
+    };
+    for (key, text) in raw {
+        if key.trim().is_empty() {
+            errors.push("derived: a key name must not be empty".into());
+            continue;
+        }
+        let template = match Template::parse(text) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(format!("derived.{key}: {e}"));
+                continue;
+            }
+        };
+        if rotated == Some(key.as_str()) {
+            errors.push(format!("derived.{key}: is the key this policy generates; it cannot also be derived"));
+        }
+        for used in template.keys() {
+            if raw.contains_key(used) {
+                errors.push(format!(
+                    "derived.{key}: uses {{{used}}}, which is derived too (templates use stored keys only)"
+                ));
+            }
+        }
+        if let Some(rotated) = rotated
+            && !template.keys().contains(rotated)
+        {
+            errors.push(format!(
+                "derived.{key}: does not use {{{rotated}}}, the key this policy rotates, so rotation would never change it"
+            ));
+        }
+        derived.insert(key.clone(), template);
+    }
+    derived
 }
 
 fn kv_target(path: &str) -> Result<Target, String> {
@@ -634,6 +712,28 @@ rotation_period = "24h"
     }
 
     #[test]
+    fn derived_keys_and_pass_env_load() {
+        let file = parse(
+            r#"
+[[policy]]
+path = "secret/app/db"
+every = "30d"
+strategy = "generate"
+generate = { key = "DB_PASSWORD" }
+pass_env = ["HTTPS_PROXY", "PGSSLROOTCERT"]
+
+[policy.derived]
+DATABASE_URL = "postgresql://app:{DB_PASSWORD}@db:5432/app"
+"JDBC.url" = "jdbc:postgresql://db/app?password={DB_PASSWORD|url}"
+"#,
+        )
+        .unwrap();
+        let p = &file.policies[0];
+        assert_eq!(p.derived.keys().collect::<Vec<_>>(), ["DATABASE_URL", "JDBC.url"]);
+        assert_eq!(p.pass_env, ["HTTPS_PROXY", "PGSSLROOTCERT"]);
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let err = parse(
             r#"
@@ -709,6 +809,7 @@ mod shipped {
         let strategies: Vec<_> = policies.policies.iter().map(|p| p.strategy.name()).collect();
         assert_eq!(strategies, ["generate", "generate", "command", "database"]);
         assert!(policies.find("secret/services/billing/webhook").is_some());
+        assert_eq!(policies.policies[0].derived.keys().collect::<Vec<_>>(), ["url"]);
     }
 
     /// Negative examples: each is rejected with a message that says what to write instead.
@@ -734,6 +835,42 @@ mod shipped {
             (
                 "path = \"secret/a\"\nevery = \"1d\"\nstrategy = \"generate\"\ncommand = { argv = [\"x\"] }",
                 "does not belong to strategy",
+            ),
+            (
+                "path = \"secret/a\"\nevery = \"1d\"\nstrategy = \"generate\"\npass_env = [\"VAULT_TOKEN\"]",
+                "pass_env: VAULT_TOKEN is never passed on",
+            ),
+            (
+                "path = \"secret/a\"\nevery = \"1d\"\nstrategy = \"generate\"\npass_env = [\"bao_secret_id_file\"]",
+                "is never passed on",
+            ),
+            (
+                "path = \"secret/a\"\nevery = \"1d\"\nstrategy = \"generate\"\npass_env = [\"CREDENTIALS_DIRECTORY\"]",
+                "is never passed on",
+            ),
+            (
+                "path = \"secret/a\"\nevery = \"1d\"\nstrategy = \"generate\"\npass_env = [\"A=B\"]",
+                "not an environment variable name",
+            ),
+            (
+                "path = \"secret/a\"\nevery = \"1d\"\nstrategy = \"generate\"\nderived = { URL = \"postgresql://app:{password@db\" }",
+                "derived.URL: the placeholder at character 18 is not closed",
+            ),
+            (
+                "path = \"secret/a\"\nevery = \"1d\"\nstrategy = \"generate\"\nderived = { URL = \"postgresql://app:{PASSWORD}@db\" }",
+                "derived.URL: does not use {password}",
+            ),
+            (
+                "path = \"secret/a\"\nevery = \"1d\"\nstrategy = \"generate\"\nderived = { password = \"x{password}\" }",
+                "is the key this policy generates",
+            ),
+            (
+                "path = \"secret/a\"\nevery = \"1d\"\nstrategy = \"generate\"\nderived = { A = \"{password}\", B = \"{A}{password}\" }",
+                "derived.B: uses {A}, which is derived too",
+            ),
+            (
+                "every = \"1d\"\nstrategy = \"database\"\nderived = { A = \"{password}\" }\ndatabase = { role = \"r\", db_name = \"d\", username = \"u\", rotation_period = \"1h\" }",
+                "a database role has no KV secret",
             ),
         ];
         for (body, expected) in cases {

@@ -32,7 +32,7 @@ use crate::exec;
 use crate::generate;
 use crate::history::{Event, History, HistoryRecord};
 use crate::policy::{DatabaseSpec, SecretRotationPolicy, Strategy};
-use crate::state::{Patch, RotationResult, RotationState, keys, stamp};
+use crate::state::{Patch, RotationResult, RotationState, VersionStatus, Versions, keys, stamp};
 use crate::targets::Resolved;
 
 /// Errors that stop a rotation of one target.
@@ -157,6 +157,8 @@ pub struct Outcome {
     pub detail: Option<String>,
     /// Whether every hook succeeded (none ran: true).
     pub hooks_ok: bool,
+    /// For a rollback: the version whose data was made current again (always one known to be good).
+    pub restored_version: Option<u64>,
 }
 
 impl Outcome {
@@ -171,6 +173,7 @@ impl Outcome {
             next_due: None,
             detail: None,
             hooks_ok: true,
+            restored_version: None,
         }
     }
 
@@ -237,6 +240,40 @@ impl<'a> Rotator<'a> {
             detail,
             owner: policy.owner.clone(),
         })?;
+        Ok(())
+    }
+
+    /// What the secret's metadata records about each version now.
+    async fn versions(&self, path: &KvPath) -> Result<Versions, RotateError> {
+        let metadata = self.client.kv_metadata(path).await?;
+        Ok(RotationState::from_metadata(&metadata.custom_metadata).versions)
+    }
+
+    /// Before anything is written: refuses when a key the policy does not declare derived holds a copy of a
+    /// rotated key's old value (it would go stale), then renders the derived keys over the new data.
+    fn derive(&self, policy: &SecretRotationPolicy, old: &SecretMap, data: &mut SecretMap) -> Result<(), RotateError> {
+        let derived: std::collections::BTreeSet<String> = policy.derived.keys().cloned().collect();
+        let changed: std::collections::BTreeSet<String> =
+            data.iter().filter(|(k, v)| old.get(*k) != Some(*v)).map(|(k, _)| k.clone()).collect();
+        if let Some(key) = changed.iter().find(|k| derived.contains(*k)) {
+            return Err(RotateError::Contract(format!(
+                "the new values include {key}, which the policy declares derived; nothing was written"
+            )));
+        }
+        let stale = crate::derive::stale_copies(old, &changed, &derived);
+        if !stale.is_empty() {
+            let list: Vec<String> = stale.iter().map(|(key, of)| format!("{key} (holds the old {of})")).collect();
+            return Err(RotateError::Contract(format!(
+                "refusing to rotate: {} would keep the old value; declare {} under [policy.derived] or remove the \
+                 copy; nothing was written",
+                list.join(", "),
+                if stale.len() == 1 { "it" } else { "them" }
+            )));
+        }
+        for (key, template) in &policy.derived {
+            let value = template.render(data).map_err(|e| RotateError::Contract(format!("derived.{key}: {e}")))?;
+            data.insert(key.clone(), value);
+        }
         Ok(())
     }
 
@@ -381,14 +418,18 @@ impl<'a> Rotator<'a> {
                     data.insert(g.key.clone(), v);
                 })
                 .map_err(RotateError::from),
-            Strategy::Command(c) => self.run_command(&target.path, from, &c.run, &mut data).await,
+            Strategy::Command(c) => self.run_command(&target.path, from, &c.run, &policy.pass_env, &mut data).await,
             Strategy::Database(_) => unreachable!("database targets go to rotate_database"),
         };
+        let made = made.and_then(|()| self.derive(policy, &current.data, &mut data));
         if let Err(e) = made {
             return self.fail_before_write(target, &path, from, e).await;
         }
 
+        let mut versions = state.versions.clone();
+        versions.set_if_unknown(from, VersionStatus::Prior).set(from + 1, VersionStatus::Pending);
         let started = Patch::default()
+            .versions(&versions)
             .set(keys::STRATEGY, strategy)
             .set(keys::RESULT, RotationResult::Pending.as_str())
             .set(keys::PENDING_VERSION, from + 1)
@@ -431,12 +472,13 @@ impl<'a> Rotator<'a> {
         shown: &str,
         version: u64,
         argv: &crate::policy::Argv,
+        pass_env: &[String],
         data: &mut SecretMap,
     ) -> Result<(), RotateError> {
         let mut input = serde_json::json!({ "path": shown, "version": version, "data": data_json(data) });
         let stdin = stdin_bytes(&mut input);
         let env = [("SECRET_ROTATE_PATH", shown.to_owned()), ("SECRET_ROTATE_PHASE", "create".to_owned())];
-        let out = exec::run(argv, Some(&stdin), &env, true).await?;
+        let out = exec::run(argv, Some(&stdin), &env, pass_env, true).await?;
         let program = &argv.argv[0];
         // The answer holds the new credential: parse without echoing it in any message.
         let mut answer: serde_json::Value = serde_json::from_slice(&out).map_err(|e| {
@@ -472,7 +514,12 @@ impl<'a> Rotator<'a> {
     ) -> Result<Outcome, RotateError> {
         let now = Utc::now();
         let message = error.to_string();
+        let mut versions = self.versions(path).await?;
+        if versions.get(from + 1) == Some(VersionStatus::Pending) {
+            versions.remove(from + 1);
+        }
         let patch = Patch::default()
+            .versions(&versions)
             .set(keys::STRATEGY, target.policy.strategy.name())
             .set(keys::RESULT, RotationResult::Failed.as_str())
             .set(keys::LAST_FAILURE, stamp(now))
@@ -515,14 +562,18 @@ impl<'a> Rotator<'a> {
                     ("SECRET_ROTATE_VERSION", written.to_string()),
                     ("SECRET_ROTATE_PHASE", "verify".to_owned()),
                 ];
-                exec::run(argv, Some(&stdin), &env, false).await.map(drop)
+                exec::run(argv, Some(&stdin), &env, &policy.pass_env, false).await.map(drop)
             }
         };
         let now = Utc::now();
         match verdict {
             Ok(()) => {
                 let next = policy.schedule.next_due(Some(now), now);
+                let mut versions = self.versions(path).await?;
+                let status = if policy.verify.is_some() { VersionStatus::Verified } else { VersionStatus::Accepted };
+                versions.set(written, status);
                 let patch = Patch::default()
+                    .versions(&versions)
                     .set(keys::STRATEGY, policy.strategy.name())
                     .set(keys::RESULT, RotationResult::Success.as_str())
                     .set(keys::LAST, stamp(now))
@@ -565,7 +616,10 @@ impl<'a> Rotator<'a> {
         let restored = self.client.kv_write(path, &previous.data, Some(written)).await?.version;
         let now = Utc::now();
         let next = add(now, policy.retry);
+        let mut versions = self.versions(path).await?;
+        versions.set(written, VersionStatus::Failed).set(restored, VersionStatus::Restored);
         let patch = Patch::default()
+            .versions(&versions)
             .set(keys::RESULT, RotationResult::RolledBack.as_str())
             .set(keys::CURRENT_VERSION, restored)
             .set(keys::PREVIOUS_VERSION, written)
@@ -576,10 +630,12 @@ impl<'a> Rotator<'a> {
             .clear(keys::STARTED);
         crate::state::record_state(self.client, path, &patch).await?;
         self.log(&target.path, policy, Event::RolledBack, (Some(written), Some(restored)), Some(reason.clone()))?;
+        let reason = format!("{reason}; restored the data of version {from}");
         let mut o = Outcome::new(&target.path, policy.strategy.name(), Action::RolledBack).detail(reason);
         o.recovered = recovered;
         o.from_version = Some(from);
         o.to_version = Some(restored);
+        o.restored_version = Some(from);
         o.next_due = Some(stamp(next));
         // Consumers that restarted while the failed value was latest must pick the working one up again.
         self.hooks(target, restored, &mut o).await?;
@@ -602,6 +658,11 @@ impl<'a> Rotator<'a> {
                 .await;
         };
         if current == previous {
+            let mut versions = state.versions.clone();
+            if versions.get(pending) == Some(VersionStatus::Pending) {
+                versions.remove(pending);
+                crate::state::record_state(self.client, path, &Patch::default().versions(&versions)).await?;
+            }
             return self
                 .clear_pending(target, path, "interrupted before the new version was written", Some(previous))
                 .await;
@@ -615,9 +676,14 @@ impl<'a> Rotator<'a> {
         let latest = self.client.kv_read(path, None).await?;
         let before = self.client.kv_read(path, Some(previous)).await?;
         if latest.data == before.data {
-            let reason = "verification failed; the rollback finished before the run was interrupted".to_owned();
+            let reason = format!(
+                "verification failed; the rollback finished before the run was interrupted; restored the data of version {previous}"
+            );
             let now = Utc::now();
+            let mut versions = state.versions.clone();
+            versions.set(pending, VersionStatus::Failed).set(current, VersionStatus::Restored);
             let patch = Patch::default()
+                .versions(&versions)
                 .set(keys::RESULT, RotationResult::RolledBack.as_str())
                 .set(keys::CURRENT_VERSION, current)
                 .set(keys::PREVIOUS_VERSION, pending)
@@ -632,6 +698,7 @@ impl<'a> Rotator<'a> {
             o.recovered = true;
             o.from_version = Some(previous);
             o.to_version = Some(current);
+            o.restored_version = Some(previous);
             return Ok(o);
         }
         self.clear_pending(
@@ -671,7 +738,7 @@ impl<'a> Rotator<'a> {
                 ("SECRET_ROTATE_VERSION", version.to_string()),
                 ("SECRET_ROTATE_PHASE", "hook".to_owned()),
             ];
-            if let Err(e) = exec::run(hook, None, &env, false).await {
+            if let Err(e) = exec::run(hook, None, &env, &target.policy.pass_env, false).await {
                 let message = format!("hook failed: {e}");
                 tracing::warn!("{}: {message}", target.path);
                 self.log(&target.path, target.policy, Event::HookFailed, (None, Some(version)), Some(message.clone()))?;
@@ -727,7 +794,7 @@ impl<'a> Rotator<'a> {
         }
         let creds = database::read_creds(self.client, spec).await?;
         let tested = match &spec.connection_test {
-            Some(test) => database::connection_test(test, &creds).await,
+            Some(test) => database::connection_test(test, &creds, &policy.pass_env).await,
             None => Ok(()),
         };
         let verdict = match (&policy.verify, tested) {
@@ -740,7 +807,7 @@ impl<'a> Rotator<'a> {
                 });
                 let stdin = stdin_bytes(&mut input);
                 let env = [("SECRET_ROTATE_PATH", target.path.clone()), ("SECRET_ROTATE_PHASE", "verify".to_owned())];
-                exec::run(argv, Some(&stdin), &env, false).await.map(drop)
+                exec::run(argv, Some(&stdin), &env, &policy.pass_env, false).await.map(drop)
             }
         };
         drop::<SecretString>(creds.password);
@@ -772,32 +839,64 @@ impl<'a> Rotator<'a> {
         }
     }
 
-    /// `secret-rotate rollback`: makes the version before the current one current again, as a new version (the
-    /// recorded `rotation_previous_version` when the state is consistent, else the newest older version that is
-    /// neither deleted nor destroyed).
+    /// `secret-rotate rollback`: makes the newest earlier version known to be good (verified, accepted, prior
+    /// or restored; never one that failed verification, is pending or was rolled back from) whose data differs
+    /// from the current one current again, as a new version. Refuses, naming what it skipped, when there is none.
     pub async fn rollback(&self, shown: &str, policy: Option<&SecretRotationPolicy>) -> Result<Outcome, RotateError> {
         let path = self.client.kv_path(shown).await?;
         let metadata = self.client.kv_metadata(&path).await?;
         let state = RotationState::from_metadata(&metadata.custom_metadata);
         let current = metadata.current_version;
         let readable = |v: u64| metadata.versions.get(&v).is_some_and(|s| s.deletion_time.is_empty() && !s.destroyed);
-        let recorded =
-            state.previous_version.filter(|p| state.current_version == Some(current) && *p < current && readable(*p));
-        let target = recorded
-            .or_else(|| (1..current).rev().find(|v| readable(*v)))
-            .ok_or_else(|| RotateError::Contract(format!("{path} has no earlier readable version to return to")))?;
+        let latest = self.client.kv_read(&path, Some(current)).await?;
+        let mut skipped = Vec::new();
+        let mut chosen = None;
+        for v in (1..current).rev() {
+            match state.versions.get(v) {
+                Some(status) if status.is_good() => {
+                    if !readable(v) {
+                        skipped.push(format!("{v} ({}, deleted)", status.as_str()));
+                        continue;
+                    }
+                    let old = self.client.kv_read(&path, Some(v)).await?;
+                    if old.data == latest.data {
+                        skipped.push(format!("{v} ({}, same data as the current version)", status.as_str()));
+                        continue;
+                    }
+                    chosen = Some((v, status, old));
+                    break;
+                }
+                Some(status) => skipped.push(format!("{v} ({})", status.as_str())),
+                None => {}
+            }
+        }
+        let Some((target, status, old)) = chosen else {
+            let seen = if skipped.is_empty() {
+                "no earlier version has a recorded outcome".to_owned()
+            } else {
+                format!("skipped {}", skipped.join(", "))
+            };
+            return Err(RotateError::Contract(format!(
+                "{path}: no earlier version is known to be good to return to ({seen}); versions that failed \
+                 verification are never restored"
+            )));
+        };
         let strategy = policy.map_or("manual", |p| p.strategy.name());
         if self.dry_run {
-            let mut o =
-                Outcome::new(shown, strategy, Action::WouldRotate).detail(format!("would restore version {target}"));
+            let mut o = Outcome::new(shown, strategy, Action::WouldRotate)
+                .detail(format!("would restore the data of version {target} ({})", status.as_str()));
             o.from_version = Some(current);
+            o.restored_version = Some(target);
             return Ok(o);
         }
-        let old = self.client.kv_read(&path, Some(target)).await?;
         let restored = self.client.kv_write(&path, &old.data, Some(current)).await?.version;
+        drop(old);
         let now = Utc::now();
-        let reason = format!("manual rollback to the data of version {target}");
+        let reason = format!("manual rollback: restored the data of version {target} ({})", status.as_str());
+        let mut versions = state.versions.clone();
+        versions.set(current, VersionStatus::Rejected).set(restored, VersionStatus::Restored);
         let patch = Patch::default()
+            .versions(&versions)
             .set(keys::RESULT, RotationResult::RolledBack.as_str())
             .set(keys::CURRENT_VERSION, restored)
             .set(keys::PREVIOUS_VERSION, current)
@@ -820,6 +919,7 @@ impl<'a> Rotator<'a> {
         let mut o = Outcome::new(&crate::policy::normalize(shown), strategy, Action::RolledBack).detail(reason);
         o.from_version = Some(current);
         o.to_version = Some(restored);
+        o.restored_version = Some(target);
         if let Some(policy) = policy {
             let resolved = Resolved { path: o.path.clone(), policy };
             self.hooks(&resolved, restored, &mut o).await?;

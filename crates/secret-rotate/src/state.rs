@@ -15,6 +15,10 @@
 //! | `rotation_started` | RFC 3339 time the pending rotation started |
 //! | `rotation_last_failure` | RFC 3339 time of the last failed rotation |
 //! | `rotation_error` | why the last rotation failed (never a value) |
+//! | `rotation_versions` | what is known of each version: `1:prior 2:failed 3:restored 4:verified` ([`VersionStatus`]) |
+//!
+//! `rotation_versions` is written in the same metadata update as the state change it belongs to, so that after a
+//! crash it is still known which versions failed verification: a rollback only ever returns to a good one.
 
 use std::collections::BTreeMap;
 
@@ -46,6 +50,117 @@ pub mod keys {
     pub const LAST_FAILURE: &str = "rotation_last_failure";
     /// Why the last rotation failed.
     pub const ERROR: &str = "rotation_error";
+    /// What is known of each version (`VERSION:STATUS` pairs separated by spaces).
+    pub const VERSIONS: &str = "rotation_versions";
+}
+
+/// What is known about one version of a rotated secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionStatus {
+    /// Current when a rotation began (in use, so working as far as anyone knows); not written by secret-rotate.
+    Prior,
+    /// Written by a rotation and passed verification.
+    Verified,
+    /// Written by a rotation whose policy has no verification: current at once.
+    Accepted,
+    /// A rollback's copy of a good version's data.
+    Restored,
+    /// Written by a rotation and not verified yet (or the run was interrupted).
+    Pending,
+    /// Failed verification: never restored.
+    Failed,
+    /// An operator rolled back away from it: never restored by a later rollback.
+    Rejected,
+}
+
+impl VersionStatus {
+    /// The metadata word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionStatus::Prior => "prior",
+            VersionStatus::Verified => "verified",
+            VersionStatus::Accepted => "accepted",
+            VersionStatus::Restored => "restored",
+            VersionStatus::Pending => "pending",
+            VersionStatus::Failed => "failed",
+            VersionStatus::Rejected => "rejected",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "prior" => VersionStatus::Prior,
+            "verified" => VersionStatus::Verified,
+            "accepted" => VersionStatus::Accepted,
+            "restored" => VersionStatus::Restored,
+            "pending" => VersionStatus::Pending,
+            "failed" => VersionStatus::Failed,
+            "rejected" => VersionStatus::Rejected,
+            _ => return None,
+        })
+    }
+
+    /// Whether a rollback may return to a version with this status.
+    pub fn is_good(self) -> bool {
+        matches!(
+            self,
+            VersionStatus::Prior | VersionStatus::Verified | VersionStatus::Accepted | VersionStatus::Restored
+        )
+    }
+}
+
+/// Vault caps a `custom_metadata` value at 512 bytes; the oldest entries are dropped to stay well under it.
+const VERSIONS_MAX_BYTES: usize = 480;
+
+/// The per-version record, oldest version first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Versions(pub BTreeMap<u64, VersionStatus>);
+
+impl Versions {
+    /// Parses `1:prior 2:failed`; unknown words and malformed pairs are skipped.
+    pub fn parse(text: &str) -> Self {
+        Versions(
+            text.split_whitespace()
+                .filter_map(|pair| {
+                    let (v, s) = pair.split_once(':')?;
+                    Some((v.parse().ok()?, VersionStatus::parse(s)?))
+                })
+                .collect(),
+        )
+    }
+
+    /// The status of `version`, if known.
+    pub fn get(&self, version: u64) -> Option<VersionStatus> {
+        self.0.get(&version).copied()
+    }
+
+    /// Records `status` for `version`.
+    pub fn set(&mut self, version: u64, status: VersionStatus) -> &mut Self {
+        self.0.insert(version, status);
+        self
+    }
+
+    /// Records `status` for `version` unless something is known already.
+    pub fn set_if_unknown(&mut self, version: u64, status: VersionStatus) -> &mut Self {
+        self.0.entry(version).or_insert(status);
+        self
+    }
+
+    /// Forgets `version` (a write that never landed).
+    pub fn remove(&mut self, version: u64) -> &mut Self {
+        self.0.remove(&version);
+        self
+    }
+
+    /// The metadata value, dropping the oldest versions when it would grow past Vault's limit.
+    pub fn render(&self) -> String {
+        let mut pairs: Vec<String> = self.0.iter().map(|(v, s)| format!("{v}:{}", s.as_str())).collect();
+        while pairs.iter().map(|p| p.len() + 1).sum::<usize>() > VERSIONS_MAX_BYTES {
+            pairs.remove(0);
+        }
+        pairs.join(" ")
+    }
 }
 
 /// The outcome recorded in `rotation_result`.
@@ -109,6 +224,14 @@ pub struct RotationState {
     pub last_failure: Option<DateTime<Utc>>,
     /// `rotation_error`.
     pub error: Option<String>,
+    /// `rotation_versions` (for a secret rotated before it existed: what `rotation_current_version` and
+    /// `rotation_previous_version` imply).
+    #[serde(serialize_with = "versions_map")]
+    pub versions: Versions,
+}
+
+fn versions_map<S: serde::Serializer>(versions: &Versions, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(versions.0.iter().map(|(v, s)| (v.to_string(), s.as_str())))
 }
 
 fn time(text: Option<&String>) -> Option<DateTime<Utc>> {
@@ -131,7 +254,36 @@ impl RotationState {
             started: time(custom.get(keys::STARTED)),
             last_failure: time(custom.get(keys::LAST_FAILURE)),
             error: custom.get(keys::ERROR).cloned(),
+            versions: Versions::default(),
         }
+        .with_versions(custom.get(keys::VERSIONS))
+    }
+
+    fn with_versions(mut self, text: Option<&String>) -> Self {
+        self.versions = match text {
+            Some(text) => Versions::parse(text),
+            None => {
+                // Written by an older secret-rotate: the two recorded versions say what is known.
+                let mut v = Versions::default();
+                match (self.result, self.current_version, self.previous_version) {
+                    (Some(RotationResult::Success), Some(current), previous) => {
+                        v.set(current, VersionStatus::Verified);
+                        if let Some(p) = previous {
+                            v.set(p, VersionStatus::Prior);
+                        }
+                    }
+                    (Some(RotationResult::RolledBack), Some(current), previous) => {
+                        v.set(current, VersionStatus::Restored);
+                        if let Some(p) = previous {
+                            v.set(p, VersionStatus::Failed);
+                        }
+                    }
+                    _ => {}
+                }
+                v
+            }
+        };
+        self
     }
 
     /// Whether the secret has never been rotated by this tool.
@@ -167,6 +319,12 @@ impl Patch {
         self.0.insert(key.to_owned(), None);
         self
     }
+
+    /// Records the per-version statuses (removing the key when nothing is known: Vault refuses empty values).
+    pub fn versions(self, versions: &Versions) -> Self {
+        let text = versions.render();
+        if text.is_empty() { self.clear(keys::VERSIONS) } else { self.set(keys::VERSIONS, text) }
+    }
 }
 
 /// Writes a state change into a secret's `custom_metadata`, leaving other keys (provenance, …) alone.
@@ -192,5 +350,31 @@ mod tests {
         assert_eq!(state.pending_version, Some(4));
         assert_eq!(state.started, Some(now));
         assert!(RotationState::from_metadata(&BTreeMap::new()).is_empty());
+    }
+
+    #[test]
+    fn versions_round_trip_and_stay_under_the_limit() {
+        let mut v = Versions::parse("1:prior 2:failed junk 3:bogus x:verified 4:restored");
+        assert_eq!(v.render(), "1:prior 2:failed 4:restored");
+        assert!(!v.get(2).unwrap().is_good());
+        assert!(v.get(4).unwrap().is_good());
+        for n in 5..200 {
+            v.set(n * 1000, VersionStatus::Verified);
+        }
+        let text = v.render();
+        assert!(text.len() <= VERSIONS_MAX_BYTES, "{}", text.len());
+        assert!(text.ends_with("199000:verified"), "the newest are kept");
+    }
+
+    #[test]
+    fn legacy_metadata_marks_the_failed_version() {
+        let map: BTreeMap<String, String> =
+            [(keys::RESULT, "rolled_back"), (keys::CURRENT_VERSION, "3"), (keys::PREVIOUS_VERSION, "2")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+        let state = RotationState::from_metadata(&map);
+        assert_eq!(state.versions.get(2), Some(VersionStatus::Failed));
+        assert_eq!(state.versions.get(3), Some(VersionStatus::Restored));
     }
 }

@@ -181,7 +181,9 @@ struct DrillArgs {
     /// A file with unseal key shares of the live server; repeat for several
     #[arg(long = "key-file", value_name = "FILE", required = true)]
     key_files: Vec<PathBuf>,
-    /// The server binary (bao or vault) [default: BAO_BIN, VAULT_BIN, then bao or vault on PATH]
+    /// The server binary (bao or vault) [default: BAO_BIN, VAULT_BIN, bao or vault on PATH, the ExecStart of
+    /// /etc/systemd/system/vault.service, then /usr/local/bin, /usr/bin, /bin, /usr/local/sbin, /usr/sbin,
+    /// /opt/openbao/bin, /opt/vault/bin]
     #[arg(long = "bin", value_name = "PATH")]
     bin: Option<PathBuf>,
     /// KV folder to compare; repeat for several [default: secret/]
@@ -496,7 +498,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
                 sample: args.sample,
                 identities: load_identities(&args.identity)?,
             };
-            let outcome = drill::drill(&live, &s3, &options).await?;
+            let outcome = match drill::drill(&live, &s3, &options).await {
+                // A missing server binary is a setup problem (exit 2), like a missing flag.
+                Err(drill::DrillError::NoBinary(message)) => usage_bail!("{message}"),
+                other => other?,
+            };
             let mut out = cli.output.open()?;
             write_steps(
                 &mut out,

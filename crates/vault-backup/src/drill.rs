@@ -26,7 +26,7 @@ pub struct DrillOptions {
     pub from: Vec<String>,
     /// Files with the live server's unseal key shares.
     pub key_files: Vec<PathBuf>,
-    /// The server binary; else `BAO_BIN`, `VAULT_BIN`, then `bao` or `vault` on `PATH`.
+    /// The server binary; else [`find_binary`]'s search.
     pub bin: Option<PathBuf>,
     /// KV folders to compare (default `secret/`).
     pub check_paths: Vec<String>,
@@ -61,6 +61,9 @@ pub enum DrillError {
     /// The throwaway server could not be started.
     #[error("cannot run the throwaway server: {0}")]
     Server(String),
+    /// No server binary was found; the message says where it looked.
+    #[error("{0}")]
+    NoBinary(String),
     /// A Vault call failed.
     #[error("{step}")]
     Vault {
@@ -100,6 +103,8 @@ fn step(step: &'static str, status: &'static str, detail: impl Into<String>) -> 
 
 /// Runs the drill against `live`.
 pub async fn drill(live: &Client, s3: &S3Settings, options: &DrillOptions) -> Result<DrillOutcome, DrillError> {
+    // Before anything slow: a missing binary is a setup problem the operator fixes once.
+    let bin = find_binary(options.bin.as_deref()).map_err(DrillError::NoBinary)?;
     let mut newest = None;
     for from in &options.from {
         let (store, id) = catalog::resolve(from, s3).await?;
@@ -117,9 +122,6 @@ pub async fn drill(live: &Client, s3: &S3Settings, options: &DrillOptions) -> Re
     let (shares, threshold) =
         manifest.as_ref().and_then(|m| m.seal.as_ref()).map_or((1, 1), |s| (s.shares.max(1), s.threshold.max(1)));
 
-    let bin = find_binary(options.bin.as_deref()).ok_or_else(|| {
-        DrillError::Server("no server binary: pass --bin, set BAO_BIN or VAULT_BIN, or put bao or vault on PATH".into())
-    })?;
     let server = Throwaway::start(&bin).await?;
     steps.push(step("start", "ok", format!("{} on {}", bin.display(), server.address)));
     let vault = |step: &str| {
@@ -217,20 +219,81 @@ pub async fn drill(live: &Client, s3: &S3Settings, options: &DrillOptions) -> Re
     Ok(DrillOutcome { id, steps, compared, newer_than_backup: newer, differences })
 }
 
-/// `--bin`, `BAO_BIN`, `VAULT_BIN`, then `bao` or `vault` on `PATH`.
-pub fn find_binary(explicit: Option<&Path>) -> Option<PathBuf> {
+/// Folders where packages and installers put `bao` / `vault` when `PATH` (a systemd unit's is short) misses them.
+pub const INSTALL_DIRS: &[&str] =
+    &["/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/opt/openbao/bin", "/opt/vault/bin"];
+
+/// The unit `cargo xtask deploy` installs: its `ExecStart` names the binary the live server runs.
+pub const DEPLOYED_UNIT: &str = "/etc/systemd/system/vault.service";
+
+/// The server binary, found the way deploy finds it: `--bin`, else `BAO_BIN`, else `VAULT_BIN`, else `bao` or
+/// `vault` on `PATH`, else the binary the deployed `vault.service` runs, else `bao` or `vault` in [`INSTALL_DIRS`].
+/// An explicit choice (`--bin`, the variables) that is not an executable file is an error, not skipped. The error
+/// when nothing is found lists every place looked at.
+pub fn find_binary(explicit: Option<&Path>) -> Result<PathBuf, String> {
+    let dirs: Vec<PathBuf> = INSTALL_DIRS.iter().map(PathBuf::from).collect();
+    search(explicit, &|var| std::env::var_os(var), Path::new(DEPLOYED_UNIT), &dirs)
+}
+
+fn search(
+    explicit: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+    unit: &Path,
+    install_dirs: &[PathBuf],
+) -> Result<PathBuf, String> {
     if let Some(path) = explicit {
-        return Some(path.to_owned());
+        return if is_executable(path) {
+            Ok(path.to_owned())
+        } else {
+            Err(format!("--bin {}: not an executable file", path.display()))
+        };
     }
     for var in ["BAO_BIN", "VAULT_BIN"] {
-        if let Some(path) = std::env::var_os(var).filter(|v| !v.is_empty()) {
-            return Some(PathBuf::from(path));
+        if let Some(path) = env(var).filter(|v| !v.is_empty()) {
+            let path = PathBuf::from(path);
+            return if is_executable(&path) {
+                Ok(path)
+            } else {
+                Err(format!("{var}={}: not an executable file", path.display()))
+            };
         }
     }
-    let path = std::env::var_os("PATH")?;
-    ["bao", "vault"]
-        .iter()
-        .find_map(|name| std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file()))
+    let names = ["bao", "vault"];
+    let path_var = env("PATH").unwrap_or_default();
+    let on_path: Vec<PathBuf> = std::env::split_paths(&path_var).filter(|d| !d.as_os_str().is_empty()).collect();
+    let in_dirs = |dirs: &[PathBuf]| {
+        names.iter().find_map(|name| dirs.iter().map(|dir| dir.join(name)).find(|p| is_executable(p)))
+    };
+    if let Some(found) = in_dirs(&on_path) {
+        return Ok(found);
+    }
+    if let Some(found) = unit_binary(unit).filter(|p| is_executable(p)) {
+        return Ok(found);
+    }
+    if let Some(found) = in_dirs(install_dirs) {
+        return Ok(found);
+    }
+    let show = |dirs: &[PathBuf]| dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":");
+    Err(format!(
+        "no OpenBao or Vault server binary found: no --bin; BAO_BIN and VAULT_BIN unset; no executable bao or vault \
+         on PATH ({}), in {}'s ExecStart, or in {}; install OpenBao or Vault there, or pass --bin PATH",
+        if on_path.is_empty() { "empty".to_owned() } else { show(&on_path) },
+        unit.display(),
+        show(install_dirs),
+    ))
+}
+
+/// The program of the unit's first `ExecStart=` line (systemd's `-@:+!` prefixes removed).
+fn unit_binary(unit: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(unit).ok()?;
+    let line = text.lines().map(str::trim).find_map(|l| l.strip_prefix("ExecStart="))?;
+    let program = line.trim_start_matches(['-', '@', ':', '+', '!']).split_whitespace().next()?;
+    program.starts_with('/').then(|| PathBuf::from(program))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// A raft server on plain HTTP on loopback, in a temp folder; killed and removed on drop.
@@ -314,5 +377,71 @@ impl Throwaway {
 impl Drop for Throwaway {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::ffi::OsString;
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn exe(dir: &Path, name: &str, mode: u32) -> PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    fn vars(pairs: &[(&str, &Path)]) -> impl Fn(&str) -> Option<OsString> + use<> {
+        let map: HashMap<String, OsString> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), v.as_os_str().into())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn the_search_order_is_flag_variables_path_unit_then_install_dirs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        let flag = exe(&t.join("flag"), "bao", 0o755);
+        let bao_bin = exe(&t.join("env"), "bao", 0o755);
+        let vault_bin = exe(&t.join("env"), "vault", 0o755);
+        let on_path = exe(&t.join("path"), "vault", 0o755);
+        let from_unit = exe(&t.join("unit-bin"), "bao", 0o755);
+        let unit = t.join("vault.service");
+        std::fs::write(&unit, format!("[Service]\nExecStart=-{} server -config=/x\n", from_unit.display())).unwrap();
+        let installed = exe(&t.join("usr-bin"), "bao", 0o755);
+        let dirs = vec![t.join("usr-local-bin"), t.join("usr-bin")];
+        let path = t.join("path");
+        let empty = t.join("empty");
+
+        let all = vars(&[("BAO_BIN", &bao_bin), ("VAULT_BIN", &vault_bin), ("PATH", &path)]);
+        assert_eq!(search(Some(&flag), &all, &unit, &dirs).unwrap(), flag);
+        assert_eq!(search(None, &all, &unit, &dirs).unwrap(), bao_bin);
+        assert_eq!(search(None, &vars(&[("VAULT_BIN", &vault_bin)]), &unit, &dirs).unwrap(), vault_bin);
+        assert_eq!(search(None, &vars(&[("PATH", &path)]), &unit, &dirs).unwrap(), on_path);
+        assert_eq!(search(None, &vars(&[("PATH", &empty)]), &unit, &dirs).unwrap(), from_unit);
+        assert_eq!(search(None, &vars(&[]), &t.join("no-unit"), &dirs).unwrap(), installed);
+    }
+
+    #[test]
+    fn wrong_explicit_choices_are_errors_and_a_miss_says_where_it_looked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        let not_exec = exe(&t.join("d"), "bao", 0o644);
+        let dirs = vec![t.join("d"), t.join("other")];
+        let err = search(Some(&t.join("missing")), &vars(&[]), &t.join("u"), &dirs).unwrap_err();
+        assert!(err.starts_with("--bin ") && err.contains("not an executable file"), "{err}");
+        let err = search(None, &vars(&[("VAULT_BIN", &not_exec)]), &t.join("u"), &dirs).unwrap_err();
+        assert!(err.starts_with("VAULT_BIN="), "{err}");
+        // A file without the execute bit, on PATH and in an install folder, is not a server.
+        let err = search(None, &vars(&[("PATH", &t.join("d"))]), &t.join("u"), &dirs).unwrap_err();
+        for place in ["--bin", "BAO_BIN", "VAULT_BIN", "PATH", "ExecStart", &t.join("other").display().to_string()] {
+            assert!(err.contains(place), "{place} missing from: {err}");
+        }
+        assert_eq!(err.lines().count(), 1);
     }
 }

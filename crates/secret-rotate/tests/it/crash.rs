@@ -39,6 +39,7 @@ async fn crash_then_recover(then: i32) -> (Env, vault_core::Client, vault_testki
     assert_eq!(meta["rotation_result"], "pending");
     assert_eq!(meta["rotation_pending_version"], "2");
     assert_eq!(meta["rotation_previous_version"], "1");
+    assert_eq!(meta["rotation_versions"], "1:prior 2:pending", "what is known of each version survives the crash");
     assert_eq!(read(&client, "secret/app/db", None).await.1, 2);
     assert_eq!(env.events("secret/app/db"), ["started"]);
 
@@ -79,7 +80,29 @@ async fn a_crash_before_a_failing_verification_is_rolled_back() {
     let (data, version) = read(&client, "secret/app/db", None).await;
     assert_eq!((data["password"].as_str(), version), ("planted-before-crash-Qw3", 3));
     assert_eq!(env.events("secret/app/db"), ["started", "recovered", "rolled_back"]);
-    assert_eq!(custom(&client, "secret/app/db").await["rotation_result"], "rolled_back");
+    let meta = custom(&client, "secret/app/db").await;
+    assert_eq!(meta["rotation_result"], "rolled_back");
+    assert_eq!(meta["rotation_versions"], "1:prior 2:failed 3:restored");
+    assert_eq!(row["restored_version"], 1);
+
+    // The version that failed verification after the crash is never restored by a manual rollback.
+    let back = env.run(&["rollback", "secret/app/db", "--format", "jsonl"]);
+    assert_eq!(code(&back), Some(4), "{}", stderr(&back));
+    assert!(stderr(&back).contains("2 (failed)"), "{}", stderr(&back));
+    assert_eq!(read(&client, "secret/app/db", None).await.1, 3, "nothing was written");
+}
+
+#[tokio::test]
+async fn a_manual_rollback_during_an_interrupted_rotation_returns_to_the_prior_version() {
+    let (env, client, _server) = crash_then_recover(1).await;
+    let back = env.run(&["rollback", "secret/app/db", "--format", "jsonl"]);
+    assert_eq!(code(&back), Some(0), "{}", stderr(&back));
+    let row = &records(&back, "rotation")[0];
+    assert_eq!((row["restored_version"].as_u64(), row["to_version"].as_u64()), (Some(1), Some(3)));
+    assert_eq!(read(&client, "secret/app/db", None).await.0["password"], "planted-before-crash-Qw3");
+    let meta = custom(&client, "secret/app/db").await;
+    assert_eq!(meta["rotation_versions"], "1:prior 2:rejected 3:restored");
+    assert!(!meta.contains_key("rotation_pending_version"));
 }
 
 #[tokio::test]
@@ -108,4 +131,9 @@ async fn a_crash_before_the_write_is_cleared() {
     let meta = custom(&client, "secret/app/db").await;
     assert!(!meta.contains_key("rotation_pending_version"));
     assert_eq!(env.events("secret/app/db"), ["aborted"]);
+    assert_eq!(
+        meta.get("rotation_versions").map(String::as_str),
+        None,
+        "a pre-crash record without versions gains none for a write that never happened"
+    );
 }

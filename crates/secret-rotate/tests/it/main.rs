@@ -7,5 +7,7 @@ mod check;
 mod command;
 mod crash;
 mod database;
+mod derived;
+mod environment;
 mod generate;
 mod rollback;

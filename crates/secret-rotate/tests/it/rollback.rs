@@ -29,6 +29,7 @@ async fn failing_verification_rolls_back() {
     assert_eq!(summary(&run)["rolled_back"], 1);
     assert_eq!(row["from_version"], 1);
     assert_eq!(row["to_version"], 3);
+    assert_eq!(row["restored_version"], 1, "the output says which version's data is current again");
     assert!(row["detail"].as_str().unwrap().contains("verification failed"), "{row}");
     assert_absent(&run, PLANTED);
 
@@ -115,4 +116,71 @@ async fn a_verifier_that_hangs_is_killed_and_rolled_back_and_failing_hooks_are_r
     assert_eq!((row["result"].as_str(), row["hooks_ok"].as_bool()), (Some("rotated"), Some(false)));
     assert_eq!(custom(&client, "secret/app/hooked").await["rotation_result"], "success", "the rotation stands");
     assert_eq!(env.events("secret/app/hooked"), ["started", "succeeded", "hook_failed"]);
+}
+
+/// The bug this guards against: `rollback` after a failed verification made the failed version current again.
+/// Rollback only returns to a version known to be good, says which, and refuses when there is none.
+#[tokio::test]
+async fn rollback_never_restores_a_version_that_failed_verification() {
+    let server = dev_server().await;
+    let client = root_client(&server);
+    const PLANTED: &str = "planted-good-value-Hd82k";
+    write(&client, "secret/app/api", &[("password", PLANTED)]).await;
+    let failing = "[[policy]]\npath = \"secret/app/api\"\nevery = \"30d\"\nstrategy = \"generate\"\n\
+                   verify = { argv = [\"sh\", \"-c\", \"cat >/dev/null; exit 1\"] }\n";
+    let env = Env::new(&server, failing);
+    let run = env.run(&["run", "secret/app/api", "--format", "jsonl"]);
+    assert_eq!(code(&run), Some(4), "{}", stderr(&run));
+    assert_eq!(custom(&client, "secret/app/api").await["rotation_versions"], "1:prior 2:failed 3:restored");
+
+    // Every format refuses, names the skipped versions, writes nothing and prints no value.
+    let (failed, _) = read(&client, "secret/app/api", Some(2)).await;
+    for format in ["human", "json", "jsonl"] {
+        for dry in [false, true] {
+            let mut args = vec!["rollback", "secret/app/api", "--format", format];
+            if dry {
+                args.push("--dry-run");
+            }
+            let out = env.run(&args);
+            assert_eq!(code(&out), Some(4), "{args:?}: {}", stderr(&out));
+            let err = stderr(&out);
+            assert!(err.contains("no earlier version is known to be good"), "{err}");
+            assert!(err.contains("2 (failed)") && err.contains("1 (prior, same data as the current version)"), "{err}");
+            assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+            assert!(stdout(&out).is_empty());
+            assert_absent(&out, PLANTED);
+            assert_absent(&out, &failed["password"]);
+        }
+    }
+    assert_eq!(read(&client, "secret/app/api", None).await.1, 3, "nothing was written");
+
+    // A later good rotation, then a rollback: back to version 3 (the restored copy of the good value).
+    std::fs::write(
+        env.path("policies.toml"),
+        "[[policy]]\npath = \"secret/app/api\"\nevery = \"30d\"\nstrategy = \"generate\"\n",
+    )
+    .unwrap();
+    let good = env.run(&["run", "secret/app/api", "--format", "jsonl"]);
+    assert_eq!(code(&good), Some(0), "{}", stderr(&good));
+    let human = env.run(&["rollback", "secret/app/api", "--dry-run"]);
+    assert!(stdout(&human).contains("would restore the data of version 3 (restored)"), "{}", stdout(&human));
+    let back = env.run(&["rollback", "secret/app/api", "--format", "json"]);
+    assert_eq!(code(&back), Some(0), "{}", stderr(&back));
+    let doc: serde_json::Value = serde_json::from_slice(&back.stdout).unwrap();
+    let row = &doc["rotations"][0];
+    assert_eq!((row["from_version"].as_u64(), row["to_version"].as_u64()), (Some(4), Some(5)));
+    assert_eq!(row["restored_version"], 3);
+    assert!(row["detail"].as_str().unwrap().contains("restored the data of version 3"), "{row}");
+    assert_eq!(read(&client, "secret/app/api", None).await.0["password"], PLANTED);
+    assert_eq!(
+        custom(&client, "secret/app/api").await["rotation_versions"],
+        "1:prior 2:failed 3:restored 4:rejected 5:restored"
+    );
+    // Nothing good is left that differs from the current value: the version just rolled away from, the failed one
+    // and the copies of the current value are all skipped.
+    let again = env.run(&["rollback", "secret/app/api"]);
+    assert_eq!(code(&again), Some(4), "{}", stderr(&again));
+    assert!(stderr(&again).contains("4 (rejected)"), "{}", stderr(&again));
+    let shown = env.run(&["state", "secret/app/api", "--format", "jsonl"]);
+    assert_eq!(records(&shown, "state")[0]["versions"]["2"], "failed");
 }
