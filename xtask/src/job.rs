@@ -17,7 +17,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::Serialize;
 use vault_core::Exit;
 use vault_core::output::{Format, OutputArgs, write_json, write_record};
@@ -38,6 +38,24 @@ enum JobCommand {
         local: Option<PathBuf>,
         /// A unit file (NAME.service or NAME.timer, whose service runs), or with --local a unit name
         unit: String,
+    },
+    /// Write the job units as deploy installs them on a systemd host into OUT, to review them (or to check them).
+    Render {
+        /// The folder to write into
+        #[arg(long, value_name = "OUT")]
+        out: PathBuf,
+        /// Folder of the installed tools [default: /usr/local/bin]
+        #[arg(long, value_name = "DIR", default_value = "/usr/local/bin")]
+        bin_dir: PathBuf,
+        /// The server binary the drill starts
+        #[arg(long, value_name = "PATH", default_value = "/usr/local/bin/bao")]
+        server_bin: PathBuf,
+        /// The address the listener binds
+        #[arg(long, default_value = "127.0.0.1:8200")]
+        listen: std::net::SocketAddr,
+        /// Unseal key shares the drill is given
+        #[arg(long, default_value_t = 3)]
+        threshold: u32,
     },
     /// List the job units in a folder, what each runs and as whom, and their timers' schedules.
     List {
@@ -61,7 +79,18 @@ pub fn run(args: &Args) -> anyhow::Result<Exit> {
                 Some(dir) => dir.join("systemd").join(with_suffix(unit)),
                 None => PathBuf::from(unit),
             };
+            if !path.is_file() {
+                vault_core::usage_bail!("there is no unit file {}", path.display());
+            }
             run_unit(&path)
+        }
+        JobCommand::Render { out, bin_dir, server_bin, listen, threshold } => {
+            let settings = crate::deploy::units::system_settings(bin_dir, server_bin, *listen, *threshold);
+            fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+            for (name, text) in crate::deploy::units::render_all(&settings)? {
+                fs::write(out.join(name), text).with_context(|| format!("writing {}", out.join(name).display()))?;
+            }
+            Ok(Exit::Ok)
         }
         JobCommand::List { local, dir, format, output } => {
             let dir = match (local, dir) {
@@ -121,9 +150,11 @@ impl UnitFile {
                 continue;
             }
             let Some((key, value)) = full.split_once('=') else {
-                bail!("line {}: {full:?} is not KEY=VALUE", number + 1);
+                vault_core::usage_bail!("line {}: {full:?} is not KEY=VALUE", number + 1);
             };
-            let Some(section) = &section else { bail!("line {}: {key} is outside any [section]", number + 1) };
+            let Some(section) = &section else {
+                vault_core::usage_bail!("line {}: {key} is outside any [section]", number + 1)
+            };
             unit.sections.entry(section.clone()).or_default().push((key.trim().to_owned(), value.trim().to_owned()));
         }
         Ok(unit)
@@ -177,7 +208,7 @@ fn specifiers(text: &str, unit: &str, credentials: &Path) -> anyhow::Result<Stri
             'U' => rustix::process::getuid().as_raw().to_string(),
             'H' | 'l' => fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned(),
             't' => std::env::var("XDG_RUNTIME_DIR").unwrap_or_else(|_| "/run".into()),
-            other => bail!("the specifier %{other} is not supported by `job run`"),
+            other => vault_core::usage_bail!("the specifier %{other} is not supported by `job run`"),
         };
         out.push_str(&value);
     }
@@ -195,7 +226,9 @@ fn split_words(text: &str) -> anyhow::Result<Vec<String>> {
     while let Some(c) = chars.next() {
         match (quote, c) {
             (_, '\\') => {
-                let next = chars.next().context("a line ends with a lone backslash")?;
+                let next = chars.next().ok_or_else(|| {
+                    anyhow::Error::new(vault_core::cli::UsageError("a line ends with a lone backslash".into()))
+                })?;
                 word.push(match next {
                     'n' => '\n',
                     't' => '\t',
@@ -222,7 +255,7 @@ fn split_words(text: &str) -> anyhow::Result<Vec<String>> {
         }
     }
     if quote.is_some() {
-        bail!("unbalanced quotes in {text:?}");
+        vault_core::usage_bail!("unbalanced quotes in {text:?}");
     }
     if in_word {
         words.push(word);
@@ -274,7 +307,7 @@ fn environment_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((key, value)) = line.split_once('=') else {
-            bail!("{}:{}: not KEY=VALUE", path.display(), number + 1);
+            vault_core::usage_bail!("{}:{}: not KEY=VALUE", path.display(), number + 1);
         };
         let value = value.trim();
         let value = split_words(value).map(|w| w.join(" ")).unwrap_or_else(|_| value.to_owned());

@@ -146,6 +146,20 @@ impl UnitSettings {
     }
 }
 
+/// The settings of a systemd host, for `job render`: the shares up to `threshold` whether or not they exist here.
+pub fn system_settings(
+    bin_dir: &Path,
+    server_bin: &Path,
+    listen: std::net::SocketAddr,
+    threshold: u32,
+) -> UnitSettings {
+    let layout = Layout::system();
+    let addr = format!("https://{listen}");
+    let mut settings = UnitSettings::new(&layout, bin_dir, server_bin, &addr, &addr, threshold);
+    settings.drill_keys = (1..=threshold as usize).map(|n| layout.share_file(n, false)).collect();
+    settings
+}
+
 /// Fills in a template's placeholders. A placeholder left over (a template and this function out of step) is an
 /// error, never a unit with `@NAME@` in it.
 pub fn render(template: &str, s: &UnitSettings) -> anyhow::Result<String> {
@@ -309,7 +323,7 @@ pub fn converge_system(s: &UnitSettings) -> anyhow::Result<Vec<Step>> {
         changed.push(s.paths.backup_config_dir.display().to_string());
     }
     // The rotation policies are read by secret-rotate: root's folder, its group.
-    if ensure_dir(&s.paths.rotate_config_dir, 0o750, &User { gid: rotate.gid, ..root.clone() })? {
+    if ensure_dir(&s.paths.rotate_config_dir, 0o750, &User { gid: rotate.gid, ..root })? {
         changed.push(s.paths.rotate_config_dir.display().to_string());
     }
     if ensure_dir(&s.paths.rotate_state_dir, 0o700, &rotate)? {

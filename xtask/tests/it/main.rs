@@ -2,6 +2,7 @@
 
 mod deploy;
 mod scripts;
+mod units;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
