@@ -390,6 +390,19 @@ pub fn converge_system(s: &UnitSettings) -> anyhow::Result<Vec<Step>> {
     } else {
         Step::changed("timers", format!("enabled and started {}", started.join(", ")))
     });
+    for hidden in ["/root", "/home"] {
+        if s.server_bin.starts_with(hidden) || s.bin_dir.starts_with(hidden) {
+            steps.push(Step::warn(
+                "job units",
+                format!(
+                    "{} and {} must not be under {hidden}: the job units' ProtectHome= hides it (install with \
+                     `--prefix /usr/local` and pass --bin and --bin-dir)",
+                    s.server_bin.display(),
+                    s.bin_dir.display()
+                ),
+            ));
+        }
+    }
     if s.drill_keys.is_empty() {
         steps.push(Step::warn(
             "drill",
