@@ -4,12 +4,15 @@
 //!   the docs build: what `.ci/run` runs.
 //! - `deploy`: a hardened, initialised, unsealed Vault with the root token revoked (systemd, or `--local DIR`).
 //! - `demo`: the deploy flow under `.demo/`, then a secret written as the operator and read as the pipeline.
+//! - `job`: run a `--local` deployment's job units (backup, drill, health, rotation, audit retention) as systemd
+//!   would, and list them with their schedules.
 //! - `bench`: benchmarks beside the tools users would otherwise use, reporting the ratios.
 
 mod bench;
 mod bench_scan;
 mod demo;
 mod deploy;
+mod job;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -33,6 +36,8 @@ enum Task {
     Deploy(Box<deploy::Args>),
     /// Deploy a local Vault under .demo/ (or reuse it) and drive it as the operator and the pipeline.
     Demo(demo::Args),
+    /// Run or list the scheduled jobs' units (a --local deployment's DIR/systemd) as systemd would.
+    Job(job::Args),
     /// Run a benchmark beside the tools users would otherwise use.
     Bench(bench::Args),
 }
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
         Task::Test(args) => test::run(&args).map(|()| Exit::Ok),
         Task::Deploy(args) => deploy::run(&args),
         Task::Demo(args) => demo::run(&args).map(|()| Exit::Ok),
+        Task::Job(args) => job::run(&args),
         // Benchmarks measure optimised code: a debug xtask hands over to a release build of itself.
         Task::Bench(_) if cfg!(debug_assertions) => rerun_in_release().map(|()| Exit::Ok),
         Task::Bench(args) => bench::run(&args).map(|()| Exit::Ok),

@@ -331,7 +331,10 @@ fn persist(temp: tempfile::NamedTempFile, dir: &Path, name: &str) -> Result<(), 
     temp.as_file().sync_all().map_err(|e| StoreError::io(target.display(), "sync", &e))?;
     let file =
         temp.persist_noclobber(&target).map_err(|e| StoreError::io(target.display(), "rename into", &e.error))?;
-    set_mode(&file, 0o600).map_err(|e| StoreError::io(target.display(), "set the mode of", &e))?;
+    // Owner read-write, group read: the restore drill and the health check read backups through the backup
+    // user's group (their units add it); the folder's own mode (0700 when this tool creates it) decides whether
+    // anyone else gets that far. The snapshot is encrypted by the server's barrier key either way.
+    set_mode(&file, 0o640).map_err(|e| StoreError::io(target.display(), "set the mode of", &e))?;
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| StoreError::io(dir.display(), "sync the folder", &e))

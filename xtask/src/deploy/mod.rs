@@ -16,6 +16,7 @@ mod render;
 mod server;
 mod setup;
 mod tls;
+pub mod units;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -85,6 +86,10 @@ pub struct Args {
     /// Folder of ACL policies to write (*.hcl).
     #[arg(long, value_name = "DIR")]
     pub policies: Option<PathBuf>,
+    /// Folder of the installed tools the job units run [default: this program's folder when the tools are beside
+    /// it, else /usr/local/bin]
+    #[arg(long, value_name = "DIR")]
+    pub bin_dir: Option<PathBuf>,
     /// Enable the web UI.
     #[arg(long)]
     pub ui: bool,
@@ -578,6 +583,23 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
         .await?,
     );
     report.push(setup::deliver_credentials(&admin, "operator", &layout.operator_dir(), &User::current()).await?);
+
+    // The scheduled jobs: their units rendered for this layout (installed and their timers started on a host).
+    let bin_dir =
+        args.bin_dir.clone().map_or_else(units::default_bin_dir, |d| std::path::absolute(d).unwrap_or_default());
+    let job_settings = units::UnitSettings::new(
+        &layout,
+        &bin_dir,
+        &std::path::absolute(&bin)?,
+        &local_addr,
+        &api_addr,
+        status.threshold,
+    );
+    let job_steps =
+        if layout.local { units::converge_local(&job_settings)? } else { units::converge_system(&job_settings)? };
+    for step in job_steps {
+        report.push(step);
+    }
 
     if using_root && !args.keep_root_token {
         report.push(setup::revoke_root(&admin, &root_token_file).await?);

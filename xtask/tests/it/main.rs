@@ -3,6 +3,7 @@
 mod deploy;
 mod scripts;
 mod systemd;
+mod units;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
