@@ -81,10 +81,10 @@ pub struct CheckArgs {
     /// Critical when the server's clock is off by more than this
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     pub skew_crit: Duration,
-    /// Warn when the caller's token has less than this left
+    /// Warn when the caller's token has less than this left (or less than a quarter of its creation TTL, if smaller)
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration)]
     pub token_ttl_warn: Duration,
-    /// Critical when the caller's token has less than this left
+    /// Critical when the caller's token has less than this left (or less than a tenth of its creation TTL, if smaller)
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
     pub token_ttl_crit: Duration,
     /// Warn when fewer audit devices are enabled (none is always critical)

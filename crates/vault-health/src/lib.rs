@@ -101,9 +101,11 @@ pub struct Thresholds {
     pub latency_warn: Duration,
     /// Critical when the canary's p99 read latency is above this (default 1 s).
     pub latency_crit: Duration,
-    /// Warn when the caller's token has less than this left (default 1 h).
+    /// Warn when the caller's token has less than this left (default 1 h), or less than a quarter of the TTL it
+    /// was created with when that is smaller.
     pub token_ttl_warn: Duration,
-    /// Critical when the caller's token has less than this left (default 5 min).
+    /// Critical when the caller's token has less than this left (default 5 min), or less than a tenth of its
+    /// creation TTL when that is smaller.
     pub token_ttl_crit: Duration,
     /// Warn when the newest backup is older than this (default 26 h: a daily backup, plus slack).
     pub backup_warn: Duration,

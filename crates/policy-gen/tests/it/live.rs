@@ -11,11 +11,7 @@ async fn shipped_matrices_pass_against_the_server() {
     let output = policy_gen_at(&server)
         .current_dir(repo())
         .args(["--format", "json", "test", "--live"])
-        .args([
-            "policies/tests/dagster-secrets.toml",
-            "policies/tests/readonly-secrets.toml",
-            "policies/tests/admin-secrets.toml",
-        ])
+        .args(crate::shipped::shipped("tests", "toml"))
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&output.stdout)
