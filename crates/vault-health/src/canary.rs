@@ -91,9 +91,7 @@ fn failed(path: &str, error: &Error) -> Check {
             Status::Unknown,
             format!("{error}: create the canary, e.g. `bao kv put {path} ok=1`"),
         ),
-        Error::Auth { .. } | Error::Config(_) => {
-            Check::new(CheckName::Canary, Status::Unknown, error.to_string())
-        }
+        Error::Auth { .. } | Error::Config(_) => Check::new(CheckName::Canary, Status::Unknown, error.to_string()),
         _ => Check::new(CheckName::Canary, Status::Crit, format!("reading {path} failed: {error}")),
     }
 }
@@ -136,7 +134,8 @@ mod tests {
         let c = check("secret/health/canary", missing, &t);
         assert_eq!(c.status, Status::Unknown);
         assert!(c.summary.contains("bao kv put secret/health/canary"), "{}", c.summary);
-        let denied = Err(Error::PermissionDenied { path: "secret/data/health/canary".into(), operation: "read".into() });
+        let denied =
+            Err(Error::PermissionDenied { path: "secret/data/health/canary".into(), operation: "read".into() });
         let c = check("secret/health/canary", denied, &t);
         assert_eq!(c.status, Status::Skipped, "{}", c.summary);
         assert!(c.summary.contains("may not read secret/health/canary"), "{}", c.summary);

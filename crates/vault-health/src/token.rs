@@ -3,9 +3,9 @@
 //!
 //! What is left is judged against the TTL the token was created with, not only a fixed duration: an AppRole
 //! login gives a token exactly its role's TTL (deploy's roles have 15 minutes to 1 hour), so a fixed 1-hour
-//! warning would flag every fresh token. The thresholds are the smaller of the flag (`--token-ttl-warn`, default
-//! 1h; `--token-ttl-crit`, default 5m) and a share of the creation TTL (a quarter to warn, a tenth for critical).
-//! A client that renews at half its TTL, as vault-core's does, therefore never leaves OK.
+//! warning would flag every fresh token. By default the thresholds are the smaller of 1h / 5m and a share of the
+//! creation TTL (a quarter to warn, a tenth for critical), so a client that renews at half its TTL, as
+//! vault-core's does, never leaves OK. Thresholds given on the command line are taken as they are.
 
 use std::time::Duration;
 
@@ -88,11 +88,11 @@ pub(crate) fn check(info: vault_core::Result<TokenInfo>, thresholds: &Thresholds
         .details(Details::Token(details))
 }
 
-/// The warning and critical thresholds for a token created with `creation_ttl` seconds: the flags, lowered to
-/// a quarter and a tenth of the creation TTL when those are shorter. Without a creation TTL (an old server, a
-/// token that never expired) the flags alone.
+/// The warning and critical thresholds for a token created with `creation_ttl` seconds: the configured ones,
+/// lowered to a quarter and a tenth of the creation TTL when those are shorter and the thresholds are relative.
+/// Without a creation TTL (an old server, a token that never expires) the configured ones.
 fn effective_thresholds(creation_ttl: u64, thresholds: &Thresholds) -> (Duration, Duration) {
-    if creation_ttl == 0 {
+    if creation_ttl == 0 || !thresholds.token_ttl_relative {
         return (thresholds.token_ttl_warn, thresholds.token_ttl_crit);
     }
     let created = Duration::from_secs(creation_ttl);
@@ -133,7 +133,7 @@ mod tests {
         }
         // The last quarter warns, the last tenth is critical, but never above the flags.
         assert_eq!(check(Ok(info(3600, 840)), &t).status, Status::Warn);
-        assert_eq!(check(Ok(info(3600, 300)), &t).status, Status::Crit);
+        assert_eq!(check(Ok(info(3600, 299)), &t).status, Status::Crit);
         assert_eq!(check(Ok(info(15 * 60, 200)), &t).status, Status::Warn);
         assert_eq!(check(Ok(info(15 * 60, 80)), &t).status, Status::Crit);
         let month = 30 * 86_400;
@@ -141,8 +141,10 @@ mod tests {
         assert_eq!(check(Ok(info(month, 1800)), &t).status, Status::Warn);
         let c = check(Ok(info(3600, 840)), &t);
         assert_eq!(c.summary, "expires in 14m00s (renewable), under 15m00s");
-        // An explicit, tighter flag still wins.
-        let tight = Thresholds { token_ttl_warn: Duration::from_secs(60), ..t };
+        // Literal thresholds (flags given on the command line) are taken as they are.
+        let literal = Thresholds { token_ttl_relative: false, ..t };
+        assert_eq!(check(Ok(info(3600, 3000)), &literal).status, Status::Warn);
+        let tight = Thresholds { token_ttl_warn: Duration::from_secs(60), token_ttl_relative: false, ..t };
         assert_eq!(check(Ok(info(3600, 840)), &tight).status, Status::Ok);
     }
 }
