@@ -228,6 +228,37 @@ mod tests {
         assert_eq!(service_user_names().unwrap(), ["vault-backup", "vault-drill", "vault-health", "secret-rotate"]);
     }
 
+    /// The identity tables in docs/deployment.md and the README say what the table says: each role's row names
+    /// it, its policy, what it runs and its credentials folder, and no other role has a row.
+    #[test]
+    fn the_docs_tables_agree_with_the_role_table() {
+        let roles = table().unwrap();
+        for doc in ["docs/deployment.md", "README.md"] {
+            let text = std::fs::read_to_string(crate::workspace_root().join(doc)).unwrap();
+            let rows: Vec<&str> = text
+                .lines()
+                .filter(|l| l.starts_with("| `") && (l.contains("approle/") || l.contains("APPROLE_DIR/")))
+                .collect();
+            assert_eq!(rows.len(), roles.len(), "{doc}: one row per role: {rows:#?}");
+            for role in &roles {
+                let row = rows
+                    .iter()
+                    .find(|r| r.starts_with(&format!("| `{}` |", role.name)))
+                    .unwrap_or_else(|| panic!("{doc} has no row for {}", role.name));
+                let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+                assert_eq!(cells[2], format!("`{}`", role.policy), "{doc}: {row}");
+                assert_eq!(cells[3], role.runs, "{doc}: {row}");
+                assert!(cells[4].contains(&format!("/{}/`", role.name)), "{doc}: {row}");
+                let owner = match &role.service_user {
+                    ServiceUser::Root => "root".to_owned(),
+                    ServiceUser::Pipeline => "`--pipeline-user`".to_owned(),
+                    ServiceUser::Named(name) => format!("`{name}`"),
+                };
+                assert_eq!(cells[5], owner, "{doc}: {row}");
+            }
+        }
+    }
+
     #[test]
     fn bad_tables_are_refused_with_the_reason() {
         let row = |name: &str, user: &str, ttl: &str, max: &str| {

@@ -201,9 +201,9 @@ fn every_identity_does_its_job_and_nothing_more() {
             assert!(["ok", "skipped"].contains(&check["status"].as_str().unwrap()), "{role}: {check:#}");
         }
         assert_eq!(status("token").0, "ok", "{role}");
-        if role == "health" {
-            assert_eq!(status("audit").0, "ok", "the health identity lists audit devices");
-            assert_eq!(status("canary").0, "ok", "and reads the canary");
+        if role == "health" || role == "operator" {
+            assert_eq!(status("audit").0, "ok", "{role} lists audit devices");
+            assert_eq!(status("canary").0, "ok", "{role} reads the canary");
         } else {
             let (audit, why) = status("audit");
             assert!(audit == "skipped" && why.contains("may not list audit devices"), "{role}: {why}");
