@@ -115,6 +115,11 @@ path "sys/audit/*" {
   capabilities = ["create", "read", "update", "delete", "sudo"]
 }
 
+# Manual restore (vault-backup restore): load a snapshot into a server, replacing everything on it.
+path "sys/storage/raft/snapshot-force" {
+  capabilities = ["update"]
+}
+
 # Hash a value the way an audit device does, to find it in audit logs without writing it down.
 path "sys/audit-hash/*" {
   capabilities = ["update"]

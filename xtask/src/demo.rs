@@ -110,7 +110,7 @@ async fn migrate_sample(dir: &Path, report: &deploy::Report) -> anyhow::Result<(
     if first_run {
         // A new sample replaces whatever an earlier demo migrated: env-migrate never overwrites a value that differs.
         let operator = Client::new(approle_config(report, &deploy::Layout::local(dir).operator_dir())?)?;
-        for path in ["secret/warehouse-sync/demo/database", "secret/warehouse-sync/demo/email"] {
+        for path in ["secret/dagster/warehouse-sync/demo/database", "secret/dagster/warehouse-sync/demo/email"] {
             match operator.kv_delete_all(&KvPath::parse(path)?).await {
                 Ok(()) | Err(Error::NotFound { .. }) => {}
                 Err(other) => return Err(other.into()),

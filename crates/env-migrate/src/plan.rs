@@ -14,7 +14,7 @@ use crate::detect::Variable;
 
 /// The default path template: `{app}`, `{env}`, `{group}`, `{file}` and `{name}` (the variable's name, slugged)
 /// are filled in per variable.
-pub const DEFAULT_TEMPLATE: &str = "secret/{app}/{env}/{group}";
+pub const DEFAULT_TEMPLATE: &str = "secret/dagster/{app}/{env}/{group}";
 /// The plan format version this build reads and writes.
 pub const FORMAT: u32 = 1;
 /// Deepest path accepted (segments, mount included).

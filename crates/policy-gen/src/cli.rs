@@ -142,6 +142,11 @@ pub struct TestArgs {
     /// exactly those, compare sys/capabilities with the offline answer, send the requests marked `request`.
     #[arg(long)]
     pub live: bool,
+    /// With --live: judge the caller's own token (VAULT_TOKEN, or an AppRole login) instead of minting one, through
+    /// sys/capabilities-self and real requests with that token; no rights to policies or tokens needed. A token
+    /// granted more than the matrix's policies on a case's path fails that case.
+    #[arg(long, requires = "live")]
+    pub as_self: bool,
     /// Which server's matching to model where OpenBao and HashiCorp Vault differ (listing a path ending in `/`).
     #[arg(long, value_enum, default_value_t)]
     pub flavor: Flavor,
@@ -708,20 +713,24 @@ async fn test(args: &TestArgs, format: Format, out: &mut Output) -> anyhow::Resu
         let offline = cases::offline(&acl, &matrix.cases);
         let live = match &server {
             Some(server) => {
-                let mut texts = Vec::new();
-                for (file, parsed) in &matrix.policies {
-                    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-                    texts.push((parsed.policy.name.clone(), text));
+                let verdicts = if args.as_self {
+                    live::judge_self(server.client(), &matrix.cases).await
+                } else {
+                    let mut texts = Vec::new();
+                    for (file, parsed) in &matrix.policies {
+                        let text =
+                            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+                        texts.push((parsed.policy.name.clone(), text));
+                    }
+                    live::judge(server, &texts, &matrix.cases).await
                 }
-                let verdicts = live::judge(server, &texts, &matrix.cases)
-                    .await
-                    .with_context(|| format!("checking {} against {}", path.display(), server.client().address()))?;
+                .with_context(|| format!("checking {} against {}", path.display(), server.client().address()))?;
                 verdicts.into_iter().map(Some).collect()
             }
             None => vec![None; matrix.cases.len()],
         };
         for ((case, offline), live) in matrix.cases.iter().zip(offline).zip(live) {
-            results.push(judge_case(path, case, offline, live));
+            results.push(judge_case(path, case, offline, live, args.as_self));
         }
     }
     let failed = results.iter().filter(|r| !r.pass).count();
@@ -771,6 +780,7 @@ fn judge_case(
     case: &cases::Case,
     offline: cases::Verdict,
     live: Option<live::LiveVerdict>,
+    as_self: bool,
 ) -> CaseResult {
     let mut problems = Vec::new();
     let offline_says = Expect::from_allowed(offline.allowed);
@@ -779,11 +789,20 @@ fn judge_case(
     }
     if let Some(l) = &live {
         if l.capabilities.iter().map(String::as_str).ne(offline.capabilities.iter().copied()) {
-            problems.push(format!(
+            problems.push(if as_self {
+                format!(
+                    "the token's policies grant [{}] here, the matrix's policies [{}]: the token carries other \
+                     policies than the matrix names",
+                    l.capabilities.join(", "),
+                    offline.capabilities.join(", ")
+                )
+            } else {
+                format!(
                 "the server answers capabilities [{}], the offline matcher [{}]: a matcher bug (or the wrong --flavor), please report it",
                 l.capabilities.join(", "),
                 offline.capabilities.join(", ")
-            ));
+            )
+            });
         }
         if !live::meets(l, case.expect) {
             let request = l.request.as_ref().map(|p| format!("; the real request: {}", p.answer)).unwrap_or_default();

@@ -144,34 +144,36 @@ impl Server {
         Ok(out)
     }
 
-    /// Sends the request `op` on `path` with `token` and reports whether the ACL let it through. Writes send an
-    /// empty body, which the ACL judges before any handler validates it.
+    /// Sends the request `op` on `path` with `token` and reports whether the ACL let it through.
     pub async fn probe(&self, token: &SecretString, op: Operation, path: &str) -> Result<Option<Probe>, VaultError> {
-        let (method, body) = match op {
-            Operation::Read => (Method::GET, None),
-            Operation::List => (list(), None),
-            Operation::Create | Operation::Update => (Method::POST, Some(serde_json::json!({}))),
-            Operation::Delete => (Method::DELETE, None),
-            Operation::Patch | Operation::Scan => return Ok(None),
-        };
         let config = Config {
             auth: AuthConfig::Token { token: token.clone(), source: "policy-gen test".into() },
             max_retries: 0,
             ..self.client.config().clone()
         };
-        let client = Client::new(config)?;
-        let outcome = match client.request(method, path.trim_start_matches('/'), body.as_ref()).await {
-            Ok(_) => Probe { allowed: true, answer: "success".into() },
-            Err(VaultError::PermissionDenied { .. }) => {
-                Probe { allowed: false, answer: "403 permission denied".into() }
-            }
-            Err(e @ (VaultError::Unreachable { .. } | VaultError::Tls { .. } | VaultError::Sealed { .. })) => {
-                return Err(e);
-            }
-            Err(other) => Probe { allowed: true, answer: format!("past the ACL: {other}") },
-        };
-        Ok(Some(outcome))
+        send(&Client::new(config)?, op, path).await
     }
+}
+
+/// Sends the request `op` on `path` with `client`'s token and reports whether the ACL let it through. Writes send
+/// an empty body, which the ACL judges before any handler validates it.
+async fn send(client: &Client, op: Operation, path: &str) -> Result<Option<Probe>, VaultError> {
+    let (method, body) = match op {
+        Operation::Read => (Method::GET, None),
+        Operation::List => (list(), None),
+        Operation::Create | Operation::Update => (Method::POST, Some(serde_json::json!({}))),
+        Operation::Delete => (Method::DELETE, None),
+        Operation::Patch | Operation::Scan => return Ok(None),
+    };
+    let outcome = match client.request(method, path.trim_start_matches('/'), body.as_ref()).await {
+        Ok(_) => Probe { allowed: true, answer: "success".into() },
+        Err(VaultError::PermissionDenied { .. }) => Probe { allowed: false, answer: "403 permission denied".into() },
+        Err(e @ (VaultError::Unreachable { .. } | VaultError::Tls { .. } | VaultError::Sealed { .. })) => {
+            return Err(e);
+        }
+        Err(other) => Probe { allowed: true, answer: format!("past the ACL: {other}") },
+    };
+    Ok(Some(outcome))
 }
 
 fn list() -> Method {
@@ -243,6 +245,34 @@ async fn judge_with(server: &Server, minted: &Minted, cases: &[Case]) -> Result<
         let probe = case.request && case.path.trim_start_matches('/') != "auth/token/lookup-self";
         let request = if probe { server.probe(&minted.probe, case.operation, &case.path).await? } else { None };
         out.push(LiveVerdict { capabilities, allowed, request });
+    }
+    Ok(out)
+}
+
+/// Judges `cases` with the caller's OWN token instead of minted ones: `sys/capabilities-self` for every path and
+/// real requests sent with that token. This is how a deployed identity proves, with the token its AppRole login
+/// gives it (its policies plus `default`), that it can do its job and nothing more. It needs no rights of its own
+/// beyond `sys/capabilities-self`, which the `default` policy grants.
+///
+/// `auth/token/revoke-self` is never probed: the request would end the very token being tested.
+pub async fn judge_self(client: &Client, cases: &[Case]) -> Result<Vec<LiveVerdict>, VaultError> {
+    let mut paths: Vec<&str> = cases.iter().map(|c| c.path.as_str()).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    let answers = client.capabilities_self(&paths).await?;
+    let prober = Client::new(Config { max_retries: 0, ..client.config().clone() })?;
+    let mut out = Vec::new();
+    for case in cases {
+        let capabilities = answers.get(&case.path).cloned().unwrap_or_default();
+        let allowed = allowed_by(&capabilities, case.operation, &case.path);
+        let path = case.path.trim_start_matches('/');
+        let probe = case.request && path != "auth/token/revoke-self";
+        let request = if probe { send(&prober, case.operation, path).await? } else { None };
+        out.push(LiveVerdict { capabilities, allowed, request });
+    }
+    // Hand back the login the probes made, so a test run leaves no live token behind.
+    if matches!(prober.config().auth, AuthConfig::AppRole(_)) {
+        let _ = prober.revoke_self().await;
     }
     Ok(out)
 }

@@ -147,6 +147,10 @@ pub struct TokenInfo {
     /// Seconds left (0: never expires).
     #[serde(default)]
     pub ttl: u64,
+    /// The TTL it was created with, in seconds (0: never expires). Judging what is left needs it: 50 minutes
+    /// left is fine for a 1-hour token and alarming for a 30-day one.
+    #[serde(default)]
+    pub creation_ttl: u64,
     /// Whether it can be renewed.
     #[serde(default)]
     pub renewable: bool,

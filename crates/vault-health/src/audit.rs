@@ -1,4 +1,6 @@
-//! Audit devices: `GET sys/audit` (which needs a token with `sudo` on `sys/audit`).
+//! Audit devices: `GET sys/audit` (which needs a token with `sudo` on `sys/audit`; deploy's `health` identity has
+//! it). Any other identity is refused, and the check is then skipped with the reason: whether the devices work
+//! is not that identity's question, and an UNKNOWN would turn every other identity's run red.
 //!
 //! No device at all is critical: nothing records who read which secret, which fails any audit, and the
 //! toolkit's own `audit-parse` has nothing to read. One device is a warning by default (`--audit-min-devices 2`):
@@ -56,10 +58,9 @@ pub(crate) fn check(devices: vault_core::Result<Vec<AuditDevice>>, thresholds: &
     let devices = match devices {
         Ok(devices) => devices,
         Err(vault_core::Error::PermissionDenied { .. }) => {
-            return Check::new(
+            return Check::skipped(
                 CheckName::Audit,
-                Status::Unknown,
-                "the token may not list audit devices (reading sys/audit needs the sudo capability)",
+                "this token may not list audit devices (reading sys/audit needs sudo, which the health identity has)",
             );
         }
         Err(error) => return Check::new(CheckName::Audit, Status::Unknown, format!("sys/audit: {error}")),
@@ -106,5 +107,15 @@ mod tests {
         assert_eq!(check(Ok(vec![dev("a/"), dev("b/")]), &t).status, Status::Ok);
         let one_is_enough = Thresholds { audit_min_devices: 1, ..Thresholds::default() };
         assert_eq!(check(Ok(vec![dev("a/")]), &one_is_enough).status, Status::Ok);
+    }
+
+    #[test]
+    fn a_token_without_sudo_skips_the_check_with_the_reason() {
+        let denied = Err(vault_core::Error::PermissionDenied { path: "sys/audit".into(), operation: "read".into() });
+        let c = check(denied, &Thresholds::default());
+        assert_eq!(c.status, Status::Skipped);
+        assert!(c.summary.contains("needs sudo"), "{}", c.summary);
+        let down = Err(vault_core::Error::Unreachable { address: "https://v".into(), detail: "refused".into() });
+        assert_eq!(check(down, &Thresholds::default()).status, Status::Unknown, "only a refusal is a skip");
     }
 }

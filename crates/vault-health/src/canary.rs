@@ -76,19 +76,22 @@ pub(crate) fn check(path: &str, samples: vault_core::Result<Vec<Duration>>, thre
         }))
 }
 
-/// A read that failed. A missing secret, a denied read or a path that is not KV v2 mean the canary is set up
-/// wrong: the check cannot tell how reads perform (unknown). Anything else is the server failing a read a
+/// A read that failed. A denied read means this identity may not read the canary (only deploy's `health`
+/// identity may): skipped, with the reason. A missing secret or a path that is not KV v2 mean the canary is set
+/// up wrong: the check cannot tell how reads perform (unknown). Anything else is the server failing a read a
 /// pipeline would make (critical).
 fn failed(path: &str, error: &Error) -> Check {
     match error {
+        Error::PermissionDenied { .. } => Check::skipped(
+            CheckName::Canary,
+            format!("this token may not read {path} (the health identity may): {error}"),
+        ),
         Error::NotFound { .. } => Check::new(
             CheckName::Canary,
             Status::Unknown,
             format!("{error}: create the canary, e.g. `bao kv put {path} ok=1`"),
         ),
-        Error::PermissionDenied { .. } | Error::Auth { .. } | Error::Config(_) => {
-            Check::new(CheckName::Canary, Status::Unknown, error.to_string())
-        }
+        Error::Auth { .. } | Error::Config(_) => Check::new(CheckName::Canary, Status::Unknown, error.to_string()),
         _ => Check::new(CheckName::Canary, Status::Crit, format!("reading {path} failed: {error}")),
     }
 }
@@ -131,6 +134,11 @@ mod tests {
         let c = check("secret/health/canary", missing, &t);
         assert_eq!(c.status, Status::Unknown);
         assert!(c.summary.contains("bao kv put secret/health/canary"), "{}", c.summary);
+        let denied =
+            Err(Error::PermissionDenied { path: "secret/data/health/canary".into(), operation: "read".into() });
+        let c = check("secret/health/canary", denied, &t);
+        assert_eq!(c.status, Status::Skipped, "{}", c.summary);
+        assert!(c.summary.contains("may not read secret/health/canary"), "{}", c.summary);
         let down = Err(Error::Unreachable { address: "https://v".into(), detail: "refused".into() });
         assert_eq!(check("secret/x", down, &t).status, Status::Crit);
     }

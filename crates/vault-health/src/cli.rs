@@ -81,12 +81,14 @@ pub struct CheckArgs {
     /// Critical when the server's clock is off by more than this
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     pub skew_crit: Duration,
-    /// Warn when the caller's token has less than this left
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration)]
-    pub token_ttl_warn: Duration,
-    /// Critical when the caller's token has less than this left
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
-    pub token_ttl_crit: Duration,
+    /// Warn when the caller's token has less than this left [default: 1h, or a quarter of the TTL the token was
+    /// created with when that is less]
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub token_ttl_warn: Option<Duration>,
+    /// Critical when the caller's token has less than this left [default: 5m, or a tenth of its creation TTL when
+    /// that is less]
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub token_ttl_crit: Option<Duration>,
     /// Warn when fewer audit devices are enabled (none is always critical)
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub audit_min_devices: usize,
@@ -121,6 +123,7 @@ fn after_help() -> String {
 impl CheckArgs {
     fn options(&self) -> Options {
         const DAY: u64 = 86_400;
+        let defaults = Thresholds::default();
         Options {
             thresholds: Thresholds {
                 cert_warn: Duration::from_secs(self.cert_warn_days.saturating_mul(DAY)),
@@ -129,8 +132,9 @@ impl CheckArgs {
                 skew_crit: self.skew_crit,
                 latency_warn: self.latency_warn,
                 latency_crit: self.latency_crit,
-                token_ttl_warn: self.token_ttl_warn,
-                token_ttl_crit: self.token_ttl_crit,
+                token_ttl_warn: self.token_ttl_warn.unwrap_or(defaults.token_ttl_warn),
+                token_ttl_crit: self.token_ttl_crit.unwrap_or(defaults.token_ttl_crit),
+                token_ttl_relative: self.token_ttl_warn.is_none() && self.token_ttl_crit.is_none(),
                 backup_warn: self.backup_warn,
                 backup_crit: self.backup_crit,
                 audit_min_devices: self.audit_min_devices,

@@ -101,10 +101,15 @@ pub struct Thresholds {
     pub latency_warn: Duration,
     /// Critical when the canary's p99 read latency is above this (default 1 s).
     pub latency_crit: Duration,
-    /// Warn when the caller's token has less than this left (default 1 h).
+    /// Warn when the caller's token has less than this left (default 1 h; with `token_ttl_relative`, or less
+    /// than a quarter of the TTL it was created with when that is smaller).
     pub token_ttl_warn: Duration,
-    /// Critical when the caller's token has less than this left (default 5 min).
+    /// Critical when the caller's token has less than this left (default 5 min; with `token_ttl_relative`, or
+    /// less than a tenth of its creation TTL when that is smaller).
     pub token_ttl_crit: Duration,
+    /// Scale the token thresholds down to the token's creation TTL (default true; the CLI turns it off when
+    /// either token flag is given, which is then taken literally).
+    pub token_ttl_relative: bool,
     /// Warn when the newest backup is older than this (default 26 h: a daily backup, plus slack).
     pub backup_warn: Duration,
     /// Critical when the newest backup is older than this (default 50 h: two daily backups missed).
@@ -126,6 +131,7 @@ impl Default for Thresholds {
             latency_crit: Duration::from_secs(1),
             token_ttl_warn: Duration::from_secs(HOUR),
             token_ttl_crit: Duration::from_secs(5 * 60),
+            token_ttl_relative: true,
             backup_warn: Duration::from_secs(26 * HOUR),
             backup_crit: Duration::from_secs(50 * HOUR),
             audit_min_devices: 2,

@@ -1,5 +1,11 @@
 //! The caller's token: how long it has left (`auth/token/lookup-self`). A monitoring job whose token expires
 //! stops seeing anything; a pipeline's token that expires mid-run fails the run.
+//!
+//! What is left is judged against the TTL the token was created with, not only a fixed duration: an AppRole
+//! login gives a token exactly its role's TTL (deploy's roles have 15 minutes to 1 hour), so a fixed 1-hour
+//! warning would flag every fresh token. By default the thresholds are the smaller of 1h / 5m and a share of the
+//! creation TTL (a quarter to warn, a tenth for critical), so a client that renews at half its TTL, as
+//! vault-core's does, never leaves OK. Thresholds given on the command line are taken as they are.
 
 use std::time::Duration;
 
@@ -15,6 +21,8 @@ use crate::report::{Check, CheckName, Details, Limits, Metric, Status};
 pub struct TokenDetails {
     /// Seconds left; 0 means it never expires (root tokens).
     pub ttl_seconds: u64,
+    /// The TTL it was created with, seconds (what the thresholds are scaled to).
+    pub creation_ttl_seconds: u64,
     /// Whether it can be renewed.
     pub renewable: bool,
     /// When it expires (RFC 3339), when it does.
@@ -51,6 +59,7 @@ pub(crate) fn check(info: vault_core::Result<TokenInfo>, thresholds: &Thresholds
     };
     let details = TokenDetails {
         ttl_seconds: info.ttl,
+        creation_ttl_seconds: info.creation_ttl,
         renewable: info.renewable,
         expire_time: info.expire_time.clone().filter(|t| !t.is_empty()),
         display_name: info.display_name.clone(),
@@ -65,17 +74,29 @@ pub(crate) fn check(info: vault_core::Result<TokenInfo>, thresholds: &Thresholds
         .details(Details::Token(details));
     }
     let ttl = Duration::from_secs(info.ttl);
-    let limits = Limits::below(thresholds.token_ttl_warn.as_secs_f64(), thresholds.token_ttl_crit.as_secs_f64());
+    let (warn, crit) = effective_thresholds(info.creation_ttl, thresholds);
+    let limits = Limits::below(warn.as_secs_f64(), crit.as_secs_f64());
     let status = limits.status(ttl.as_secs_f64());
     let renewable = if info.renewable { "renewable" } else { "not renewable" };
     let mut summary = format!("expires in {} ({renewable})", vault_core::output::human_duration(ttl));
     if status != Status::Ok {
-        let threshold = if status == Status::Crit { thresholds.token_ttl_crit } else { thresholds.token_ttl_warn };
+        let threshold = if status == Status::Crit { crit } else { warn };
         summary.push_str(&format!(", under {}", vault_core::output::human_duration(threshold)));
     }
     Check::new(CheckName::Token, status, summary)
         .metric(Metric::seconds("token_ttl", ttl, Some(limits)))
         .details(Details::Token(details))
+}
+
+/// The warning and critical thresholds for a token created with `creation_ttl` seconds: the configured ones,
+/// lowered to a quarter and a tenth of the creation TTL when those are shorter and the thresholds are relative.
+/// Without a creation TTL (an old server, a token that never expires) the configured ones.
+fn effective_thresholds(creation_ttl: u64, thresholds: &Thresholds) -> (Duration, Duration) {
+    if creation_ttl == 0 || !thresholds.token_ttl_relative {
+        return (thresholds.token_ttl_warn, thresholds.token_ttl_crit);
+    }
+    let created = Duration::from_secs(creation_ttl);
+    (thresholds.token_ttl_warn.min(created / 4), thresholds.token_ttl_crit.min(created / 10))
 }
 
 #[cfg(test)]
@@ -96,5 +117,34 @@ mod tests {
         assert_eq!(check(dead, &t).status, Status::Crit);
         let refused = Err(Error::PermissionDenied { path: "auth/token/lookup-self".into(), operation: "read".into() });
         assert_eq!(check(refused, &t).status, Status::Crit);
+    }
+
+    #[test]
+    fn a_token_is_judged_against_the_ttl_it_was_created_with() {
+        let t = Thresholds::default();
+        let info = |creation_ttl, ttl| TokenInfo { ttl, creation_ttl, renewable: true, ..TokenInfo::default() };
+        // Every TTL deploy gives its roles, fresh and at the half-TTL renewal point, is OK; so is any
+        // creation TTL, from a minute to a month, over the first three quarters of its life.
+        for created in [60, 15 * 60, 3600, 4 * 3600, 24 * 3600, 30 * 86_400] {
+            for left in [created, created / 2, created * 3 / 10] {
+                let c = check(Ok(info(created, left)), &t);
+                assert_eq!(c.status, Status::Ok, "created {created}s, {left}s left: {}", c.summary);
+            }
+        }
+        // The last quarter warns, the last tenth is critical, but never above the flags.
+        assert_eq!(check(Ok(info(3600, 840)), &t).status, Status::Warn);
+        assert_eq!(check(Ok(info(3600, 299)), &t).status, Status::Crit);
+        assert_eq!(check(Ok(info(15 * 60, 200)), &t).status, Status::Warn);
+        assert_eq!(check(Ok(info(15 * 60, 80)), &t).status, Status::Crit);
+        let month = 30 * 86_400;
+        assert_eq!(check(Ok(info(month, 2 * 3600)), &t).status, Status::Ok, "the 1h flag caps a long token's warning");
+        assert_eq!(check(Ok(info(month, 1800)), &t).status, Status::Warn);
+        let c = check(Ok(info(3600, 840)), &t);
+        assert_eq!(c.summary, "expires in 14m00s (renewable), under 15m00s");
+        // Literal thresholds (flags given on the command line) are taken as they are.
+        let literal = Thresholds { token_ttl_relative: false, ..t };
+        assert_eq!(check(Ok(info(3600, 3000)), &literal).status, Status::Warn);
+        let tight = Thresholds { token_ttl_warn: Duration::from_secs(60), token_ttl_relative: false, ..t };
+        assert_eq!(check(Ok(info(3600, 840)), &tight).status, Status::Ok);
     }
 }

@@ -4,15 +4,17 @@
 //! The flow converges: every step reads what is there and changes only what differs, so a second run reports no
 //! changes, and a run interrupted anywhere is finished by the next one. The steps, in order:
 //! preflight → folders → TLS → config → server (systemd, or a supervised process with `--local DIR`) → init
-//! (shares to 0600 files or encrypted to PGP keys) → unseal → KV v2, AppRole, audit devices, policies, the
-//! pipeline's and the operator's AppRole roles and credentials → root token revoked.
+//! (shares to 0600 files or encrypted to PGP keys) → unseal → KV v2, AppRole, audit devices, policies, one AppRole
+//! role per job (`policies/roles.toml`, see roles.rs) with its credentials, the health canary → root token revoked.
 //!
 //! After init the root token is kept in a 0600 file only until the setup is done; later runs authenticate with
-//! the operator AppRole credentials the first run wrote (policy `admin-secrets`).
+//! the operator AppRole credentials the first run wrote (policy `admin-secrets`, in `APPROLE_DIR/operator`;
+//! deployments that kept them in `KEYS_DIR/operator` are moved there).
 
 mod files;
 mod preflight;
 mod render;
+pub mod roles;
 mod server;
 mod setup;
 mod tls;
@@ -188,7 +190,13 @@ impl Layout {
         self.keys_dir.join(if encrypted { format!("unseal-key-{n}.pgp.b64") } else { format!("unseal-key-{n}") })
     }
 
+    /// The operator's AppRole credentials, beside every other role's.
     pub fn operator_dir(&self) -> PathBuf {
+        self.approle_dir.join("operator")
+    }
+
+    /// Where deployments before the identity table kept the operator's credentials.
+    pub fn legacy_operator_dir(&self) -> PathBuf {
         self.keys_dir.join("operator")
     }
 
@@ -522,6 +530,9 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
     wait_active(&anonymous).await?;
 
     // Setup, with the root token while it exists, else with the operator's AppRole credentials.
+    if let Some(step) = roles::migrate_legacy_operator(&layout)? {
+        report.push(step);
+    }
     let root_token_file = layout.root_token_file();
     let (admin, using_root) = if root_token_file.exists() {
         let token = vault_core::config::read_secret_file(&root_token_file, "root token")?;
@@ -532,7 +543,7 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
             })?,
             true,
         )
-    } else if layout.operator_dir().join("secret-id").exists() {
+    } else if roles::has_credentials(&layout.operator_dir()) {
         let role_id = std::fs::read_to_string(layout.operator_dir().join("role-id"))?.trim().to_owned();
         let auth = AuthConfig::AppRole(AppRoleConfig {
             mount: "approle".into(),
@@ -553,36 +564,10 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
     report.push(setup::enable_approle(&admin).await?);
     report.push(setup::audit_devices(&admin, &render::audit_devices(&layout), flavor == Flavor::Vault).await?);
     report.push(setup::write_policies(&admin, &policies).await?);
-    let pipeline = setup::RoleSpec {
-        name: &args.pipeline_role,
-        policies: &["dagster-secrets"],
-        token_ttl_secs: args.pipeline_token_ttl,
-        token_max_ttl_secs: args.pipeline_token_max_ttl,
-        bound_cidrs: &args.pipeline_cidrs,
-    };
-    report.push(setup::approle_role(&admin, &pipeline).await?);
-    let operator = setup::RoleSpec {
-        name: "operator",
-        policies: &["admin-secrets"],
-        token_ttl_secs: 3600,
-        token_max_ttl_secs: 8 * 3600,
-        bound_cidrs: &[],
-    };
-    report.push(setup::approle_role(&admin, &operator).await?);
-    let pipeline_user = match &args.pipeline_user {
-        Some(name) => User::lookup(name)?,
-        None => User::current(),
-    };
-    report.push(
-        setup::deliver_credentials(
-            &admin,
-            &args.pipeline_role,
-            &layout.approle_dir.join(&args.pipeline_role),
-            &pipeline_user,
-        )
-        .await?,
-    );
-    report.push(setup::deliver_credentials(&admin, "operator", &layout.operator_dir(), &User::current()).await?);
+    for step in roles::provision(&admin, &layout, args).await? {
+        report.push(step);
+    }
+    report.push(setup::ensure_canary(&admin).await?);
 
     // The scheduled jobs: their units rendered for this layout (installed and their timers started on a host).
     let bin_dir =

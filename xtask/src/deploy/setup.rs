@@ -277,3 +277,21 @@ pub async fn revoke_root(root: &Client, token_file: &Path) -> anyhow::Result<Ste
         "revoked the root token and checked it no longer works; for emergencies see docs/vault-unseal-management.md (`operator generate-root`)",
     ))
 }
+
+/// The KV path vault-health's canary check reads (the `health` policy grants exactly this one).
+pub const CANARY_PATH: &str = "secret/health/canary";
+
+/// Writes the canary secret vault-health times reads of, once: it holds no secret, only `ok=1`, and an existing
+/// one is left as it is so re-runs make no new versions.
+pub async fn ensure_canary(client: &Client) -> anyhow::Result<Step> {
+    let path = vault_core::KvPath::parse(CANARY_PATH)?;
+    match client.kv_read(&path, None).await {
+        Ok(_) => return Ok(Step::ok("canary", format!("{CANARY_PATH} exists"))),
+        Err(Error::NotFound { .. }) => {}
+        Err(e) => return Err(e).context(format!("reading {CANARY_PATH}")),
+    }
+    let mut data = vault_core::SecretMap::new();
+    data.insert("ok".into(), SecretString::from("1"));
+    client.kv_write(&path, &data, Some(0)).await.with_context(|| format!("writing {CANARY_PATH}"))?;
+    Ok(Step::changed("canary", format!("wrote {CANARY_PATH} (ok=1) for vault-health --canary")))
+}

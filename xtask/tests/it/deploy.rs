@@ -146,7 +146,7 @@ async fn local_deploy_end_to_end() {
     assert!(changed(&report).is_empty(), "a converged deployment changes nothing: {report:#}");
 
     // The pipeline reads what dagster-secrets allows, and nothing else.
-    let operator = approle(dir, port, "keys/operator");
+    let operator = approle(dir, port, "approle/operator");
     let pipeline = approle(dir, port, "approle/dagster");
     let mut data = SecretMap::new();
     data.insert("password".into(), SecretString::from("warehouse-pw-e2e-41"));

@@ -1,6 +1,7 @@
 //! `cargo xtask deploy` and the operator scripts, end to end against a real OpenBao: one integration-test binary.
 
 mod deploy;
+mod identities;
 mod scripts;
 mod systemd;
 mod units;

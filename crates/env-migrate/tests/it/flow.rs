@@ -101,10 +101,10 @@ async fn detect_plan_apply_strip_rollback() {
         })
         .collect();
     for t in [
-        "DB_PASSWORD secret/shop/default/database#DB_PASSWORD",
-        "GH_TOKEN secret/shop/default/vcs#GH_TOKEN",
-        "DB_PASSWORD secret/shop/production/database#DB_PASSWORD",
-        "WORKER_SECRET secret/shop/default/api-keys#WORKER_SECRET",
+        "DB_PASSWORD secret/dagster/shop/default/database#DB_PASSWORD",
+        "GH_TOKEN secret/dagster/shop/default/vcs#GH_TOKEN",
+        "DB_PASSWORD secret/dagster/shop/production/database#DB_PASSWORD",
+        "WORKER_SECRET secret/dagster/shop/default/api-keys#WORKER_SECRET",
     ] {
         assert!(targets.iter().any(|x| x == t), "{t} not in {targets:#?}");
     }
@@ -113,7 +113,7 @@ async fn detect_plan_apply_strip_rollback() {
 
     // A sibling key already in Vault must survive.
     let vault = client(server.addr(), server.root_token());
-    let prod_db = vault.kv_path("secret/shop/production/database").await.unwrap();
+    let prod_db = vault.kv_path("secret/dagster/shop/production/database").await.unwrap();
     let sibling: vault_core::SecretMap =
         [("DB_USER".to_owned(), vault_core::SecretString::new("etl".into()))].into_iter().collect();
     vault.kv_write(&prod_db, &sibling, None).await.unwrap();
@@ -122,10 +122,10 @@ async fn detect_plan_apply_strip_rollback() {
     let (out, stdout, stderr) = run(cmd_for(&root, &env).args(["apply", "plan.json", "-f", "jsonl"]));
     assert_eq!(code(&out), 0, "{stderr}");
     let recs = jsonl(&stdout);
-    assert!(recs.iter().any(|r| r["action"] == "add" && r["path"] == "secret/shop/production/database"));
+    assert!(recs.iter().any(|r| r["action"] == "add" && r["path"] == "secret/dagster/shop/production/database"));
     assert!(recs.iter().any(|r| r["action"] == "create"));
     assert_eq!(recs.last().unwrap()["dry_run"], true);
-    let default_db = vault.kv_path("secret/shop/default/database").await.unwrap();
+    let default_db = vault.kv_path("secret/dagster/shop/default/database").await.unwrap();
     assert!(vault.kv_read(&default_db, None).await.unwrap_err().is_not_found(), "a dry run writes nothing");
     seen.push(("apply dry run".into(), stdout + &stderr));
 
@@ -165,7 +165,7 @@ async fn detect_plan_apply_strip_rollback() {
     let stripped = std::fs::read_to_string(root.join(".env")).unwrap();
     assert_eq!(
         stripped,
-        "\u{feff}# Local settings\nexport DB_PASSWORD=\"\" # in Vault: secret/shop/default/database#DB_PASSWORD # the etl user\nDB_HOST=db.internal\n\nGH_TOKEN=\"\" # in Vault: secret/shop/default/vcs#GH_TOKEN\r\nLOG_LEVEL=info\nAPI_KEY=changeme\nDATABASE_URL=\"\" # in Vault: secret/shop/default/database#DATABASE_URL\n"
+        "\u{feff}# Local settings\nexport DB_PASSWORD=\"\" # in Vault: secret/dagster/shop/default/database#DB_PASSWORD # the etl user\nDB_HOST=db.internal\n\nGH_TOKEN=\"\" # in Vault: secret/dagster/shop/default/vcs#GH_TOKEN\r\nLOG_LEVEL=info\nAPI_KEY=changeme\nDATABASE_URL=\"\" # in Vault: secret/dagster/shop/default/database#DATABASE_URL\n"
     );
     assert_eq!(std::fs::metadata(root.join(".env")).unwrap().permissions().mode() & 0o777, 0o640);
     let backups: Vec<_> = std::fs::read_dir(root.join(".env-migrate"))
@@ -236,7 +236,7 @@ async fn exported_variables_and_a_deleted_secret() {
     std::fs::write(dir.path().join("plan.json"), plan.to_string()).unwrap();
     // A secret at the target whose latest version is deleted: written over with the right check-and-set.
     let vault = client(server.addr(), server.root_token());
-    let path = vault.kv_path("secret/etl/default/api-keys").await.unwrap();
+    let path = vault.kv_path("secret/dagster/etl/default/api-keys").await.unwrap();
     let old: vault_core::SecretMap =
         [("OLD".to_owned(), vault_core::SecretString::new("x".into()))].into_iter().collect();
     vault.kv_write(&path, &old, None).await.unwrap();
@@ -277,5 +277,5 @@ async fn a_plan_works_from_any_folder() {
     let (out, stdout, stderr) =
         run(cmd_for(std::path::Path::new("/"), &env).args(["apply", repo.join("p.json").to_str().unwrap(), "--yes"]));
     assert_eq!(code(&out), 0, "{stdout}{stderr}");
-    assert!(stdout.contains("secret/app/staging/database#DB_PASSWORD"), "{stdout}");
+    assert!(stdout.contains("secret/dagster/app/staging/database#DB_PASSWORD"), "{stdout}");
 }

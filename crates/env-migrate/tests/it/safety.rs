@@ -20,7 +20,7 @@ async fn a_value_changed_in_vault_is_a_conflict_and_is_not_overwritten() {
     assert_eq!(code(&out), 0, "{stderr}");
     // Meanwhile someone writes another value for one key.
     let vault = client(server.addr(), server.root_token());
-    let path = vault.kv_path("secret/app/default/database").await.unwrap();
+    let path = vault.kv_path("secret/dagster/app/default/database").await.unwrap();
     let theirs: vault_core::SecretMap =
         [("DB_PASSWORD".to_owned(), vault_core::SecretString::new(THEIRS.into()))].into_iter().collect();
     vault.kv_write(&path, &theirs, None).await.unwrap();
@@ -39,7 +39,7 @@ async fn a_value_changed_in_vault_is_a_conflict_and_is_not_overwritten() {
     let text = std::fs::read_to_string(dir.path().join(".env")).unwrap();
     assert!(text.contains(&format!("DB_PASSWORD={PW}")), "{text}");
     assert!(
-        text.contains("DB_ADMIN_PASSWORD=\"\" # in Vault: secret/app/default/database#DB_ADMIN_PASSWORD"),
+        text.contains("DB_ADMIN_PASSWORD=\"\" # in Vault: secret/dagster/app/default/database#DB_ADMIN_PASSWORD"),
         "{text}"
     );
     assert_absent(
@@ -72,7 +72,7 @@ async fn malformed_and_changed_files_stop_before_anything_is_written() {
     assert_eq!(code(&out), 2, "{stdout}{stderr}");
     assert!(stderr.contains(".env.prod:1 DB_PASSWORD: the value changed since the plan was made"), "{stderr}");
     let vault = client(server.addr(), server.root_token());
-    let p = vault.kv_path("secret/x/default/api-keys").await.unwrap();
+    let p = vault.kv_path("secret/dagster/x/default/api-keys").await.unwrap();
     assert!(vault.kv_read(&p, None).await.unwrap_err().is_not_found(), "nothing written");
     assert_absent(&[PW, TOKEN, "edited-Value-0000-1111"], &[("stdout", &stdout), ("stderr", &stderr)]);
 

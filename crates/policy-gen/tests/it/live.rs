@@ -11,11 +11,7 @@ async fn shipped_matrices_pass_against_the_server() {
     let output = policy_gen_at(&server)
         .current_dir(repo())
         .args(["--format", "json", "test", "--live"])
-        .args([
-            "policies/tests/dagster-secrets.toml",
-            "policies/tests/readonly-secrets.toml",
-            "policies/tests/admin-secrets.toml",
-        ])
+        .args(crate::shipped::shipped("tests", "toml"))
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&output.stdout)
@@ -146,4 +142,74 @@ async fn sudo_is_needed_on_root_protected_paths_offline_and_live() {
     let case = &report["cases"][0];
     assert_eq!(case["live"]["capabilities"], serde_json::json!(["read"]));
     assert_eq!(case["live"]["request"]["answer"], "403 permission denied");
+}
+
+/// `--as-self` judges the caller's own token: a token carrying exactly the matrix's policy passes, one carrying
+/// more fails the cases its extra policy reaches, and a wrong expectation fails as it does with minted tokens.
+#[tokio::test]
+async fn as_self_judges_the_callers_own_token() {
+    let server = dev_server().await;
+    let admin = Server::new(root_client(&server));
+    let readonly = std::fs::read_to_string(repo().join("policies/readonly-secrets.hcl")).unwrap();
+    let admin_text = std::fs::read_to_string(repo().join("policies/admin-secrets.hcl")).unwrap();
+    admin.write_policy("readonly-secrets", &readonly).await.unwrap();
+    admin.write_policy("admin-secrets", &admin_text).await.unwrap();
+    // Tokens as a login gives them: the named policies plus `default`.
+    let token = |policies: &[&str]| {
+        let body = serde_json::json!({ "policies": policies, "ttl": "15m" });
+        let admin = admin.clone();
+        async move {
+            let answer = admin.client().request(reqwest::Method::POST, "auth/token/create", Some(&body)).await;
+            let token = answer.unwrap().unwrap()["auth"]["client_token"].as_str().unwrap().to_owned();
+            vault_core::SecretString::new(token)
+        }
+    };
+    let run = |token: vault_core::SecretString, matrix: &std::path::Path| {
+        let output = policy_gen_at(&server)
+            .env("VAULT_TOKEN", token.expose())
+            .current_dir(repo())
+            .args(["--format", "json", "test", "--live", "--as-self"])
+            .arg(matrix)
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&output), stderr(&output)));
+        (output.status.code(), report, stderr(&output))
+    };
+    let matrix = repo().join("policies/tests/readonly-secrets.toml");
+
+    let (code, report, err) = run(token(&["readonly-secrets"]).await, &matrix);
+    assert_eq!(code, Some(0), "{report:#}\n{err}");
+    assert!(report["cases"].as_array().unwrap().iter().any(|c| c["live"]["request"]["allowed"] == false));
+    let left = admin.list_policies().await.unwrap();
+    assert_eq!(left.len(), 4, "as-self writes no policies: {left:?}");
+
+    let (code, report, err) = run(token(&["readonly-secrets", "admin-secrets"]).await, &matrix);
+    assert_eq!(code, Some(1), "{report:#}\n{err}");
+    let problems =
+        report["cases"].as_array().unwrap().iter().flat_map(|c| c["problems"].as_array().cloned().unwrap_or_default());
+    let problems: Vec<String> = problems.map(|p| p.as_str().unwrap().to_owned()).collect();
+    assert!(
+        problems.iter().any(|p| p.contains("the token carries other policies than the matrix names")),
+        "{problems:#?}"
+    );
+    assert!(problems.iter().any(|p| p.contains("expected deny, the server says allow")), "{problems:#?}");
+
+    // The token is never revoked by its own test, even when the matrix asks for that request.
+    let dir = temp_files(&[
+        (
+            "m.toml",
+            "policies = [\"p.hcl\"]\n[[case]]\npath = \"auth/token/revoke-self\"\noperation = \"update\"\nexpect = \"allow\"\nrequest = true\n",
+        ),
+        ("p.hcl", "path \"auth/token/revoke-self\" {\n  capabilities = [\"update\"]\n}\n"),
+    ]);
+    let kept = token(&["default"]).await;
+    let (code, report, err) = run(kept.clone(), &dir.path().join("m.toml"));
+    assert_eq!(code, Some(0), "{report:#}\n{err}");
+    let config = vault_core::Config::with_token(server.addr(), kept).unwrap();
+    vault_core::Client::new(config).unwrap().token_lookup_self().await.expect("the token still works");
+
+    // --as-self needs --live.
+    let output = policy_gen_at(&server).current_dir(repo()).args(["test", "--as-self"]).arg(&matrix).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
 }

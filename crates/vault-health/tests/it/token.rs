@@ -1,4 +1,5 @@
-//! The caller's token: a short TTL warns, a dead token is critical, no token skips what needs one, and an
+//! The caller's token: judged against its creation TTL by default and against given thresholds literally, a
+//! dead token is critical, no token skips what needs one, and an
 //! AppRole login made for the run is revoked after it.
 
 use reqwest::Method;
@@ -9,7 +10,7 @@ use crate::util::{
 };
 
 #[tokio::test]
-async fn a_short_lived_token_warns() {
+async fn a_token_is_judged_against_its_creation_ttl_unless_told() {
     let server = dev_server().await;
     let client = root_client(server.addr(), server.root_token(), None);
     let answer = client
@@ -20,8 +21,22 @@ async fn a_short_lived_token_warns() {
     let token = answer["auth"]["client_token"].as_str().unwrap().to_owned();
     let env = vec![("VAULT_ADDR".to_owned(), server.addr().to_owned()), ("VAULT_TOKEN".to_owned(), token.clone())];
 
+    // By default a fresh token is judged against the TTL it was created with: 30 minutes left of 30 is fine.
     let output = vault_health_with(env.clone()).args(["--format", "json"]).output().unwrap();
     assert_no_secret(&output, &token);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let checked = check(&report, "token");
+    assert_eq!(checked["status"], "ok", "{checked:#}");
+    assert_eq!(checked["details"]["creation_ttl_seconds"], 1800);
+    assert_eq!(checked["metrics"][0]["limits"], json!({"warn": 450.0, "crit": 180.0, "alert_when": "below"}));
+    // The default policy may not read sys/audit: the check is skipped with the reason, never unknown.
+    let audit = check(&report, "audit");
+    assert_eq!(audit["status"], "skipped");
+    assert!(audit["summary"].as_str().unwrap().contains("needs sudo"), "{audit:#}");
+    assert_eq!(code(&output), 0, "{report:#}");
+
+    // A threshold given on the command line is taken literally.
+    let output = vault_health_with(env.clone()).args(["--format", "json", "--token-ttl-warn", "1h"]).output().unwrap();
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let checked = check(&report, "token");
     assert_eq!(checked["status"], "warn", "{checked:#}");
@@ -32,10 +47,6 @@ async fn a_short_lived_token_warns() {
     assert!((1700..=1800).contains(&details["ttl_seconds"].as_u64().unwrap()), "{details:#}");
     assert_eq!((details["renewable"].as_bool(), &details["policies"]), (Some(true), &json!(["default"])));
     assert_eq!(checked["metrics"][0]["limits"], json!({"warn": 3600.0, "crit": 300.0, "alert_when": "below"}));
-    // The default policy may not read sys/audit: the check cannot tell, which is not the same as "none".
-    let audit = check(&report, "audit");
-    assert_eq!(audit["status"], "unknown");
-    assert!(audit["summary"].as_str().unwrap().contains("needs the sudo capability"), "{audit:#}");
 
     let (report, _) = json(vault_health_with(env.clone()).args(["--token-ttl-warn", "10m"]));
     assert_eq!(check(&report, "token")["status"], "ok");
@@ -46,7 +57,9 @@ async fn a_short_lived_token_warns() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("token");
     std::fs::write(&file, format!("{token}\n")).unwrap();
-    let (report, _) = json(vault_health().env("VAULT_ADDR", server.addr()).arg("--token-file").arg(&file));
+    let (report, _) = json(
+        vault_health().env("VAULT_ADDR", server.addr()).args(["--token-ttl-warn", "1h", "--token-file"]).arg(&file),
+    );
     assert_eq!(check(&report, "token")["status"], "warn");
 }
 
