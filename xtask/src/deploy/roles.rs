@@ -131,7 +131,6 @@ pub fn ensure_service_users(names: &[&str]) -> anyhow::Result<Vec<User>> {
 }
 
 /// Every named service user of the shipped table (for units that need them to exist).
-#[cfg_attr(not(test), expect(dead_code, reason = "the interface for the installer of the job units"))]
 pub fn service_user_names() -> anyhow::Result<Vec<String>> {
     Ok(table()?
         .into_iter()

@@ -33,9 +33,6 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("audit-retention.timer", include_str!("../../../systemd/audit-retention.timer")),
 ];
 
-/// The service users the job units run as (CONTRACT.md), besides `vault`, which deploy creates for the server.
-pub const SERVICE_USERS: &[&str] = &["vault-backup", "vault-drill", "vault-health", "secret-rotate"];
-
 /// Where the unit files install on a systemd host.
 pub const SYSTEM_UNIT_DIR: &str = "/etc/systemd/system";
 
@@ -300,9 +297,12 @@ pub fn converge_local(s: &UnitSettings) -> anyhow::Result<Vec<Step>> {
 /// Systemd mode: service users, folders, units in /etc/systemd/system, daemon-reload, timers enabled and started.
 pub fn converge_system(s: &UnitSettings) -> anyhow::Result<Vec<Step>> {
     let mut steps = Vec::new();
-    let made = ensure_service_users(SERVICE_USERS)?;
+    // The users of policies/roles.toml (the one table of identities).
+    let users = super::roles::service_user_names()?;
+    let names: Vec<&str> = users.iter().map(String::as_str).collect();
+    let made = ensure_service_users(&names)?;
     steps.push(if made.is_empty() {
-        Step::ok("service users", format!("{} exist", SERVICE_USERS.join(", ")))
+        Step::ok("service users", format!("{} exist", names.join(", ")))
     } else {
         Step::changed("service users", format!("created {}", made.join(", ")))
     });
@@ -413,25 +413,12 @@ pub fn converge_system(s: &UnitSettings) -> anyhow::Result<Vec<Step>> {
     Ok(steps)
 }
 
-/// Creates the system accounts the job units run as, when missing; returns the ones it created. Each gets its
-/// own group, no home and no login shell.
+/// Creates the system accounts the job units run as, when missing (through the one place that creates them,
+/// `roles::ensure_service_users`); returns the names it created.
 pub fn ensure_service_users(names: &[&str]) -> anyhow::Result<Vec<String>> {
-    let mut made = Vec::new();
-    for name in names {
-        if User::lookup(name).is_ok() {
-            continue;
-        }
-        let status = Command::new("useradd")
-            .args(["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"])
-            .args(["--shell", "/usr/sbin/nologin", name])
-            .status()
-            .context("running useradd")?;
-        if !status.success() {
-            bail!("useradd {name} failed ({status})");
-        }
-        made.push((*name).to_owned());
-    }
-    Ok(made)
+    let missing: Vec<&str> = names.iter().copied().filter(|name| User::lookup(name).is_err()).collect();
+    super::roles::ensure_service_users(&missing)?;
+    Ok(missing.into_iter().map(str::to_owned).collect())
 }
 
 /// Makes `dir` (and its parents) with `mode` and `owner`; returns whether anything changed.
