@@ -1,6 +1,8 @@
-//! `cargo xtask deploy` and the operator scripts, end to end against a real OpenBao: one integration-test binary.
+//! `cargo xtask deploy`, `install`, `dist` and the operator scripts, end to end (deploy against a real OpenBao):
+//! one integration-test binary.
 
 mod deploy;
+mod install;
 mod scripts;
 
 use std::net::TcpListener;
