@@ -7,18 +7,20 @@
 //! - `job`: run a `--local` deployment's job units (backup, drill, health, rotation, audit retention) as systemd
 //!   would, and list them with their schedules.
 //! - `bench`: benchmarks beside the tools users would otherwise use, reporting the ratios.
+//! - `dist`: the tarball a VPS without Rust installs; `install`: the same layout into a prefix from a checkout.
 
 mod bench;
 mod bench_scan;
 mod demo;
 mod deploy;
+mod dist;
 mod job;
 mod test;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use vault_core::Exit;
 
 #[derive(Parser)]
@@ -40,10 +42,19 @@ enum Task {
     Job(job::Args),
     /// Run a benchmark beside the tools users would otherwise use.
     Bench(bench::Args),
+    /// Build target/dist/vault-toolkit-VERSION-TARGET.tar.gz: the tools, units, policies, scripts, docs, install.sh.
+    Dist(dist::DistArgs),
+    /// Build and install the tools and their files into a prefix (default /usr/local), as the tarball's install.sh does.
+    Install(dist::InstallArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Installed, this binary is `vault-toolkit` (`sudo vault-toolkit deploy` on a host without Rust): its help and
+    // version then name it so, not `cargo xtask`.
+    let installed = std::env::args_os().next().is_some_and(|arg0| Path::new(&arg0).ends_with(dist::DEPLOY_BIN));
+    let command =
+        if installed { Cli::command().name(dist::DEPLOY_BIN).bin_name(dist::DEPLOY_BIN) } else { Cli::command() };
+    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
     vault_core::cli::main("xtask", || match cli.task {
         Task::Test(args) => test::run(&args).map(|()| Exit::Ok),
         Task::Deploy(args) => deploy::run(&args),
@@ -52,6 +63,8 @@ fn main() -> ExitCode {
         // Benchmarks measure optimised code: a debug xtask hands over to a release build of itself.
         Task::Bench(_) if cfg!(debug_assertions) => rerun_in_release().map(|()| Exit::Ok),
         Task::Bench(args) => bench::run(&args).map(|()| Exit::Ok),
+        Task::Dist(args) => dist::dist(&args),
+        Task::Install(args) => dist::install(&args),
     })
 }
 

@@ -1,7 +1,9 @@
-//! `cargo xtask deploy` and the operator scripts, end to end against a real OpenBao: one integration-test binary.
+//! `cargo xtask deploy`, `install`, `dist` and the operator scripts, end to end (deploy against a real OpenBao):
+//! one integration-test binary.
 
 mod deploy;
 mod identities;
+mod install;
 mod scripts;
 mod systemd;
 mod units;
