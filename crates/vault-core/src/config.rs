@@ -252,7 +252,15 @@ impl Config {
         };
         let auth = if let Some(role_id) = role_id {
             let secret_id = if let Some(file) = args.secret_id_file.clone().or_else(|| path_var("SECRET_ID_FILE")) {
-                SecretIdSource::File(file)
+                // Read at each login; a file that is there now is checked now too, so a bad one is reported at
+                // start rather than by the first request of a long-running process.
+                let source = SecretIdSource::File(file);
+                if let Err(error @ Error::Config(_)) = source.read()
+                    && !error.to_string().contains("cannot read")
+                {
+                    return Err(error);
+                }
+                source
             } else if let Some(value) = var("SECRET_ID") {
                 let value = SecretString::new(value);
                 check_credential(value.expose(), &var_name("SECRET_ID"), "an AppRole secret_id")?;
@@ -556,11 +564,21 @@ mod tests {
         let args = ConnectArgs { role_id_file: Some(bad_file.into()), ..Default::default() };
         let err = resolve(&args, &[("VAULT_SECRET_ID", "s")], None).unwrap_err().to_string();
         assert!(err.contains(bad_file), "{err}");
-        let c = resolve(&ConnectArgs::default(), &[("VAULT_ROLE_ID", "r"), ("VAULT_SECRET_ID_FILE", bad_file)], None)
-            .unwrap();
+        let err = resolve(&ConnectArgs::default(), &[("VAULT_ROLE_ID", "r"), ("VAULT_SECRET_ID_FILE", bad_file)], None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(bad_file) && err.contains("control character"), "checked at start: {err}");
+        let later = dir.path().join("later");
+        let c = resolve(
+            &ConnectArgs::default(),
+            &[("VAULT_ROLE_ID", "r"), ("VAULT_SECRET_ID_FILE", later.to_str().unwrap())],
+            None,
+        )
+        .expect("a secret_id file that is not there yet is read at login");
+        std::fs::write(&later, "x\ty").unwrap();
         let AuthConfig::AppRole(a) = &c.auth else { panic!("expected AppRole") };
         let err = a.secret_id.read().unwrap_err().to_string();
-        assert!(err.contains(bad_file) && err.contains("control character"), "{err}");
+        assert!(err.contains("later") && err.contains("control character"), "and at each login: {err}");
         // A home ~/.vault-token too.
         let home = tempfile::tempdir().unwrap();
         std::fs::write(home.path().join(".vault-token"), "s.x\x02y").unwrap();

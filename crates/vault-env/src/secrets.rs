@@ -131,8 +131,10 @@ pub async fn resolve_allowing(
                 }
             }
             Err(error) => {
+                // An unavailable server, failed authentication or input no server could take is the run's
+                // problem, not this secret's: report it as that, with its own exit code.
                 if let Error::Vault(e) = &error
-                    && e.exit() == Exit::Unavailable
+                    && matches!(e.exit(), Exit::Unavailable | Exit::Usage)
                 {
                     return Err(error);
                 }
@@ -148,7 +150,7 @@ pub async fn resolve_allowing(
     for spec in databases {
         let creds = match db_creds(client, &spec.role, &spec.mount, spec.kind).await {
             Ok(creds) => creds,
-            Err(Error::Vault(e)) if e.exit() != Exit::Unavailable => {
+            Err(Error::Vault(e)) if !matches!(e.exit(), Exit::Unavailable | Exit::Usage) => {
                 missing.push(describe(&spec.role, &Error::Vault(e)));
                 continue;
             }
@@ -258,7 +260,7 @@ pub async fn check(client: &Client, secrets: &[SecretSpec], databases: &[Databas
     for (spec, read) in secrets.iter().zip(reads) {
         let (status, missing_keys, message) = match read {
             Ok(_) => (CheckStatus::Ok, Vec::new(), None),
-            Err(Error::Vault(e)) if e.exit() == Exit::Unavailable => return Err(Error::Vault(e)),
+            Err(Error::Vault(e)) if matches!(e.exit(), Exit::Unavailable | Exit::Usage) => return Err(Error::Vault(e)),
             Err(Error::MissingKeys { path, missing }) => {
                 let message = format!("{path}: no key {}", missing.join(", "));
                 (CheckStatus::MissingKeys, missing, Some(message))

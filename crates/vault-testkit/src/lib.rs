@@ -18,6 +18,7 @@
 //!
 //! Set `VAULT_TESTKIT_KEEP=1` to keep each server's directory (config, data, log) for a post-mortem.
 
+mod blackhole;
 mod dev;
 mod error;
 mod http;
@@ -27,8 +28,10 @@ mod postgres;
 mod process;
 mod s3;
 mod tls;
+pub mod toolcheck;
 mod workdir;
 
+pub use blackhole::{DroppingPort, SilentServer};
 pub use dev::DevServer;
 pub use error::{Error, Result};
 pub use install::{Tools, bao_binary, install_all, postgres_bin_dir, tools_dir, weed_binary};
