@@ -522,7 +522,8 @@ mod tests {
         let bad_file = bad_file.to_str().unwrap();
         // Every way a token, namespace, role_id, secret_id or mount gets in, with every kind of bad byte.
         for bad in ["ro\x01ot", "a\nb", "tab\there", "esc\x1b[0m", "del\x7f", "sp ace", "caf\u{e9}"] {
-            let cases: Vec<(Vec<(&str, &str)>, ConnectArgs, &str)> = vec![
+            type Case<'a> = (Vec<(&'a str, &'a str)>, ConnectArgs, &'a str);
+            let cases: Vec<Case<'_>> = vec![
                 (vec![("VAULT_TOKEN", bad)], ConnectArgs::default(), "VAULT_TOKEN"),
                 (vec![("BAO_TOKEN", bad), ("VAULT_TOKEN", "ok")], ConnectArgs::default(), "BAO_TOKEN"),
                 (vec![("VAULT_ROLE_ID", bad), ("VAULT_SECRET_ID", "s")], ConnectArgs::default(), "VAULT_ROLE_ID"),
