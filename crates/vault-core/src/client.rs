@@ -517,9 +517,7 @@ impl Client {
         };
         Error::Auth {
             method: "token".into(),
-            detail: format!(
-                "the token from {source} was refused: it is invalid, revoked or expired (or may not look itself up, which the `default` policy allows); get a new one"
-            ),
+            detail: format!("the token from {source} was refused: it is invalid, revoked or expired; get a new one"),
         }
     }
 
