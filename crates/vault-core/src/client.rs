@@ -37,6 +37,10 @@ use crate::secret::SecretString;
 /// First backoff step; each retry doubles it, up to [`MAX_BACKOFF`], and waits a random 50–100 % of the step.
 const BASE_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(3);
+/// The longest API path a request may have, in bytes. Vault sets no limit of its own, but the HTTP stack refuses
+/// URLs near 64 KiB (and proxies far sooner); a path this long is a mistake, reported as invalid input before
+/// anything is sent instead of as an unreachable server.
+pub const MAX_PATH_LEN: usize = 8192;
 
 /// A connection to one Vault server. Cheap to clone; clones share the connection pool, token and cache.
 #[derive(Clone)]
@@ -57,6 +61,8 @@ struct Inner {
     cache: Option<Cache>,
     /// KV mount of each path prefix resolved so far.
     pub(crate) kv_mounts: Mutex<HashMap<String, crate::kv::MountInfo>>,
+    /// When the whole command must be done by, if the tool set one: every call fails once it has passed.
+    deadline: Mutex<Option<Instant>>,
 }
 
 /// The token in use and the `vaultrs` client that carries it.
@@ -156,6 +162,7 @@ impl ClientBuilder {
                 refresh: tokio::sync::Mutex::new(()),
                 cache: self.cache_ttl.map(Cache::new),
                 kv_mounts: Mutex::new(HashMap::new()),
+                deadline: Mutex::new(None),
                 config,
             }),
         })
@@ -193,12 +200,58 @@ impl Client {
         self.inner.cache.as_ref()
     }
 
+    /// Sets (or with `None` clears) the time by which every call must be done, retries, backoff and re-logins
+    /// included; shared by all clones. One-shot commands set it so the whole command keeps to its time limit;
+    /// without it each call is still bounded by the client timeout.
+    pub fn set_deadline(&self, deadline: Option<Instant>) {
+        *self.inner.deadline.lock().expect("deadline lock poisoned") = deadline;
+    }
+
+    /// Sets the deadline `limit` from now.
+    pub fn set_time_limit(&self, limit: Duration) {
+        self.set_deadline(Some(Instant::now() + limit));
+    }
+
+    /// The deadline set with [`Client::set_deadline`], if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        *self.inner.deadline.lock().expect("deadline lock poisoned")
+    }
+
+    /// Runs one call within its time budget: the client timeout, cut short by the deadline. Checks the path
+    /// first, so input no server could accept is refused before anything is sent.
+    async fn bounded<T>(&self, op: Op<'_>, call: impl Future<Output = Result<T>>) -> Result<T> {
+        check_path(op.path)?;
+        let timeout = self.inner.config.timeout;
+        let (budget, why) = match self.deadline() {
+            Some(deadline) if deadline.saturating_duration_since(Instant::now()) < timeout => {
+                (deadline.saturating_duration_since(Instant::now()), "the command's time limit")
+            }
+            _ => (timeout, "the client timeout (--client-timeout, VAULT_CLIENT_TIMEOUT)"),
+        };
+        let error = || Error::Unreachable {
+            address: self.inner.address.clone(),
+            detail: format!("no answer to {} {} within {} ({why})", op.operation, op.path, show_duration(budget)),
+        };
+        if budget.is_zero() {
+            return Err(error());
+        }
+        tokio::time::timeout(budget, call).await.unwrap_or_else(|_| Err(error()))
+    }
+
     pub(crate) fn inner_mounts(&self) -> &Mutex<HashMap<String, crate::kv::MountInfo>> {
         &self.inner.kv_mounts
     }
 
     /// Runs `call` with a usable session, retrying and re-authenticating as the module documentation describes.
     pub(crate) async fn execute<T, F, Fut>(&self, op: Op<'_>, call: F) -> Result<T>
+    where
+        F: Fn(Arc<Session>) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        self.bounded(op, self.execute_unbounded(op, call)).await
+    }
+
+    async fn execute_unbounded<T, F, Fut>(&self, op: Op<'_>, call: F) -> Result<T>
     where
         F: Fn(Arc<Session>) -> Fut,
         Fut: Future<Output = Result<T>>,
@@ -295,12 +348,21 @@ impl Client {
                     Ok(self.session_with(Some(token.clone()), lease, Duration::from_secs(info.ttl), current.generation))
                 }
                 // A token whose policies leave out `default` may not look itself up, and the server answers a
-                // dead token the same way. Use it as it is, without renewal: the first request it cannot make
-                // reports which it was.
-                Err(Error::Auth { .. }) => Ok(Session {
-                    self_lookup: false,
-                    ..self.session_with(Some(token.clone()), Lease::Forever, Duration::ZERO, current.generation)
-                }),
+                // dead token the same way: ask an endpoint every live token may call to tell them apart. A live
+                // one is used as it is, without renewal; a dead one is an authentication failure now, not a
+                // "permission denied" on the first request.
+                Err(Error::Auth { .. }) => {
+                    if !self.token_accepted(token).await? {
+                        return match approle {
+                            Some(a) => self.login(a, current.generation).await,
+                            None => Err(self.dead_token_error()),
+                        };
+                    }
+                    Ok(Session {
+                        self_lookup: false,
+                        ..self.session_with(Some(token.clone()), Lease::Forever, Duration::ZERO, current.generation)
+                    })
+                }
                 Err(error) => Err(error),
             },
             Lease::Forever => unreachable!("a token that never expires is never refreshed"),
@@ -406,9 +468,31 @@ impl Client {
 
     /// After a 403: is the token itself dead (revoked, expired) rather than merely not allowed?
     async fn token_is_dead(&self, session: &Session) -> bool {
-        session.token.is_some()
-            && session.self_lookup
-            && matches!(self.lookup_self(session).await, Err(Error::Auth { .. }))
+        match &session.token {
+            None => false,
+            Some(_) if session.self_lookup => matches!(self.lookup_self(session).await, Err(Error::Auth { .. })),
+            Some(token) => matches!(self.token_accepted(token).await, Ok(false)),
+        }
+    }
+
+    /// Whether the server knows `token` at all, whatever its policies. `sys/internal/ui/mounts` needs no token,
+    /// but when one is sent the server checks it: a live token gets the (filtered) mount list, an unknown,
+    /// revoked or expired one gets 403. Any other answer cannot tell, and counts as alive (the request that
+    /// follows then reports what it finds).
+    async fn token_accepted(&self, token: &SecretString) -> Result<bool> {
+        const PROBE: &str = "sys/internal/ui/mounts";
+        let op = Op::new("check the token on", PROBE);
+        self.retrying(op, || async {
+            let response =
+                self.http_request(Method::GET, PROBE, Some(token)).send().await.map_err(|e| self.map_transport(&e))?;
+            let status = response.status();
+            if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                let bytes = response.bytes().await.unwrap_or_default();
+                return Err(self.status_error(status, &bytes, op));
+            }
+            Ok(status != StatusCode::FORBIDDEN)
+        })
+        .await
     }
 
     /// Replaces a dead token: AppRole logs in again (once, however many requests noticed); a static token fails.
@@ -433,9 +517,7 @@ impl Client {
         };
         Error::Auth {
             method: "token".into(),
-            detail: format!(
-                "the token from {source} was refused: it is invalid, revoked or expired (or may not look itself up, which the `default` policy allows); get a new one"
-            ),
+            detail: format!("the token from {source} was refused: it is invalid, revoked or expired; get a new one"),
         }
     }
 
@@ -445,17 +527,20 @@ impl Client {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let mut attempt = 0;
-        loop {
-            match call().await {
-                Err(error) if error.is_retryable() && attempt < self.inner.config.max_retries => {
-                    tracing::debug!(%error, attempt, "retrying {} {}", op.operation, op.path);
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
+        self.bounded(op, async {
+            let mut attempt = 0;
+            loop {
+                match call().await {
+                    Err(error) if error.is_retryable() && attempt < self.inner.config.max_retries => {
+                        tracing::debug!(%error, attempt, "retrying {} {}", op.operation, op.path);
+                        tokio::time::sleep(backoff(attempt)).await;
+                        attempt += 1;
+                    }
+                    result => return result,
                 }
-                result => return result,
             }
-        }
+        })
+        .await
     }
 
     /// Keeps the token alive in the background for a long-running process: wakes at each renewal point and
@@ -730,6 +815,33 @@ impl Client {
             Error::Unreachable { address: self.inner.address.clone(), detail }
         }
     }
+}
+
+/// Refuses an API path no server could take: too long, or holding control characters (which would end up in
+/// the request line). The message shows the start of the path only.
+pub fn check_path(path: &str) -> Result<()> {
+    let why = if path.len() > MAX_PATH_LEN {
+        format!("it is {} bytes long; at most {MAX_PATH_LEN} are accepted", path.len())
+    } else if path.chars().any(char::is_control) {
+        "it contains a control character".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidInput(format!("the path {} cannot be sent to Vault: {why}", shorten(path))))
+}
+
+/// A path fit for a one-line message: at most 80 characters, control characters escaped.
+pub(crate) fn shorten(path: &str) -> String {
+    const SHOWN: usize = 80;
+    let mut shown: String = path.chars().take(SHOWN).collect();
+    if shown.len() < path.len() {
+        shown.push('…');
+    }
+    format!("{shown:?}")
+}
+
+fn show_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{:.1}s", d.as_secs_f64()) }
 }
 
 /// The operation a method stands for, to name in errors.

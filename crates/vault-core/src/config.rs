@@ -21,6 +21,9 @@ pub const DEFAULT_MAX_RETRIES: u32 = 2;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Where AppRole is mounted unless told otherwise.
 pub const DEFAULT_APPROLE_MOUNT: &str = "approle";
+/// The longest token, role_id, secret_id or namespace accepted. Real ones are under 200 bytes; the cap keeps a
+/// wrong file (a certificate, a log) from being sent as a header.
+pub const MAX_CREDENTIAL_LEN: usize = 4096;
 
 /// Everything needed to reach and authenticate to a Vault server.
 #[derive(Clone, Debug)]
@@ -73,10 +76,14 @@ pub enum SecretIdSource {
 impl SecretIdSource {
     /// Reads the current secret_id.
     pub fn read(&self) -> Result<SecretString, Error> {
-        match self {
-            SecretIdSource::Value(v) => Ok(v.clone()),
-            SecretIdSource::File(path) => read_secret_file(path, "AppRole secret_id"),
-        }
+        let (secret, source) = match self {
+            SecretIdSource::Value(v) => (v.clone(), "VAULT_SECRET_ID".to_owned()),
+            SecretIdSource::File(path) => {
+                (read_secret_file(path, "AppRole secret_id")?, format!("the secret_id file {}", path.display()))
+            }
+        };
+        check_credential(secret.expose(), &source, "an AppRole secret_id")?;
+        Ok(secret)
     }
 }
 
@@ -182,6 +189,11 @@ impl Config {
             [format!("BAO_{name}"), format!("VAULT_{name}")].iter().find_map(|k| lookup(k).filter(|v| !v.is_empty()))
         };
         let path_var = |name: &str| var(name).map(PathBuf::from);
+        // The name of the variable `var(name)` took its value from, for messages that must not show the value.
+        let var_name = |name: &str| -> String {
+            let bao = format!("BAO_{name}");
+            if lookup(&bao).is_some_and(|v| !v.is_empty()) { bao } else { format!("VAULT_{name}") }
+        };
 
         let address_text = args.address.clone().or_else(|| var("ADDR")).unwrap_or_else(|| DEFAULT_ADDRESS.to_owned());
         let address = parse_address(&address_text)?;
@@ -217,20 +229,42 @@ impl Config {
             })?,
             None => DEFAULT_TIMEOUT,
         };
+        if timeout.is_zero() {
+            // Zero would make every request fail at once (or, in some HTTP stacks, wait forever).
+            return Err(Error::Config("client timeout must be more than 0, e.g. 30s".into()));
+        }
 
         let role_id = match (
             args.role_id.clone().or_else(|| var("ROLE_ID")),
             args.role_id_file.clone().or_else(|| path_var("ROLE_ID_FILE")),
         ) {
-            (Some(id), _) => Some(id),
-            (None, Some(file)) => Some(read_secret_file(&file, "AppRole role_id")?.expose().to_owned()),
+            (Some(id), _) => {
+                let source = if args.role_id.is_some() { "--role-id".to_owned() } else { var_name("ROLE_ID") };
+                check_credential(&id, &source, "an AppRole role_id")?;
+                Some(id)
+            }
+            (None, Some(file)) => {
+                let id = read_secret_file(&file, "AppRole role_id")?;
+                check_credential(id.expose(), &format!("the role_id file {}", file.display()), "an AppRole role_id")?;
+                Some(id.expose().to_owned())
+            }
             (None, None) => None,
         };
         let auth = if let Some(role_id) = role_id {
             let secret_id = if let Some(file) = args.secret_id_file.clone().or_else(|| path_var("SECRET_ID_FILE")) {
-                SecretIdSource::File(file)
+                // Read at each login; a file that is there now is checked now too, so a bad one is reported at
+                // start rather than by the first request of a long-running process.
+                let source = SecretIdSource::File(file);
+                if let Err(error @ Error::Config(_)) = source.read()
+                    && !error.to_string().contains("cannot read")
+                {
+                    return Err(error);
+                }
+                source
             } else if let Some(value) = var("SECRET_ID") {
-                SecretIdSource::Value(SecretString::new(value))
+                let value = SecretString::new(value);
+                check_credential(value.expose(), &var_name("SECRET_ID"), "an AppRole secret_id")?;
+                SecretIdSource::Value(value)
             } else {
                 return Err(Error::Config(
                     "AppRole needs a secret_id: set VAULT_SECRET_ID_FILE (or --secret-id-file) or VAULT_SECRET_ID"
@@ -238,33 +272,36 @@ impl Config {
                 ));
             };
             let mount = args.approle_mount.clone().or_else(|| var("APPROLE_MOUNT"));
-            AuthConfig::AppRole(AppRoleConfig {
-                mount: mount.unwrap_or_else(|| DEFAULT_APPROLE_MOUNT.to_owned()).trim_matches('/').to_owned(),
-                role_id,
-                secret_id,
-            })
+            let mount = mount.unwrap_or_else(|| DEFAULT_APPROLE_MOUNT.to_owned()).trim_matches('/').to_owned();
+            let source =
+                if args.approle_mount.is_some() { "--approle-mount".to_owned() } else { var_name("APPROLE_MOUNT") };
+            check_mount(&mount, &source)?;
+            AuthConfig::AppRole(AppRoleConfig { mount, role_id, secret_id })
         } else if let Some(file) = &args.token_file {
             AuthConfig::Token {
                 token: read_secret_file(file, "token")?,
                 source: format!("token file {}", file.display()),
             }
         } else if let Some(token) = var("TOKEN") {
-            let source = if lookup("BAO_TOKEN").is_some_and(|t| !t.is_empty()) { "BAO_TOKEN" } else { "VAULT_TOKEN" };
-            AuthConfig::Token { token: SecretString::new(token), source: source.to_owned() }
+            AuthConfig::Token { token: SecretString::new(token), source: var_name("TOKEN") }
         } else if let Some(file) = home.map(|h| h.join(".vault-token")).filter(|f| f.is_file()) {
             AuthConfig::Token { token: read_secret_file(&file, "token")?, source: file.display().to_string() }
         } else {
             AuthConfig::None
         };
+        if let AuthConfig::Token { token, source } = &auth {
+            check_credential(token.expose(), source, "a token")?;
+        }
+        let namespace = match (&args.namespace, var("NAMESPACE")) {
+            (Some(ns), _) => Some((ns.clone(), "--namespace".to_owned())),
+            (None, Some(ns)) => Some((ns, var_name("NAMESPACE"))),
+            (None, None) => None,
+        };
+        if let Some((ns, source)) = &namespace {
+            check_namespace(ns, source)?;
+        }
 
-        Ok(Config {
-            address,
-            auth,
-            tls,
-            namespace: args.namespace.clone().or_else(|| var("NAMESPACE")),
-            max_retries,
-            timeout,
-        })
+        Ok(Config { address, auth, tls, namespace: namespace.map(|(ns, _)| ns), max_retries, timeout })
     }
 
     /// A configuration for `address` with a token, defaults for the rest. Handy in tests and the xtask.
@@ -292,6 +329,54 @@ pub fn parse_address(text: &str) -> Result<Url, Error> {
         return Err(Error::Config(format!("Vault address {text:?} has no host")));
     }
     Ok(url)
+}
+
+/// Checks a credential that travels in a header or a login body: printable ASCII without spaces, as every
+/// token, role_id and secret_id Vault and OpenBao issue is. A control character would make the HTTP stack refuse
+/// (or, in vaultrs, panic on) the header; anything else outside that set cannot be a real credential. The message
+/// names where the value came from and never shows it.
+pub fn check_credential(value: &str, source: &str, what: &str) -> Result<(), Error> {
+    let why = if value.len() > MAX_CREDENTIAL_LEN {
+        format!("is longer than {MAX_CREDENTIAL_LEN} bytes")
+    } else if value.chars().any(char::is_control) {
+        "contains a control character (a newline, tab, escape, …)".to_owned()
+    } else if value.contains(' ') {
+        "contains a space".to_owned()
+    } else if !value.is_ascii() {
+        "contains a non-ASCII character".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(Error::Config(format!("{source} {why}: it cannot be {what} (its value is not shown)")))
+}
+
+/// Checks a namespace, which is sent as the `X-Vault-Namespace` header: no control characters, and short.
+/// Namespaces are not secret, but the value is still not echoed: it may be a paste of something that is.
+pub fn check_namespace(value: &str, source: &str) -> Result<(), Error> {
+    let why = if value.len() > MAX_CREDENTIAL_LEN {
+        format!("is longer than {MAX_CREDENTIAL_LEN} bytes")
+    } else if value.chars().any(char::is_control) {
+        "contains a control character (a newline, tab, escape, …)".to_owned()
+    } else if value.trim() != value {
+        "starts or ends with whitespace".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(Error::Config(format!("{source} {why}: it cannot be a namespace (its value is not shown)")))
+}
+
+/// Checks an auth mount name, which becomes part of a URL path (`auth/MOUNT/login`).
+pub fn check_mount(value: &str, source: &str) -> Result<(), Error> {
+    let bad = value.is_empty()
+        || value.len() > 256
+        || value.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '?' | '#' | '%' | '\\'))
+        || value.split('/').any(|s| s.is_empty() || s == "." || s == "..");
+    if bad {
+        return Err(Error::Config(format!(
+            "{source} is not a mount name: use letters, digits, -, _ and / between segments (its value is not shown)"
+        )));
+    }
+    Ok(())
 }
 
 /// Reads a one-line secret file (token, secret_id), trimming the trailing newline editors add.
@@ -427,6 +512,92 @@ mod tests {
         }
         let err = resolve(&ConnectArgs::default(), &[("VAULT_CLIENT_CERT", "/c.pem")], None).unwrap_err();
         assert!(err.to_string().contains("key"), "{err}");
+    }
+
+    #[test]
+    fn unsendable_credentials_name_their_variable_never_their_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad_file = dir.path().join("bad");
+        std::fs::write(&bad_file, "ab\x01cd\n").unwrap();
+        let bad_file = bad_file.to_str().unwrap();
+        // Every way a token, namespace, role_id, secret_id or mount gets in, with every kind of bad byte.
+        for bad in ["ro\x01ot", "a\nb", "tab\there", "esc\x1b[0m", "del\x7f", "sp ace", "caf\u{e9}"] {
+            type Case<'a> = (Vec<(&'a str, &'a str)>, ConnectArgs, &'a str);
+            let cases: Vec<Case<'_>> = vec![
+                (vec![("VAULT_TOKEN", bad)], ConnectArgs::default(), "VAULT_TOKEN"),
+                (vec![("BAO_TOKEN", bad), ("VAULT_TOKEN", "ok")], ConnectArgs::default(), "BAO_TOKEN"),
+                (vec![("VAULT_ROLE_ID", bad), ("VAULT_SECRET_ID", "s")], ConnectArgs::default(), "VAULT_ROLE_ID"),
+                (vec![("VAULT_ROLE_ID", "r"), ("VAULT_SECRET_ID", bad)], ConnectArgs::default(), "VAULT_SECRET_ID"),
+                (
+                    vec![("VAULT_SECRET_ID", "s")],
+                    ConnectArgs { role_id: Some(bad.into()), ..Default::default() },
+                    "--role-id",
+                ),
+            ];
+            for (vars, args, name) in cases {
+                let err = resolve(&args, &vars, None).unwrap_err();
+                let text = err.to_string();
+                assert!(matches!(err, Error::Config(_)), "{name}={bad:?}: {err:?}");
+                assert!(text.contains(name), "{name}: {text}");
+                assert!(!text.contains(bad), "{name}: the value is shown: {text}");
+                assert_eq!(err.exit(), crate::Exit::Usage);
+            }
+        }
+        for bad in ["a\nb", "ro\x01ot", "\x7f", " lead"] {
+            for (vars, args, name) in [
+                (vec![("VAULT_NAMESPACE", bad)], ConnectArgs::default(), "VAULT_NAMESPACE"),
+                (vec![("BAO_NAMESPACE", bad)], ConnectArgs::default(), "BAO_NAMESPACE"),
+                (vec![], ConnectArgs { namespace: Some(bad.into()), ..Default::default() }, "--namespace"),
+            ] {
+                let err = resolve(&args, &vars, None).unwrap_err().to_string();
+                assert!(err.contains(name) && !err.contains(bad), "{name}: {err}");
+            }
+        }
+        for bad in ["a b", "a/../b", "x?y", "a\n"] {
+            let vars = [("VAULT_ROLE_ID", "r"), ("VAULT_SECRET_ID", "s"), ("VAULT_APPROLE_MOUNT", bad)];
+            let err = resolve(&ConnectArgs::default(), &vars, None).unwrap_err().to_string();
+            assert!(err.contains("VAULT_APPROLE_MOUNT"), "{err}");
+        }
+        // Files: the token file and role_id file fail at once; a secret_id file at each login (it is re-read).
+        let args = ConnectArgs { token_file: Some(bad_file.into()), ..Default::default() };
+        let err = resolve(&args, &[], None).unwrap_err().to_string();
+        assert!(err.contains(bad_file) && !err.contains("ab\x01cd"), "{err}");
+        let args = ConnectArgs { role_id_file: Some(bad_file.into()), ..Default::default() };
+        let err = resolve(&args, &[("VAULT_SECRET_ID", "s")], None).unwrap_err().to_string();
+        assert!(err.contains(bad_file), "{err}");
+        let err = resolve(&ConnectArgs::default(), &[("VAULT_ROLE_ID", "r"), ("VAULT_SECRET_ID_FILE", bad_file)], None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(bad_file) && err.contains("control character"), "checked at start: {err}");
+        let later = dir.path().join("later");
+        let c = resolve(
+            &ConnectArgs::default(),
+            &[("VAULT_ROLE_ID", "r"), ("VAULT_SECRET_ID_FILE", later.to_str().unwrap())],
+            None,
+        )
+        .expect("a secret_id file that is not there yet is read at login");
+        std::fs::write(&later, "x\ty").unwrap();
+        let AuthConfig::AppRole(a) = &c.auth else { panic!("expected AppRole") };
+        let err = a.secret_id.read().unwrap_err().to_string();
+        assert!(err.contains("later") && err.contains("control character"), "and at each login: {err}");
+        // A home ~/.vault-token too.
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join(".vault-token"), "s.x\x02y").unwrap();
+        let err = resolve(&ConnectArgs::default(), &[], Some(home.path().to_owned())).unwrap_err().to_string();
+        assert!(err.contains(".vault-token"), "{err}");
+        // Good values pass, including a trailing newline in a file (trimmed).
+        std::fs::write(home.path().join(".vault-token"), "hvs.CAESIJ-abc_123.x\n").unwrap();
+        resolve(&ConnectArgs::default(), &[("VAULT_NAMESPACE", "team-a/ns_1")], Some(home.path().to_owned())).unwrap();
+    }
+
+    #[test]
+    fn a_zero_client_timeout_is_refused() {
+        for v in ["0", "0s", "0ms"] {
+            let err = resolve(&ConnectArgs::default(), &[("VAULT_CLIENT_TIMEOUT", v)], None).unwrap_err();
+            assert!(matches!(err, Error::Config(_)), "{v}: {err:?}");
+            let args = ConnectArgs { client_timeout: Some(v.into()), ..Default::default() };
+            assert!(resolve(&args, &[], None).is_err(), "--client-timeout {v}");
+        }
     }
 
     #[test]

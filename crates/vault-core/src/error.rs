@@ -15,6 +15,9 @@ pub enum Error {
     /// The configuration is unusable (bad address, unreadable token file, …).
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// Input no server could accept (a path too long or with control characters), refused before sending.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
     /// No connection could be made, after retries.
     #[error("cannot reach Vault at {address}: {detail} (is the server running and VAULT_ADDR right?)")]
     Unreachable { address: String, detail: String },
@@ -62,7 +65,7 @@ impl Error {
     /// The exit code this error deserves in the shared table.
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Config(_) | Error::InvalidRequest { .. } => Exit::Usage,
+            Error::Config(_) | Error::InvalidInput(_) | Error::InvalidRequest { .. } => Exit::Usage,
             Error::Unreachable { .. }
             | Error::Tls { .. }
             | Error::Sealed { .. }

@@ -104,7 +104,10 @@ fn strip_api_prefix(rest: &str) -> &str {
 /// Rejects what Vault would misread or a user surely did not mean: empty segments (`a//b`), `.` and `..`,
 /// control characters, and surrounding whitespace.
 fn validate(what: &str, text: &str, allow_empty: bool) -> Result<()> {
-    let bad = |why: &str| Err(Error::Config(format!("invalid KV {what} {text:?}: {why}")));
+    let bad = |why: &str| Err(Error::Config(format!("invalid KV {what} {}: {why}", crate::client::shorten(text))));
+    if text.len() > crate::client::MAX_PATH_LEN {
+        return bad(&format!("it is {} bytes long; at most {} are accepted", text.len(), crate::client::MAX_PATH_LEN));
+    }
     if text.is_empty() {
         return if allow_empty { Ok(()) } else { bad("it is empty") };
     }

@@ -11,8 +11,8 @@ use vault_core::config::AuthConfig;
 use vault_core::output::{Format, Table, write_json, write_record};
 use vault_core::{Client, Config, ConnectArgs, Exit};
 use vault_env::{
-    CheckStatus, DbKind, ExportFormat, Manifest, RunOptions, SecretSpec, ServeOptions, check, db_creds, render,
-    resolve, run_command, serve, write_private_file,
+    AllowedNames, CheckStatus, DbKind, ExportFormat, Manifest, RunOptions, SecretSpec, ServeOptions, check, db_creds,
+    render, resolve_allowing, run_command, serve, write_private_file,
 };
 
 /// Secrets for pipelines at run time, from HashiCorp Vault or OpenBao: read one, list them, export them, check a
@@ -103,6 +103,10 @@ struct ExportArgs {
     /// terminal
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Let a secret set NAME although it is on the guarded list (variables that run or load code, such as
+    /// PYTHONPATH or LD_PRELOAD; see docs/vault-api.md). Repeatable; exact names only
+    #[arg(long = "allow-env", value_name = "NAME")]
+    allow_env: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +131,10 @@ struct RunArgs {
     /// Do not revoke the token vault-env logged in with when the command ends
     #[arg(long)]
     keep_token: bool,
+    /// Let a secret set NAME although it is on the guarded list (variables that run or load code, such as
+    /// BASH_ENV, NODE_OPTIONS or LD_PRELOAD; see docs/vault-api.md). Repeatable; exact names only
+    #[arg(long = "allow-env", value_name = "NAME")]
+    allow_env: Vec<String>,
     /// The command and its arguments, after --
     #[arg(last = true, required = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -193,28 +201,35 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     // Only a token vault-env obtained itself (an AppRole login) is revoked at the end: a token the caller handed
     // in (VAULT_TOKEN, a token file) is theirs, and revoking it would log them out.
     let own_token = matches!(config.auth, AuthConfig::AppRole(_));
+    // One-shot commands keep to --client-timeout as a whole: login, retries and every read included.
+    let limit = config.timeout;
+    let one_shot = |config: Config| -> anyhow::Result<Client> {
+        let client = Client::new(config)?;
+        client.set_time_limit(limit);
+        Ok(client)
+    };
     match cli.command {
         Command::Get(args) => {
-            let client = Client::new(config)?;
+            let client = one_shot(config)?;
             let result = get(&client, &args).await;
             revoke(&client, own_token).await;
             result
         }
         Command::List(args) => {
-            let client = Client::new(config)?;
+            let client = one_shot(config)?;
             let result = list(&client, &args).await;
             revoke(&client, own_token).await;
             result
         }
-        Command::Export(args) => export(&Client::new(config)?, &args, own_token).await,
+        Command::Export(args) => export(&one_shot(config)?, &args, own_token).await,
         Command::Check(args) => {
-            let client = Client::new(config)?;
+            let client = one_shot(config)?;
             let result = check_manifest(&client, &args).await;
             revoke(&client, own_token).await;
             result
         }
-        Command::Run(args) => run_cmd(&Client::new(config)?, args, own_token).await,
-        Command::DbCreds(args) => db(&Client::new(config)?, &args).await,
+        Command::Run(args) => run_cmd(&one_shot(config)?, args, own_token).await,
+        Command::DbCreds(args) => db(&one_shot(config)?, &args).await,
         Command::Serve(args) => {
             let mut builder = Client::builder(config);
             if !args.cache_ttl.is_zero() {
@@ -333,7 +348,8 @@ async fn export(client: &Client, args: &ExportArgs, own_token: bool) -> anyhow::
         ),
         None => true,
     };
-    let env = match resolve(client, &manifest.secrets, &manifest.databases).await {
+    let allowed = AllowedNames::new(args.allow_env.iter().cloned());
+    let env = match resolve_allowing(client, &manifest.secrets, &manifest.databases, &allowed).await {
         Ok(env) => env,
         Err(error) => {
             revoke(client, own_token).await;
@@ -399,8 +415,14 @@ async fn run_cmd(client: &Client, args: RunArgs, own_token: bool) -> anyhow::Res
     let manifest = specs(&args.secrets, args.sources.manifest.as_deref())?;
     let revoke_token = own_token && !args.keep_token;
     let options = RunOptions { command: args.command, exec: args.exec, revoke_token };
-    let result = match resolve(client, &manifest.secrets, &manifest.databases).await {
-        Ok(env) => run_command(client, env, &options).await,
+    let allowed = AllowedNames::new(args.allow_env.iter().cloned());
+    let result = match resolve_allowing(client, &manifest.secrets, &manifest.databases, &allowed).await {
+        Ok(env) => {
+            // The time limit covers getting the secrets, not the command: from here on each call to Vault
+            // (renewals, the revocation at the end) is bounded by the client timeout alone.
+            client.set_deadline(None);
+            run_command(client, env, &options).await
+        }
         Err(error) => Err(error),
     };
     // When the command never ran, run_command did not get to revoke: do it here, so a failed start leaves no

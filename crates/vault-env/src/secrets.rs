@@ -12,6 +12,7 @@ use vault_core::{Client, Exit, SecretString};
 
 use crate::db::{DbCreds, DbKind, db_creds};
 use crate::error::{Error, Result};
+use crate::guard::AllowedNames;
 use crate::manifest::{DatabaseSpec, SecretSpec};
 
 /// Environment variables built from secrets: name → value, with where each came from (path and key, never the
@@ -64,10 +65,16 @@ pub fn is_env_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Names a secret's key may set only through an explicit mapping: they decide which program runs and which
-/// libraries it loads, so a key that happens to be called `path` must not change them silently.
-fn is_guarded(name: &str) -> bool {
-    name == "PATH" || name.starts_with("LD_") || name.starts_with("DYLD_")
+/// Refuses a name on the guarded list (`data/guarded-env.toml`) that the user did not allow by name: such a
+/// variable makes the command run or load other code. `source` says which secret and key would set it.
+fn check_guarded(name: &str, source: &str, allowed: &AllowedNames) -> Result<()> {
+    match allowed.refusal(name) {
+        None => Ok(()),
+        Some(guard) => Err(Error::Spec(format!(
+            "{source} would set {name}, which {}: refused; give the secret a prefix (PATH=PREFIX), map the key to another name, or allow it with --allow-env {name}",
+            guard.why
+        ))),
+    }
 }
 
 /// The environment name for `key` under `prefix`: upper case, anything but letters and digits as `_`, and a
@@ -85,7 +92,26 @@ pub fn env_name(prefix: &str, key: &str) -> String {
 }
 
 /// Reads every secret and database credential, or fails listing every one that is missing or unreadable.
+/// Refuses every guarded name (see [`crate::guard`]).
 pub async fn resolve(client: &Client, secrets: &[SecretSpec], databases: &[DatabaseSpec]) -> Result<EnvSet> {
+    resolve_allowing(client, secrets, databases, &AllowedNames::default()).await
+}
+
+/// [`resolve`], with guarded names the user allowed.
+pub async fn resolve_allowing(
+    client: &Client,
+    secrets: &[SecretSpec],
+    databases: &[DatabaseSpec],
+    allowed: &AllowedNames,
+) -> Result<EnvSet> {
+    // Database credentials' names are known before anything is read: refuse a guarded one before a database
+    // user is created for nothing.
+    for spec in databases {
+        for key in ["username", "password"] {
+            let name = spec.env.get(key).cloned().unwrap_or_else(|| env_name(&spec.prefix, key));
+            check_guarded(&name, &format!("{key} of database role {}", spec.role), allowed)?;
+        }
+    }
     let reads = futures_util::future::join_all(secrets.iter().map(|spec| read_spec(client, spec))).await;
     let mut env = EnvSet::default();
     let mut missing = Vec::new();
@@ -93,14 +119,8 @@ pub async fn resolve(client: &Client, secrets: &[SecretSpec], databases: &[Datab
         match read {
             Ok(pairs) => {
                 for (key, value) in pairs {
-                    let explicit = spec.env.get(&key).cloned();
-                    let name = explicit.clone().unwrap_or_else(|| env_name(&spec.prefix, &key));
-                    if explicit.is_none() && is_guarded(&name) {
-                        return Err(Error::Spec(format!(
-                            "key {key:?} of {} would set {name}, which changes how the command is found or loaded: give the secret a prefix, or map the key explicitly with env = {{ {key:?} = \"{name}\" }} in a manifest",
-                            spec.path
-                        )));
-                    }
+                    let name = spec.env.get(&key).cloned().unwrap_or_else(|| env_name(&spec.prefix, &key));
+                    check_guarded(&name, &format!("key {key:?} of {}", spec.path), allowed)?;
                     if !is_env_name(&name) {
                         return Err(Error::Spec(format!(
                             "key {key:?} of {} gives {name:?}, which is not a usable environment variable name: map it with env = {{ {key:?} = \"NAME\" }} in a manifest",
@@ -111,8 +131,10 @@ pub async fn resolve(client: &Client, secrets: &[SecretSpec], databases: &[Datab
                 }
             }
             Err(error) => {
+                // An unavailable server, failed authentication or input no server could take is the run's
+                // problem, not this secret's: report it as that, with its own exit code.
                 if let Error::Vault(e) = &error
-                    && e.exit() == Exit::Unavailable
+                    && matches!(e.exit(), Exit::Unavailable | Exit::Usage)
                 {
                     return Err(error);
                 }
@@ -128,7 +150,7 @@ pub async fn resolve(client: &Client, secrets: &[SecretSpec], databases: &[Datab
     for spec in databases {
         let creds = match db_creds(client, &spec.role, &spec.mount, spec.kind).await {
             Ok(creds) => creds,
-            Err(Error::Vault(e)) if e.exit() != Exit::Unavailable => {
+            Err(Error::Vault(e)) if !matches!(e.exit(), Exit::Unavailable | Exit::Usage) => {
                 missing.push(describe(&spec.role, &Error::Vault(e)));
                 continue;
             }
@@ -238,7 +260,7 @@ pub async fn check(client: &Client, secrets: &[SecretSpec], databases: &[Databas
     for (spec, read) in secrets.iter().zip(reads) {
         let (status, missing_keys, message) = match read {
             Ok(_) => (CheckStatus::Ok, Vec::new(), None),
-            Err(Error::Vault(e)) if e.exit() == Exit::Unavailable => return Err(Error::Vault(e)),
+            Err(Error::Vault(e)) if matches!(e.exit(), Exit::Unavailable | Exit::Usage) => return Err(Error::Vault(e)),
             Err(Error::MissingKeys { path, missing }) => {
                 let message = format!("{path}: no key {}", missing.join(", "));
                 (CheckStatus::MissingKeys, missing, Some(message))
@@ -289,7 +311,12 @@ mod tests {
         assert_eq!(env_name("", "2fa"), "_2FA");
         assert!(is_env_name("A_1") && is_env_name("_x"));
         assert!(!is_env_name("1A") && !is_env_name("") && !is_env_name("A-B"));
-        assert!(is_guarded("PATH") && is_guarded("LD_PRELOAD") && !is_guarded("DB_PATH"));
+        let none = AllowedNames::default();
+        assert!(check_guarded("PATH", "k", &none).is_err() && check_guarded("LD_PRELOAD", "k", &none).is_err());
+        assert!(check_guarded("DB_PATH", "k", &none).is_ok());
+        let e = check_guarded("BASH_ENV", "key \"bash_env\" of secret/x", &none).unwrap_err().to_string();
+        assert!(e.contains("--allow-env BASH_ENV") && e.contains("secret/x"), "{e}");
+        assert!(check_guarded("BASH_ENV", "k", &AllowedNames::new(["BASH_ENV".to_owned()])).is_ok());
     }
 
     #[test]

@@ -11,17 +11,24 @@
 //! Operations: `get` (`path`, optional `key`, `version`), `list` (`path`, optional `recursive`), `db_creds`
 //! (`role`, optional `mount`, `kind`), `health`, `stats`. Requests are answered in order. Error messages name
 //! paths and keys, never values. The token is renewed in the background and revoked when stdin closes.
+//!
+//! A line that is not UTF-8, not JSON or not a request is answered with a `protocol` error and the server goes
+//! on. A line longer than [`MAX_LINE`] is answered the same way without being held in memory: it is read in
+//! chunks and dropped up to its newline, so a runaway writer cannot make the server grow.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use vault_core::Client;
 use zeroize::Zeroizing;
 
 use crate::db::{DbKind, db_creds};
 use crate::error::Error;
+
+/// The longest request line accepted, newline excluded: 1 MiB. Real requests are under a kilobyte.
+pub const MAX_LINE: usize = 1 << 20;
 
 /// The default lifetime of a cached read.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -63,13 +70,27 @@ where
     W: AsyncWrite + Unpin,
 {
     let renewal = client.spawn_renewal();
-    let mut lines = BufReader::new(input).lines();
-    while let Some(line) = lines.next_line().await? {
-        let line = Zeroizing::new(line);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut answer = match serde_json::from_str::<Request>(&line) {
+    let mut input = BufReader::new(input);
+    let mut buffer = Zeroizing::new(Vec::new());
+    loop {
+        buffer.clear();
+        let line = match read_line(&mut input, &mut buffer, MAX_LINE).await? {
+            Line::End => break,
+            Line::TooLong => Err(format!("the line is longer than {MAX_LINE} bytes; it was skipped")),
+            Line::Complete => std::str::from_utf8(&buffer).map_err(|e| {
+                format!("the line is not UTF-8 (invalid byte at offset {}); it was skipped", e.valid_up_to())
+            }),
+        };
+        let line = match line {
+            Ok(line) if line.trim().is_empty() => continue,
+            Ok(line) => line,
+            Err(message) => {
+                let answer = json!({ "id": null, "ok": false, "error": { "kind": "protocol", "message": message } });
+                write_answer(&mut output, answer).await?;
+                continue;
+            }
+        };
+        let answer = match serde_json::from_str::<Request>(line) {
             Ok(request) => {
                 let id = request.id.clone();
                 match handle(client, request).await {
@@ -85,16 +106,12 @@ where
             }
             Err(e) => {
                 // Say where the line is wrong, not what it held.
-                let id = serde_json::from_str::<Value>(&line).ok().and_then(|v| v.get("id").cloned());
+                let id = serde_json::from_str::<Value>(line).ok().and_then(|v| v.get("id").cloned());
                 let message = format!("not a valid request (column {}): {}", e.column(), e.classify_kind());
                 json!({ "id": id, "ok": false, "error": { "kind": "protocol", "message": message } })
             }
         };
-        let mut bytes = Zeroizing::new(serde_json::to_vec(&answer).expect("JSON values serialize"));
-        vault_core::secret::zeroize_json(&mut answer);
-        bytes.push(b'\n');
-        output.write_all(&bytes).await?;
-        output.flush().await?;
+        write_answer(&mut output, answer).await?;
     }
     renewal.abort();
     if options.revoke_token
@@ -103,6 +120,64 @@ where
         tracing::warn!("could not revoke the token when stdin closed (it expires at its TTL): {error}");
     }
     Ok(())
+}
+
+/// Writes one answer line, zeroing the copies of any values it held.
+async fn write_answer<W: AsyncWrite + Unpin>(output: &mut W, mut answer: Value) -> std::io::Result<()> {
+    let mut bytes = Zeroizing::new(serde_json::to_vec(&answer).map_err(std::io::Error::other)?);
+    vault_core::secret::zeroize_json(&mut answer);
+    bytes.push(b'\n');
+    output.write_all(&bytes).await?;
+    output.flush().await
+}
+
+/// What [`read_line`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    /// A line (without its newline) is in the buffer; the last line may lack a newline.
+    Complete,
+    /// The line was longer than the limit and was dropped up to and including its newline.
+    TooLong,
+    /// The input ended.
+    End,
+}
+
+/// Reads one line into `buffer` (which the caller clears), holding at most `max` bytes: a longer line is
+/// consumed chunk by chunk up to its newline and dropped. Memory stays at `max` plus the reader's buffer
+/// whatever the input.
+async fn read_line<R: AsyncBufRead + Unpin>(input: &mut R, buffer: &mut Vec<u8>, max: usize) -> std::io::Result<Line> {
+    let mut too_long = false;
+    let mut read_any = false;
+    loop {
+        let chunk = input.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(match (read_any, too_long) {
+                (false, _) => Line::End,
+                (true, true) => Line::TooLong,
+                (true, false) => Line::Complete,
+            });
+        }
+        read_any = true;
+        let (part, found_newline) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (&chunk[..i], Some(i + 1)),
+            None => (chunk, None),
+        };
+        if !too_long {
+            if buffer.len() + part.len() > max {
+                too_long = true;
+                // Zero what was held of the line before letting it go: it may carry a value.
+                zeroize::Zeroize::zeroize(buffer);
+                buffer.clear();
+            } else {
+                buffer.extend_from_slice(part);
+            }
+        }
+        let used = found_newline.unwrap_or(chunk.len());
+        input.consume(used);
+        if found_newline.is_some() {
+            return Ok(if too_long { Line::TooLong } else { Line::Complete });
+        }
+    }
 }
 
 trait Classify {
@@ -217,5 +292,43 @@ pub fn error_kind(error: &Error) -> &'static str {
         Error::NoKey { .. } | Error::NoRole { .. } | Error::MissingKeys { .. } | Error::Missing(_) => "not_found",
         Error::Spec(_) | Error::Manifest { .. } => "invalid_request",
         _ => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lines(input: &[u8], max: usize, reader_capacity: usize) -> Vec<(Line, Vec<u8>)> {
+        let mut reader = BufReader::with_capacity(reader_capacity, input);
+        let mut out = Vec::new();
+        loop {
+            let mut buffer = Vec::new();
+            let line = read_line(&mut reader, &mut buffer, max).await.unwrap();
+            if line == Line::End {
+                return out;
+            }
+            assert!(buffer.len() <= max, "held {} bytes with a limit of {max}", buffer.len());
+            out.push((line, buffer));
+        }
+    }
+
+    #[tokio::test]
+    async fn long_lines_are_dropped_and_the_next_is_read() {
+        for capacity in [1, 3, 8, 64] {
+            let got = lines(b"ab\n0123456789\ncd\n\nlast", 5, capacity).await;
+            let want: Vec<(Line, Vec<u8>)> = vec![
+                (Line::Complete, b"ab".to_vec()),
+                (Line::TooLong, Vec::new()),
+                (Line::Complete, b"cd".to_vec()),
+                (Line::Complete, Vec::new()),
+                (Line::Complete, b"last".to_vec()),
+            ];
+            assert_eq!(got, want, "reader capacity {capacity}");
+            // Exactly the limit is accepted; one more is not; a long last line without a newline too.
+            let got = lines(b"12345\n123456\n1234567", 5, capacity).await;
+            let kinds: Vec<&Line> = got.iter().map(|(l, _)| l).collect();
+            assert_eq!(kinds, [&Line::Complete, &Line::TooLong, &Line::TooLong], "reader capacity {capacity}");
+        }
     }
 }

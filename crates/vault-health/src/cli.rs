@@ -31,6 +31,12 @@ pub struct Cli {
     #[command(flatten)]
     pub checks: CheckArgs,
 
+    /// The most the whole run may take, every request, retry and login included; the report (and the Nagios or
+    /// Prometheus line) is written even when the server does not answer in time. At most the client timeout is
+    /// spent on any one request
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = positive_duration)]
+    pub timeout: Duration,
+
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -111,6 +117,16 @@ fn duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is not a duration: use e.g. 500ms, 2s, 1h30m, 26h, or whole seconds"))
 }
 
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match duration(text)? {
+        d if d.is_zero() => Err("must be more than 0, e.g. 10s".into()),
+        d => Ok(d),
+    }
+}
+
+/// The share of `--timeout` kept for writing the report and revoking the run's token once the checks gave up.
+const REPORT_MARGIN: Duration = Duration::from_millis(300);
+
 fn after_help() -> String {
     format!(
         "{}\n\nFor vault-health: 0 every check is OK or skipped; 1 a check warned, was critical or could not tell; \
@@ -190,6 +206,9 @@ fn report(cli: &Cli) -> anyhow::Result<Report> {
     let config = Config::resolve(&cli.connect)?;
     let approle = matches!(config.auth, AuthConfig::AppRole(_));
     let client = Client::new(config)?;
+    // Every request, the TLS probe and the canary reads stop at the deadline, so the checks end in time and
+    // report what they found; the margin leaves time to write that report.
+    client.set_time_limit(cli.timeout.saturating_sub(REPORT_MARGIN.min(cli.timeout / 10)));
     // One thread is plenty: the work is waiting on a handful of requests, and it starts faster.
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;

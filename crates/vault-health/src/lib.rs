@@ -194,7 +194,7 @@ pub async fn check(client: &Client, options: &Options) -> Report {
 
     // `sys/health` goes first, alone but for our own TLS handshake: it opens the HTTP client's connection (HTTP/2
     // over TLS), which everything after it then shares instead of each request paying for a handshake of its own.
-    let (health, tls) = tokio::join!(server::probe_health(client), tls::probe(client.config()));
+    let (health, tls) = tokio::join!(server::probe_health(client), tls::probe(client.config(), client.deadline()));
 
     // Checks that need a token need a node that serves requests, and a token.
     let blocked = server::not_serving(&health).or_else(|| {

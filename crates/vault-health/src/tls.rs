@@ -62,8 +62,9 @@ pub(crate) struct Handshake {
     protocol: Option<String>,
 }
 
-/// Connects to the configured address and performs a TLS handshake, capturing what the server presents.
-pub(crate) async fn probe(config: &Config) -> Probe {
+/// Connects to the configured address and performs a TLS handshake, capturing what the server presents; gives up
+/// at `deadline` (the run's time limit) if that comes first.
+pub(crate) async fn probe(config: &Config, deadline: Option<std::time::Instant>) -> Probe {
     let address = &config.address;
     let (host, loopback) = match address.host() {
         Some(Host::Domain(name)) => (name.to_owned(), name.eq_ignore_ascii_case("localhost")),
@@ -100,10 +101,15 @@ pub(crate) async fn probe(config: &Config) -> Probe {
             Err(e) => Ok((None, Some(e.to_string()))),
         }
     };
-    let limit = config.timeout.min(MAX_HANDSHAKE);
+    let mut limit = config.timeout.min(MAX_HANDSHAKE);
+    if let Some(deadline) = deadline {
+        limit = limit.min(deadline.saturating_duration_since(std::time::Instant::now()));
+    }
     let outcome = match tokio::time::timeout(limit, connect).await {
         Ok(outcome) => outcome,
-        Err(_) => Err(Probe::Unreachable(format!("no TLS handshake with {host}:{port} within {}s", limit.as_secs()))),
+        Err(_) => {
+            Err(Probe::Unreachable(format!("no TLS handshake with {host}:{port} within {:.1}s", limit.as_secs_f64())))
+        }
     };
     let (protocol, handshake_error) = match outcome {
         Ok(o) => o,

@@ -20,6 +20,7 @@
 //!
 //! Set `VAULT_TESTKIT_KEEP=1` to keep each server's directory (config, data, log) for a post-mortem.
 
+mod blackhole;
 pub mod container;
 mod dev;
 mod error;
@@ -30,8 +31,10 @@ mod postgres;
 mod process;
 mod s3;
 mod tls;
+pub mod toolcheck;
 mod workdir;
 
+pub use blackhole::{DroppingPort, SilentServer};
 pub use dev::DevServer;
 pub use error::{Error, Result};
 pub use install::{Tools, bao_binary, install_all, postgres_bin_dir, tools_dir, weed_binary};

@@ -8,6 +8,7 @@ mod corrupt;
 mod follow;
 mod fuzz;
 mod live;
+mod reliability;
 mod report;
 mod retain;
 mod rotated;

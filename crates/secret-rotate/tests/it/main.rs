@@ -10,4 +10,5 @@ mod database;
 mod derived;
 mod environment;
 mod generate;
+mod reliability;
 mod rollback;

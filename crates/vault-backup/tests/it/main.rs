@@ -4,6 +4,7 @@ mod cli;
 mod drill;
 mod encryption;
 mod prune;
+mod reliability;
 mod restore;
 mod s3_failure;
 mod save_verify;

@@ -208,3 +208,59 @@ async fn a_token_that_may_not_look_itself_up_still_works() {
     let err = client.kv_write(&path, &map(&[("k", "w")]), None).await.unwrap_err();
     assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
 }
+
+/// A token that is dead before the first request (never existed, revoked, expired), with and without the
+/// `default` policy, is an authentication failure (exit 3) on every kind of first call, never "permission
+/// denied" (exit 4); a live token without `default` that is then revoked is caught the same way.
+#[tokio::test]
+async fn a_dead_token_at_start_is_an_auth_error_on_every_first_call() {
+    let (server, root) = dev().await;
+    put_policy(&root, "reader", READER).await;
+    let path = KvPath::parse("secret/app/db").unwrap();
+    root.kv_write(&path, &map(&[("k", "v")]), None).await.unwrap();
+    let make = async |no_default: bool, ttl: &str| -> String {
+        let answer = root
+            .request(
+                Method::POST,
+                "auth/token/create",
+                Some(&json!({ "policies": ["reader"], "no_default_policy": no_default, "ttl": ttl })),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        answer["auth"]["client_token"].as_str().unwrap().to_owned()
+    };
+    let mut dead = vec![("never issued".to_owned(), "s.Ab3dE5gH7jK9mN1pQ3sT5vW7".to_owned())];
+    for no_default in [false, true] {
+        let revoked = make(no_default, "1h").await;
+        root.request(Method::POST, "auth/token/revoke", Some(&json!({ "token": revoked }))).await.unwrap();
+        dead.push((format!("revoked (no_default_policy={no_default})"), revoked));
+        dead.push((format!("expired (no_default_policy={no_default})"), make(no_default, "1s").await));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for (what, token) in &dead {
+        for call in ["kv_read", "kv_list", "kv_metadata", "request"] {
+            let client = Client::new(with_token(&dev_config(&server), token)).unwrap();
+            let err = match call {
+                "kv_read" => client.kv_read(&path, None).await.map(drop),
+                "kv_list" => client.kv_list(&KvPath::parse("secret/app/").unwrap()).await.map(drop),
+                "kv_metadata" => client.kv_metadata(&path).await.map(drop),
+                _ => client.request(Method::GET, "sys/mounts", None).await.map(drop),
+            }
+            .unwrap_err();
+            assert!(matches!(err, Error::Auth { .. }), "{what}, {call}: {err:?}");
+            assert_eq!(err.exit(), Exit::Unavailable, "{what}, {call}");
+            assert!(!format!("{err} {err:?}").contains(token.as_str()), "{what}: the token is shown");
+        }
+    }
+
+    // A live token without `default` works, is denied as a denial, and once revoked fails as a dead token.
+    let token = make(true, "1h").await;
+    let client = Client::new(with_token(&dev_config(&server), &token)).unwrap();
+    client.kv_read(&path, None).await.unwrap();
+    let err = client.request(Method::GET, "sys/mounts", None).await.unwrap_err();
+    assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
+    root.request(Method::POST, "auth/token/revoke", Some(&json!({ "token": token }))).await.unwrap();
+    let err = client.kv_read(&path, None).await.unwrap_err();
+    assert!(matches!(err, Error::Auth { .. }), "revoked while in use: {err:?}");
+}

@@ -7,5 +7,6 @@ mod check;
 mod db;
 mod export;
 mod get;
+mod reliability;
 mod run;
 mod serve;

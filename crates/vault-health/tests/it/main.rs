@@ -9,6 +9,7 @@ mod audit;
 mod backup;
 mod canary;
 mod cli;
+mod reliability;
 mod script;
 mod states;
 mod tls;

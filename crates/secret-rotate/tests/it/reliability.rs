@@ -1,0 +1,70 @@
+//! Issue 14's classes for secret-rotate, for each entry point that connects to Vault and each output format: settings
+//! that cannot be sent (exit 2 naming the variable, never its value), a zero client timeout, a dead token at
+//! start (exit 3, authentication failed), and a server that never answers (the client timeout holds, retries
+//! included). The classes live in `vault_testkit::toolcheck`, shared with every tool.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use vault_testkit::toolcheck::{self, Entry, Tool};
+
+/// Input files the entry points need, made once.
+static FILES: LazyLock<tempfile::TempDir> = LazyLock::new(|| {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let _ = &dir;
+    dir
+});
+
+fn file(name: &str) -> String {
+    FILES.path().join(name).display().to_string()
+}
+
+fn tool() -> Tool {
+    Tool::new("secret-rotate", env!("CARGO_BIN_EXE_secret-rotate"))
+}
+
+fn entries() -> Vec<Entry> {
+    let _ = file("unused");
+    ["human", "json", "jsonl"]
+        .into_iter()
+        .map(|format| Entry::new(format!("state --format {format}"), &["state", "secret/app/db", "--format", format]))
+        .collect()
+}
+
+#[test]
+fn settings_that_cannot_be_sent_are_refused_by_every_entry_point() {
+    toolcheck::check_bad_settings(&tool(), &entries());
+}
+
+#[test]
+fn a_zero_client_timeout_is_refused_by_every_entry_point() {
+    toolcheck::check_zero_client_timeout(&tool(), &entries());
+}
+
+#[test]
+fn a_server_that_never_answers_is_given_up_on_within_the_client_timeout() {
+    toolcheck::check_time_limit(&tool(), &entries(), &[("VAULT_CLIENT_TIMEOUT", "2s")], Duration::from_millis(3500));
+}
+
+#[tokio::test]
+async fn a_dead_token_at_start_is_an_auth_failure() {
+    let server = vault_testkit::DevServer::start().await.expect("OpenBao dev server");
+    let root = vault_core::Client::new(
+        vault_core::Config::with_token(server.addr(), vault_core::SecretString::from(server.root_token())).unwrap(),
+    )
+    .unwrap();
+    let answer = root
+        .request(
+            reqwest::Method::POST,
+            "auth/token/create",
+            Some(&serde_json::json!({ "policies": ["default"], "ttl": "1h" })),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let token = answer["auth"]["client_token"].as_str().unwrap().to_owned();
+    root.request(reqwest::Method::POST, "auth/token/revoke", Some(&serde_json::json!({ "token": token })))
+        .await
+        .unwrap();
+    toolcheck::check_dead_token(&tool(), &entries(), server.addr(), &token);
+}
