@@ -37,10 +37,20 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// The exit code an error deserves: the first error in the chain that knows its code decides; a broken pipe is
-/// success (the reader went away, as with `| head`); anything else is an operation failure.
+/// The exit code an error deserves: a broken pipe on stdout is success (the reader went away, as with `| head`),
+/// whether [`Output`](crate::output::Output) saw it or it is in the chain; otherwise the first error in the chain
+/// that knows its code decides; anything else is an operation failure.
 pub fn exit_for(error: &anyhow::Error) -> Exit {
+    // Checked first because a tool's own error type can wrap the io::Error transparently, hiding it from the chain.
+    if crate::output::stdout_closed() {
+        return Exit::Ok;
+    }
     for cause in error.chain() {
+        if let Some(e) = cause.downcast_ref::<serde_json::Error>()
+            && e.io_error_kind() == Some(io::ErrorKind::BrokenPipe)
+        {
+            return Exit::Ok;
+        }
         if let Some(e) = cause.downcast_ref::<crate::Error>() {
             return e.exit();
         }
