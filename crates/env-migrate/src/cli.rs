@@ -262,13 +262,11 @@ fn cmd_plan(cli: &Cli, paths: &[PathBuf], environment: bool, convention: &Conven
     }
     let mut text = serde_json::to_string_pretty(&plan)?;
     text.push('\n');
-    match cli.output.output.as_deref() {
-        Some(path) if path != std::path::Path::new("-") => {
-            fsutil::atomic_write(path, text.as_bytes(), 0o600)
-                .with_context(|| format!("writing the plan to {}", path.display()))?;
-        }
-        _ => std::io::stdout().lock().write_all(text.as_bytes())?,
-    }
+    // The plan holds the HMAC key and a fingerprint of every value: 0600 whatever the file it replaces allowed.
+    let shown = cli.output.output.as_deref().map_or_else(|| "stdout".to_owned(), |p| p.display().to_string());
+    let mut out = cli.output.open_secret().with_context(|| format!("writing the plan to {shown}"))?;
+    out.write_all(text.as_bytes())?;
+    out.finish().with_context(|| format!("writing the plan to {shown}"))?;
     let mut paths: Vec<&str> = plan.entries.iter().map(|e| e.target.path.as_str()).collect();
     paths.dedup();
     eprintln!(

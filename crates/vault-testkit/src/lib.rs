@@ -20,6 +20,7 @@
 
 mod dev;
 mod error;
+pub mod fuzz;
 mod http;
 mod install;
 mod ports;

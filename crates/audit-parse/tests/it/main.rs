@@ -10,6 +10,7 @@ mod fuzz;
 mod live;
 mod report;
 mod retain;
+mod robust;
 mod rotated;
 mod usage;
 mod util;
