@@ -461,8 +461,12 @@ fn cmd_refs(cli: &Cli, paths: &[PathBuf], plan_path: Option<&PathBuf>, keys: &[S
 }
 
 fn cmd_example(cli: &Cli, paths: &[PathBuf], check: bool) -> anyhow::Result<Exit> {
-    let files = env_migrate::discover::find_env_files(paths).map_err(|e| vault_core::cli::UsageError(e.to_string()))?;
-    let outcomes = example::refresh(&files, !check).map_err(|e| vault_core::cli::UsageError(e.to_string()))?;
+    let found = env_migrate::discover::find_env_files(paths).map_err(|e| vault_core::cli::UsageError(e.to_string()))?;
+    for (path, why) in &found.problems {
+        eprintln!("env-migrate: error: {}: {why}", path.display());
+    }
+    let files = &found.files;
+    let outcomes = example::refresh(files, !check).map_err(|e| vault_core::cli::UsageError(e.to_string()))?;
     let stale = outcomes.iter().any(|o| o.created || !o.added.is_empty());
     #[derive(Serialize)]
     struct Summary {
@@ -488,5 +492,12 @@ fn cmd_example(cli: &Cli, paths: &[PathBuf], check: bool) -> anyhow::Result<Exit
         }
         Ok(())
     })?;
-    Ok(if check && stale { Exit::No } else { Exit::Ok })
+    let skipped = !found.problems.is_empty();
+    Ok(if skipped {
+        Exit::Usage
+    } else if check && stale {
+        Exit::No
+    } else {
+        Exit::Ok
+    })
 }
