@@ -4,5 +4,6 @@ mod cli;
 mod crash;
 mod dotenv_compat;
 mod flow;
+mod robust;
 mod safety;
 mod util;
