@@ -7,5 +7,6 @@ mod explain;
 mod fmt;
 mod from_audit;
 mod live;
+mod robust;
 mod shipped;
 mod util;
