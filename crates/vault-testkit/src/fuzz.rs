@@ -12,8 +12,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+pub use rand::Rng;
+use rand::SeedableRng;
+pub use rand::rngs::StdRng;
 
 /// A seeded RNG, so a failure can be replayed.
 pub fn rng(seed: u64) -> StdRng {

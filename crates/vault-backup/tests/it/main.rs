@@ -5,6 +5,7 @@ mod drill;
 mod encryption;
 mod prune;
 mod restore;
+mod robust;
 mod s3_failure;
 mod save_verify;
 mod scripts;
