@@ -150,7 +150,8 @@ pub struct ArgvSpace {
     pub values: Vec<String>,
 }
 
-/// Generic hostile argument values: empty, dashes, huge numbers, control characters, a long path, globs.
+/// Generic hostile argument values: empty, dashes, huge numbers, control characters, a long path, globs. No
+/// existing absolute folder (`/`, `/etc`): a mutated command may drop `--dry-run` and must not touch the system.
 fn nasty(rng: &mut StdRng) -> OsString {
     let long = "a".repeat(rng.random_range(256..70_000));
     let choices: [OsString; 20] = [
@@ -165,8 +166,8 @@ fn nasty(rng: &mut StdRng) -> OsString {
         "a\nb".into(),
         "\x01\x7f".into(),
         "secret/../sys".into(),
-        "/".into(),
-        "//".into(),
+        "/nonexistent-vault-toolkit-fuzz/x".into(),
+        "./".into(),
         "*".into(),
         "[".into(),
         "{x".into(),

@@ -8,4 +8,5 @@ mod command;
 mod crash;
 mod database;
 mod generate;
+mod robust;
 mod rollback;
