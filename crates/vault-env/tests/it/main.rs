@@ -7,5 +7,6 @@ mod check;
 mod db;
 mod export;
 mod get;
+mod robust;
 mod run;
 mod serve;

@@ -9,6 +9,7 @@ mod audit;
 mod backup;
 mod canary;
 mod cli;
+mod robust;
 mod script;
 mod states;
 mod tls;
