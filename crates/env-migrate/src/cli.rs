@@ -251,7 +251,7 @@ fn cmd_plan(cli: &Cli, paths: &[PathBuf], environment: bool, convention: &Conven
     let d = detect::detect(paths, environment).map_err(|e| vault_core::cli::UsageError(e.to_string()))?;
     warn_detection(&d);
     if !d.errors.is_empty() {
-        usage_bail!("{} env file(s) could not be parsed; no plan written", d.errors.len());
+        usage_bail!("{} env file(s) could not be read or parsed; no plan written", d.errors.len());
     }
     let mut plan = plan::build(&d.variables, convention);
     if let Some(path) = cli.output.output.as_deref().filter(|p| *p != std::path::Path::new("-")) {
