@@ -323,6 +323,9 @@ fn run_filter(cli: &Cli, cmd: &FilterCmd) -> anyhow::Result<Exit> {
     }
     writer.finish(&mut out, &stats, operations, matched)?;
     out.finish().context("cannot write the output")?;
+    if let Some(exit) = unreadable(&stats) {
+        return Ok(exit);
+    }
     Ok(if matched == 0 { Exit::No } else { Exit::Ok })
 }
 
@@ -364,7 +367,19 @@ fn run_report(cli: &Cli, cmd: &ReportCmd) -> anyhow::Result<Exit> {
     let mut out = cli.output.open().context("cannot open the output")?;
     render::report(&mut out, cmd.format, &report, &stats)?;
     out.finish().context("cannot write the output")?;
-    Ok(Exit::Ok)
+    Ok(unreadable(&stats).unwrap_or(Exit::Ok))
+}
+
+/// After the output is complete: files that could not be read to the end make the run a partial failure (exit 4),
+/// said once on stderr; each was already reported where reading stopped.
+fn unreadable(stats: &crate::scan::ScanStats) -> Option<Exit> {
+    (stats.unreadable > 0).then(|| {
+        eprintln!(
+            "audit-parse: error: {} of {} files could not be read to the end; the others were read in full",
+            stats.unreadable, stats.files
+        );
+        Exit::Failed
+    })
 }
 
 /// The logical paths of every secret under a KV prefix, listed through vault-core.

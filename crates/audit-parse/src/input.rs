@@ -164,6 +164,9 @@ pub enum Line<'a> {
     TooLong(u64),
 }
 
+/// A line buffer bigger than this is given back after its line: ordinary audit lines are a few KiB.
+pub const KEEP_BUFFER: usize = 1024 * 1024;
+
 /// Reads lines into one reusable buffer, skipping (not buffering) lines over a length limit.
 #[derive(Debug)]
 pub struct LineReader<R> {
@@ -180,7 +183,15 @@ impl<R: BufRead> LineReader<R> {
     }
 
     /// The next line and its number (from 1), or `None` at the end.
+    ///
+    /// Memory: a line is copied into the buffer only while it fits the limit, and the buffer grows exactly to what
+    /// the line needs (never past the limit, as doubling would). Once a line passes the limit nothing more of it is
+    /// copied: the rest is skipped straight out of the reader's own buffer. After any line bigger than
+    /// [`KEEP_BUFFER`] the memory is given back, so one huge line does not hold memory for the rest of the run.
     pub fn next_line(&mut self) -> io::Result<Option<(u64, Line<'_>)>> {
+        if self.buf.capacity() > KEEP_BUFFER {
+            self.buf = Vec::with_capacity(16 * 1024);
+        }
         self.buf.clear();
         let mut skipped: u64 = 0;
         let mut seen_any = false;
@@ -200,8 +211,15 @@ impl<R: BufRead> LineReader<R> {
             };
             if skipped > 0 || self.buf.len() + chunk.len() > self.max {
                 skipped += (self.buf.len() + chunk.len()) as u64;
-                self.buf.clear();
+                // Free what the line had taken at once, not when it ends (it may go on for gigabytes).
+                self.buf = Vec::new();
             } else {
+                let needed = self.buf.len() + chunk.len();
+                if needed > self.buf.capacity() {
+                    // Double as Vec would, but never past the limit.
+                    let target = (self.buf.capacity() * 2).clamp(needed, self.max.max(needed));
+                    self.buf.reserve_exact(target - self.buf.len());
+                }
                 self.buf.extend_from_slice(chunk);
             }
             let used = done.unwrap_or(available.len());
@@ -215,8 +233,6 @@ impl<R: BufRead> LineReader<R> {
         }
         self.line_no += 1;
         if skipped > 0 {
-            // Give the memory of a huge line back: the limit caps the buffer anyway.
-            self.buf = Vec::with_capacity(16 * 1024);
             return Ok(Some((self.line_no, Line::TooLong(skipped))));
         }
         if self.buf.last() == Some(&b'\r') {
@@ -338,5 +354,25 @@ mod tests {
             });
         }
         assert_eq!(seen, ["1:short", "2:too long 100", "3:last", "4:no-newline"]);
+    }
+
+    #[test]
+    fn memory_stays_within_the_limit_and_is_given_back() {
+        // A line of 8 MiB against a 3 MiB limit, then a 2 MiB line that fits, then a short one.
+        let limit = 3 * 1024 * 1024;
+        let mut text = vec![b'x'; 8 * 1024 * 1024];
+        text.push(b'\n');
+        text.extend(std::iter::repeat_n(b'y', 2 * 1024 * 1024));
+        text.extend_from_slice(b"\nshort\n");
+        let mut reader = LineReader::new(io::BufReader::with_capacity(64 * 1024, &text[..]), limit);
+        let (_, first) = reader.next_line().unwrap().unwrap();
+        assert!(matches!(first, Line::TooLong(n) if n == 8 * 1024 * 1024));
+        assert!(reader.buf.capacity() <= limit, "a skipped line holds at most the limit: {}", reader.buf.capacity());
+        let (_, second) = reader.next_line().unwrap().unwrap();
+        assert!(matches!(second, Line::Text(t) if t.len() == 2 * 1024 * 1024));
+        assert!(reader.buf.capacity() <= limit, "growth stops at the limit: {}", reader.buf.capacity());
+        let (_, third) = reader.next_line().unwrap().unwrap();
+        assert!(matches!(third, Line::Text(b"short")));
+        assert!(reader.buf.capacity() <= KEEP_BUFFER, "memory is given back: {}", reader.buf.capacity());
     }
 }

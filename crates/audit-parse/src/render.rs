@@ -196,8 +196,10 @@ impl FilterWriter {
                     self.table.sort();
                     self.table.write_to(out, self.color)?;
                 }
+                let unreadable =
+                    if stats.unreadable > 0 { format!(", {} unreadable", stats.unreadable) } else { String::new() };
                 eprintln!(
-                    "{matched} operations matched ({} audit records in {} lines of {} files, {} malformed)",
+                    "{matched} operations matched ({} audit records in {} lines of {} files, {} malformed{unreadable})",
                     stats.records, stats.lines, stats.files, stats.malformed
                 );
                 Ok(())

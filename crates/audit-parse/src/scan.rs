@@ -85,6 +85,9 @@ pub struct ScanStats {
     pub malformed: u64,
     /// The first [`MAX_LISTED_MALFORMED`] of them.
     pub malformed_lines: Vec<Malformed>,
+    /// Sources that could not be opened or read to the end (a truncated `.gz`, an I/O error): each is also listed
+    /// as a malformed line at the point reading stopped, and the scan went on with the next source.
+    pub unreadable: u64,
 }
 
 impl ScanStats {
@@ -96,6 +99,7 @@ impl ScanStats {
         self.records += other.records;
         self.skipped += other.skipped;
         self.malformed += other.malformed;
+        self.unreadable += other.unreadable;
         for m in other.malformed_lines {
             if self.malformed_lines.len() < MAX_LISTED_MALFORMED {
                 self.malformed_lines.push(m);
@@ -143,16 +147,42 @@ pub fn scan(
                 generation = Some(reader.generation());
                 Box::new(io::BufReader::with_capacity(256 * 1024, reader))
             }
-            _ => source.open()?,
+            _ => match source.open() {
+                Ok(reader) => reader,
+                // One unreadable file of a rotated set must not hide the others: report it and go on.
+                Err(e) => {
+                    stats.files += 1;
+                    stats.unreadable += 1;
+                    let m = Malformed { file: source.name().into(), line: 0, error: format!("unreadable: {e}") };
+                    stats.note_malformed(m, on_malformed);
+                    continue;
+                }
+            },
         };
         let mut seen_generation = 0;
         let mut line_offset = 0;
         let name: Arc<str> = source.name().into();
         stats.files += 1;
         let mut lines = LineReader::new(reader, options.max_line);
+        let mut last_line = 0;
         loop {
-            let next = lines.next_line().map_err(|e| Error::io(std::path::Path::new(&*name), e))?;
+            let next = match lines.next_line() {
+                Ok(next) => next,
+                // A truncated `.gz` or a read error: what was read counts, the rest of this source is skipped, and
+                // the newer files of the set are still read.
+                Err(e) => {
+                    stats.unreadable += 1;
+                    let m = Malformed {
+                        file: name.clone(),
+                        line: last_line + 1,
+                        error: format!("unreadable from here on ({e}); the rest of the file is skipped"),
+                    };
+                    stats.note_malformed(m, on_malformed);
+                    break;
+                }
+            };
             let Some((line_no, line)) = next else { break };
+            last_line = line_no;
             stats.lines += 1;
             if let Some(g) = &generation {
                 let now = g.load(std::sync::atomic::Ordering::Relaxed);

@@ -251,7 +251,7 @@ fn cmd_plan(cli: &Cli, paths: &[PathBuf], environment: bool, convention: &Conven
     let d = detect::detect(paths, environment).map_err(|e| vault_core::cli::UsageError(e.to_string()))?;
     warn_detection(&d);
     if !d.errors.is_empty() {
-        usage_bail!("{} env file(s) could not be parsed; no plan written", d.errors.len());
+        usage_bail!("{} env file(s) could not be read or parsed; no plan written", d.errors.len());
     }
     let mut plan = plan::build(&d.variables, convention);
     if let Some(path) = cli.output.output.as_deref().filter(|p| *p != std::path::Path::new("-")) {
@@ -262,13 +262,11 @@ fn cmd_plan(cli: &Cli, paths: &[PathBuf], environment: bool, convention: &Conven
     }
     let mut text = serde_json::to_string_pretty(&plan)?;
     text.push('\n');
-    match cli.output.output.as_deref() {
-        Some(path) if path != std::path::Path::new("-") => {
-            fsutil::atomic_write(path, text.as_bytes(), 0o600)
-                .with_context(|| format!("writing the plan to {}", path.display()))?;
-        }
-        _ => std::io::stdout().lock().write_all(text.as_bytes())?,
-    }
+    // The plan holds the HMAC key and a fingerprint of every value: 0600 whatever the file it replaces allowed.
+    let shown = cli.output.output.as_deref().map_or_else(|| "stdout".to_owned(), |p| p.display().to_string());
+    let mut out = cli.output.open_secret().with_context(|| format!("writing the plan to {shown}"))?;
+    out.write_all(text.as_bytes())?;
+    out.finish().with_context(|| format!("writing the plan to {shown}"))?;
     let mut paths: Vec<&str> = plan.entries.iter().map(|e| e.target.path.as_str()).collect();
     paths.dedup();
     eprintln!(
@@ -463,8 +461,12 @@ fn cmd_refs(cli: &Cli, paths: &[PathBuf], plan_path: Option<&PathBuf>, keys: &[S
 }
 
 fn cmd_example(cli: &Cli, paths: &[PathBuf], check: bool) -> anyhow::Result<Exit> {
-    let files = env_migrate::discover::find_env_files(paths).map_err(|e| vault_core::cli::UsageError(e.to_string()))?;
-    let outcomes = example::refresh(&files, !check).map_err(|e| vault_core::cli::UsageError(e.to_string()))?;
+    let found = env_migrate::discover::find_env_files(paths).map_err(|e| vault_core::cli::UsageError(e.to_string()))?;
+    for (path, why) in &found.problems {
+        eprintln!("env-migrate: error: {}: {why}", path.display());
+    }
+    let files = &found.files;
+    let outcomes = example::refresh(files, !check).map_err(|e| vault_core::cli::UsageError(e.to_string()))?;
     let stale = outcomes.iter().any(|o| o.created || !o.added.is_empty());
     #[derive(Serialize)]
     struct Summary {
@@ -490,5 +492,12 @@ fn cmd_example(cli: &Cli, paths: &[PathBuf], check: bool) -> anyhow::Result<Exit
         }
         Ok(())
     })?;
-    Ok(if check && stale { Exit::No } else { Exit::Ok })
+    let skipped = !found.problems.is_empty();
+    Ok(if skipped {
+        Exit::Usage
+    } else if check && stale {
+        Exit::No
+    } else {
+        Exit::Ok
+    })
 }

@@ -172,15 +172,19 @@ pub struct Detection {
     pub files: Vec<PathBuf>,
     /// Their variables (and the environment's), in file order.
     pub variables: Vec<Variable>,
-    /// Files that could not be parsed.
+    /// Files that could not be parsed, and paths that could not be looked at.
     pub errors: Vec<ParseError>,
 }
 
 /// Finds, reads and classifies env files under `paths`, plus the environment when asked.
 pub fn detect(paths: &[PathBuf], environment: bool) -> std::io::Result<Detection> {
     let mut out = Detection::default();
-    let files = if paths.is_empty() && environment { vec![] } else { crate::discover::find_env_files(paths)? };
-    for path in files {
+    let found =
+        if paths.is_empty() && environment { Default::default() } else { crate::discover::find_env_files(paths)? };
+    for (path, why) in found.problems {
+        out.errors.push(ParseError::Skipped { path: path.display().to_string(), why });
+    }
+    for path in found.files {
         match read_file(&path) {
             Ok(vars) => out.variables.extend(vars),
             Err(e) => out.errors.push(e),

@@ -23,35 +23,150 @@ fn is_compose_name(name: &str) -> bool {
     yaml && (name.starts_with("docker-compose") || name.starts_with("compose"))
 }
 
-/// Env files under `paths` (files named directly are taken as they are), sorted and without duplicates.
-pub fn find_env_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+/// What a search found: env files to read, and what could not be looked at (each named, with why).
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Env files, sorted, without duplicates.
+    pub files: Vec<PathBuf>,
+    /// Paths skipped and why: unreadable folders, symlinks leading outside the tree or in a loop, FIFOs and other
+    /// things that are not files, paths the system refuses (too long). Never silent: callers report and count them.
+    pub problems: Vec<(PathBuf, String)>,
+}
+
+/// What kind of thing a non-regular file is, for messages.
+fn kind_of(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else if t.is_dir() {
+        "a folder"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Why a path could not be looked at, in words (a loop and an over-long path say so).
+fn why(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(40) => "a symlink loop".to_owned(),
+        Some(36) => "the path is longer than the system allows".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+/// Env files under `paths` (files named directly are taken as they are), sorted and without duplicates, and
+/// everything that could not be looked at. Only a path that does not exist at all is an error: it is a typo.
+///
+/// A named path that is a FIFO, socket or device is reported, never opened (reading a FIFO would block). In a
+/// tree, an env-named symlink is followed when its target is a regular file inside the tree, and reported when it
+/// leads outside (a link to `/etc/…` is not this project's), dangles, or loops.
+pub fn find_env_files(paths: &[PathBuf]) -> std::io::Result<Found> {
     let mut found = BTreeSet::new();
+    let mut problems = Vec::new();
     for root in paths {
-        if root.is_file() {
+        let meta = match std::fs::metadata(root) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && root.symlink_metadata().is_err() => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{}: no such file or folder", root.display()),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                problems.push((root.clone(), "a symlink whose target does not exist".to_owned()));
+                continue;
+            }
+            Err(e) => {
+                problems.push((root.clone(), why(&e)));
+                continue;
+            }
+        };
+        if meta.is_file() {
             found.insert(root.clone());
             continue;
         }
-        if !root.is_dir() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("{}: no such file or folder", root.display()),
-            ));
+        if !meta.is_dir() {
+            problems.push((root.clone(), format!("{}, not an env file; not read", kind_of(meta.file_type()))));
+            continue;
         }
+        let tree = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
         let walker = ignore::WalkBuilder::new(root).hidden(true).git_ignore(true).require_git(false).build();
-        for dir in walker.flatten() {
+        for dir in walker {
+            let dir = match dir {
+                Ok(d) => d,
+                Err(e) => {
+                    let path = match &e {
+                        ignore::Error::WithPath { path, .. } => path.clone(),
+                        _ => root.clone(),
+                    };
+                    let text = e.io_error().map_or_else(|| e.to_string(), why);
+                    problems.push((path, format!("cannot search: {text}")));
+                    continue;
+                }
+            };
             if !dir.file_type().is_some_and(|t| t.is_dir()) {
                 continue;
             }
-            let Ok(listing) = std::fs::read_dir(dir.path()) else { continue };
-            for item in listing.flatten() {
-                let name = item.file_name().to_string_lossy().into_owned();
-                if !item.file_type().is_ok_and(|t| t.is_file()) {
+            let listing = match std::fs::read_dir(dir.path()) {
+                Ok(l) => l,
+                Err(e) => {
+                    problems.push((dir.path().to_path_buf(), format!("cannot list the folder: {}", why(&e))));
                     continue;
                 }
-                if is_env_name(&name) && !is_template_name(&name) {
-                    found.insert(item.path());
-                } else if is_compose_name(&name) {
-                    for file in compose_env_files(&item.path()) {
+            };
+            for item in listing {
+                let item = match item {
+                    Ok(i) => i,
+                    Err(e) => {
+                        problems.push((dir.path().to_path_buf(), format!("cannot list the folder: {}", why(&e))));
+                        continue;
+                    }
+                };
+                let name = item.file_name().to_string_lossy().into_owned();
+                let env_named = is_env_name(&name) && !is_template_name(&name);
+                if !env_named && !is_compose_name(&name) {
+                    continue;
+                }
+                let path = item.path();
+                let Ok(t) = item.file_type() else { continue };
+                if t.is_symlink() {
+                    if !env_named {
+                        continue;
+                    }
+                    match std::fs::canonicalize(&path) {
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            problems.push((path, "a symlink whose target does not exist".to_owned()));
+                        }
+                        Err(e) => problems.push((path, why(&e))),
+                        Ok(target) if !target.starts_with(&tree) => problems
+                            .push((path, format!("a symlink to {}, outside the tree; not followed", target.display()))),
+                        Ok(target) => match std::fs::metadata(&target) {
+                            Ok(m) if m.is_file() => {
+                                found.insert(path);
+                            }
+                            Ok(m) => problems.push((
+                                path,
+                                format!("a symlink to {}, not an env file; not read", kind_of(m.file_type())),
+                            )),
+                            Err(e) => problems.push((path, why(&e))),
+                        },
+                    }
+                    continue;
+                }
+                if !t.is_file() {
+                    if env_named && !t.is_dir() {
+                        problems.push((path, format!("{}, not an env file; not read", kind_of(t))));
+                    }
+                    continue;
+                }
+                if env_named {
+                    found.insert(path);
+                } else {
+                    for file in compose_env_files(&path) {
                         found.insert(file);
                     }
                 }
@@ -59,7 +174,11 @@ pub fn find_env_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
         }
     }
     // `./.env` reads better, and matches what users type, as `.env`.
-    Ok(found.into_iter().map(|p| p.strip_prefix(".").map(Path::to_path_buf).unwrap_or(p)).collect())
+    let tidy = |p: PathBuf| p.strip_prefix(".").map(Path::to_path_buf).unwrap_or(p);
+    Ok(Found {
+        files: found.into_iter().map(tidy).collect(),
+        problems: problems.into_iter().map(|(p, w)| (tidy(p), w)).collect(),
+    })
 }
 
 /// Whether a compose file in `path`'s folder or up to three folders above names it in `env_file:`: then docker

@@ -53,6 +53,15 @@ pub enum ParseError {
         /// What gave it away.
         why: &'static str,
     },
+    /// A path that was found but could not be read as an env file (a FIFO, a symlink leading outside the tree or
+    /// in a loop, an unreadable folder, a path too long).
+    #[error("{path}: {why}")]
+    Skipped {
+        /// The path.
+        path: String,
+        /// What it is and why it was not read.
+        why: String,
+    },
     /// A statement that is not `KEY=value`.
     #[error("{path}:{line}: cannot parse: {why}")]
     Syntax {

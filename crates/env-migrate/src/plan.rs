@@ -302,7 +302,7 @@ fn normalize(path: &Path) -> std::path::PathBuf {
 /// Reads a plan file. Relative sources are taken from the plan's folder.
 pub fn load(path: &Path) -> anyhow::Result<Plan> {
     use anyhow::Context;
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading plan {}", path.display()))?;
+    let text = vault_core::cli::read_text(path).context("reading the plan")?;
     let plan: Plan = serde_json::from_str(&text)
         .map_err(|e| vault_core::cli::UsageError(format!("{}: not a valid plan: {e}", path.display())))?;
     if let Err(problems) = validate(&plan) {

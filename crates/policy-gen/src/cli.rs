@@ -262,7 +262,7 @@ fn render(args: &RenderArgs, out: &mut Output) -> anyhow::Result<Exit> {
     }
     let mut stale = 0;
     for file in &args.specs {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let text = vault_core::cli::read_text(file)?;
         let spec = spec::parse_spec(&text).map_err(|e| usage(format!("{}: {e}", file.display())))?;
         let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let policy = spec::render(&spec, &name).map_err(|e| usage(format!("{}: {e}", file.display())))?;
@@ -310,7 +310,7 @@ fn fmt(args: &FmtArgs, format: Format, out: &mut Output) -> anyhow::Result<Exit>
     let mut unusable = false;
     let mut records = Vec::new();
     for file in policy_files(&args.files)? {
-        let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        let text = vault_core::cli::read_text(&file)?;
         if SourceFormat::detect(&file, &text) == SourceFormat::Json {
             eprintln!("policy-gen: {}: skipped: fmt formats HCL only", file.display());
             continue;
@@ -718,8 +718,7 @@ async fn test(args: &TestArgs, format: Format, out: &mut Output) -> anyhow::Resu
                 } else {
                     let mut texts = Vec::new();
                     for (file, parsed) in &matrix.policies {
-                        let text =
-                            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+                        let text = vault_core::cli::read_text(file)?;
                         texts.push((parsed.policy.name.clone(), text));
                     }
                     live::judge(server, &texts, &matrix.cases).await
@@ -873,7 +872,7 @@ async fn diff_files(
     let mut states = Vec::new();
     for (file, parsed) in &local {
         let name = parsed.policy.name.clone();
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let text = vault_core::cli::read_text(file)?;
         let remote = server.read_policy(&name).await.with_context(|| format!("reading policy {name}"))?;
         let (status, changes, note) = match &remote {
             None => ("missing", diff::diff(&Default::default(), &parsed.policy), None),

@@ -83,7 +83,13 @@ pub fn policy_name(path: &Path) -> String {
 
 /// Reads and parses a policy file, naming the policy after the file.
 pub fn load(path: &Path) -> Result<Parsed, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+    let text = vault_core::cli::read_text(path).map_err(|e| match e {
+        vault_core::cli::ReadTextError::Io { path, source } => LoadError::Io { path, source },
+        // Not text is a syntax problem of the file, with its place, like any other (exit 2).
+        vault_core::cli::ReadTextError::NotUtf8 { path, line, column } => {
+            LoadError::Syntax { path, line, column, message: "not UTF-8 text".to_owned() }
+        }
+    })?;
     parse(&policy_name(path), &text, SourceFormat::detect(path, &text)).map_err(|e| e.in_file(path))
 }
 

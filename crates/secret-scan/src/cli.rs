@@ -283,7 +283,9 @@ fn scan_command(scanner: &Scanner, args: &ScanArgs, format: Format, output: &Out
         None => None,
     };
     let gate = Gate { baseline: baseline.as_ref(), ignore: &options.ignore, min_confidence: args.min_confidence };
-    let out = output.open().context("cannot open the output")?;
+    // Findings carry fingerprints and masked prefixes of secrets (values with --show-secrets): a report file is
+    // 0600 whatever the file it replaces allowed.
+    let out = output.open_secret().context("cannot open the output")?;
     let mut reporter = Reporter::new(format, out, args.show_secrets);
     let summary = scan::run(scanner, &plan, &options, &gate, note, |f| reporter.finding(f)).map_err(scan_error)?;
     reporter.finish(scanner, &summary)?.finish().context("cannot write the output")?;
@@ -330,7 +332,8 @@ fn baseline_command(
         );
     }
     let baseline = Baseline::from_findings(&findings);
-    let mut out = vault_core::output::Output::open(Some(file), vault_core::output::ColorChoice::Never)
+    // A baseline is a list of fingerprints of secrets: 0600, like every file that holds them.
+    let mut out = vault_core::output::Output::open_secret(Some(file), vault_core::output::ColorChoice::Never)
         .with_context(|| format!("cannot write {}", file.display()))?;
     baseline.write_to(&mut out)?;
     out.finish().with_context(|| format!("cannot write {}", file.display()))?;

@@ -161,7 +161,11 @@ impl IgnoreList {
     }
 
     /// Whether a path relative to the scan root (or one of its parent folders) is ignored.
+    ///
+    /// A path that is absolute after all (a file named as `/abs/path`, or `\\x` once backslashes became slashes) is
+    /// matched without its leading slashes: the glob matcher panics on a path with a root.
     pub fn path_ignored(&self, relative: &str, is_dir: bool) -> bool {
+        let relative = relative.trim_start_matches('/');
         !self.globs.is_empty() && self.globs.matched_path_or_any_parents(relative, is_dir).is_ignore()
     }
 
@@ -184,6 +188,12 @@ mod tests {
         assert!(list.path_ignored("tests/fixtures/a.env", false));
         assert!(list.path_ignored("src/x.snap", false));
         assert!(!list.path_ignored("src/main.rs", false));
+        // Absolute paths, however they came about, are answered, never a panic.
+        for path in ["/etc/passwd", "//x", "///tests/fixtures/a.env", "/", ""] {
+            let _ = list.path_ignored(path, false);
+            let _ = list.path_ignored(path, true);
+        }
+        assert!(list.path_ignored("/tests/fixtures/a.env", false));
         assert!(list.fingerprints.contains("0123456789abcdef"));
     }
 }

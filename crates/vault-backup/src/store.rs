@@ -225,7 +225,7 @@ impl Store {
         let task = match self {
             Store::Local(dir) => {
                 // Create the folder and the temp file now, so a wrong path fails before the snapshot starts.
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir.display(), "create the folder", &e))?;
+                create_private_dir(dir).map_err(|e| StoreError::io(dir.display(), "create the folder", &e))?;
                 let temp = temp_in(dir)?;
                 let dir = dir.clone();
                 let name = name.to_owned();
@@ -340,6 +340,16 @@ fn persist(temp: tempfile::NamedTempFile, dir: &Path, name: &str) -> Result<(), 
         .map_err(|e| StoreError::io(dir.display(), "sync the folder", &e))
 }
 
+/// Creates `dir` and any missing parents 0700: they will hold snapshots of every secret. A folder that already
+/// exists keeps its mode (deploy or the operator chose it).
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 #[cfg(unix)]
 fn set_mode(file: &std::fs::File, mode: u32) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -441,5 +451,25 @@ mod tests {
         assert!(Destination::parse("gs://b/x").is_err());
         assert!(Destination::parse("s3://b/../x").is_err());
         assert_eq!(Destination::parse("s3://b/p").unwrap().to_string(), "s3://b/p");
+    }
+
+    #[tokio::test]
+    async fn created_folders_are_private_and_files_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dir = root.path().join("a/b/vault");
+        let store = Store::Local(dir.clone());
+        let (tx, task) = store.begin_upload("snap.tar.gz").unwrap();
+        tx.send(Bytes::from_static(b"data")).await.unwrap();
+        drop(tx);
+        task.await.unwrap().unwrap().commit().await.unwrap();
+        for created in [root.path().join("a"), root.path().join("a/b"), dir.clone()] {
+            assert_eq!(mode(&created), 0o700, "{}", created.display());
+        }
+        assert_eq!(mode(&dir.join("snap.tar.gz")), 0o600);
+        // A folder that exists keeps the mode its owner gave it.
+        assert_eq!(mode(root.path()), 0o755);
     }
 }

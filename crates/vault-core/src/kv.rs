@@ -440,7 +440,7 @@ impl Client {
     pub async fn kv_metadata(&self, path: &KvPath) -> Result<KvMetadata> {
         path.require_secret()?;
         let shown = path.to_string();
-        let op = Op::new("read metadata of", &shown);
+        let op = Op::new("read metadata", &shown);
         let m = self
             .execute(op, |s| async move {
                 let request = kv2::ReadSecretMetadataRequest { mount: path.mount.clone(), path: path.path.clone() };
@@ -476,7 +476,7 @@ impl Client {
     pub async fn kv_write_metadata(&self, path: &KvPath, update: &MetadataUpdate) -> Result<()> {
         path.require_secret()?;
         let shown = path.to_string();
-        let op = Op::new("write metadata of", &shown);
+        let op = Op::new("write metadata", &shown);
         let result = self
             .execute(op, |s| async move {
                 let request = kv2::SetSecretMetadataRequest {
@@ -507,7 +507,7 @@ impl Client {
                 &api,
                 Some(&body),
                 "application/merge-patch+json",
-                Op::new("patch metadata of", &shown),
+                Op::new("patch metadata", &shown),
             )
             .await;
         self.invalidate(path);
@@ -532,7 +532,7 @@ impl Client {
 
     /// Soft-deletes the given versions.
     pub async fn kv_delete_versions(&self, path: &KvPath, versions: &[u64]) -> Result<()> {
-        self.versions_call(path, versions, "delete versions of", "delete").await
+        self.versions_call(path, versions, "delete versions", "delete").await
     }
 
     /// Restores soft-deleted versions.
@@ -549,7 +549,7 @@ impl Client {
     pub async fn kv_delete_all(&self, path: &KvPath) -> Result<()> {
         path.require_secret()?;
         let shown = path.to_string();
-        let op = Op::new("delete all versions of", &shown);
+        let op = Op::new("delete all versions", &shown);
         let result = self
             .execute(op, |s| async move {
                 let request = kv2::DeleteSecretMetadataRequest { mount: path.mount.clone(), path: path.path.clone() };
@@ -563,7 +563,7 @@ impl Client {
     async fn versions_call(&self, path: &KvPath, versions: &[u64], operation: &str, endpoint: &str) -> Result<()> {
         path.require_secret()?;
         if versions.is_empty() {
-            return Err(Error::Config(format!("no versions given to {operation} {path}")));
+            return Err(Error::Config(format!("{operation} {path}: no versions given")));
         }
         let shown = path.to_string();
         let body = serde_json::json!({ "versions": versions });

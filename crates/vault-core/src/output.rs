@@ -6,8 +6,27 @@
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
+
+/// Set once a write to stdout failed because its reader went away (`tool | head -1`).
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a write to stdout has failed with a broken pipe in this process. The shared `main` exits 0 then, however
+/// the error was wrapped on its way up: the reader went away, which is not the tool's failure.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
+/// Records a failed stdout write: a broken pipe marks stdout closed (see [`stdout_closed`]). Returns the error.
+/// Tools that write to stdout without going through [`Output`] pass their write errors through this.
+pub fn note_stdout_error(error: io::Error) -> io::Error {
+    if error.kind() == io::ErrorKind::BrokenPipe {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+    error
+}
 
 /// The formats every tool offers. Tools with more (SARIF, Nagios, …) define their own enum and map these three.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -60,6 +79,12 @@ impl OutputArgs {
     pub fn open(&self) -> io::Result<Output> {
         Output::open(self.output.as_deref(), self.color)
     }
+
+    /// Like [`open`](Self::open) for output that holds key material or secret fingerprints: a file is left 0600
+    /// whatever mode it had before.
+    pub fn open_secret(&self) -> io::Result<Output> {
+        Output::open_secret(self.output.as_deref(), self.color)
+    }
 }
 
 /// Where data goes: stdout, or a file written atomically (temp file in the same folder, renamed on finish).
@@ -67,6 +92,8 @@ impl OutputArgs {
 pub struct Output {
     sink: Sink,
     color: bool,
+    /// The file holds key material or fingerprints of secrets: it ends 0600 whatever it was before.
+    secret: bool,
 }
 
 #[derive(Debug)]
@@ -77,11 +104,23 @@ enum Sink {
 }
 
 impl Output {
-    /// Stdout when `path` is `None` or `-`, else an atomic file.
+    /// Stdout when `path` is `None` or `-`, else an atomic file that keeps the mode of the file it replaces
+    /// (0644 when new).
     pub fn open(path: Option<&Path>, color: ColorChoice) -> io::Result<Self> {
+        Self::open_with(path, color, false)
+    }
+
+    /// Like [`open`](Self::open) for output that holds key material or secret fingerprints: the file is written
+    /// 0600 from its first byte (the temp file is created so) and stays 0600 after the rename, even when it replaces
+    /// a file that was world-readable.
+    pub fn open_secret(path: Option<&Path>, color: ColorChoice) -> io::Result<Self> {
+        Self::open_with(path, color, true)
+    }
+
+    fn open_with(path: Option<&Path>, color: ColorChoice, secret: bool) -> io::Result<Self> {
         match path {
-            None => Ok(Self::stdout(color)),
-            Some(p) if p == Path::new("-") => Ok(Self::stdout(color)),
+            None => Ok(Self { secret, ..Self::stdout(color) }),
+            Some(p) if p == Path::new("-") => Ok(Self { secret, ..Self::stdout(color) }),
             Some(p) => {
                 // Only a regular file is replaced atomically. A device, FIFO or socket (`-o /dev/null`,
                 // `-o /dev/stderr`, a named pipe) is written in place: renaming over it would replace the device.
@@ -92,7 +131,7 @@ impl Output {
                     && (special || !meta.is_file())
                 {
                     let file = std::fs::OpenOptions::new().write(true).open(p)?;
-                    return Ok(Self { sink: Sink::Device(BufWriter::new(file)), color: color.enabled(false) });
+                    return Ok(Self { sink: Sink::Device(BufWriter::new(file)), color: color.enabled(false), secret });
                 }
                 // Through a symlink, replace the file it points to and keep the link.
                 let resolved = if p.is_symlink() { std::fs::canonicalize(p)? } else { p.to_path_buf() };
@@ -105,6 +144,7 @@ impl Output {
                 Ok(Self {
                     sink: Sink::File { writer: BufWriter::new(temp), path: p.to_path_buf() },
                     color: color.enabled(false),
+                    secret,
                 })
             }
         }
@@ -114,7 +154,7 @@ impl Output {
     pub fn stdout(color: ColorChoice) -> Self {
         let stdout = io::stdout();
         let color = color.enabled(stdout.is_terminal());
-        Self { sink: Sink::Stdout(BufWriter::new(stdout)), color }
+        Self { sink: Sink::Stdout(BufWriter::new(stdout)), color, secret: false }
     }
 
     /// Whether to colour what is written here.
@@ -122,19 +162,20 @@ impl Output {
         self.color
     }
 
-    /// Flushes and, for a file, renames it into place (mode 0644 unless it already existed with another mode).
+    /// Flushes and, for a file, renames it into place: mode 0600 for secret output, else 0644 unless it already
+    /// existed with another mode.
     pub fn finish(self) -> io::Result<()> {
         match self.sink {
-            Sink::Stdout(mut w) => w.flush(),
+            Sink::Stdout(mut w) => w.flush().map_err(note_stdout_error),
             Sink::Device(mut w) => w.flush(),
             Sink::File { writer, path } => {
                 let temp = writer.into_inner().map_err(io::IntoInnerError::into_error)?;
                 temp.as_file().sync_all()?;
-                let mode = std::fs::metadata(&path).map(|m| m.permissions()).ok();
+                let mode = if self.secret { None } else { std::fs::metadata(&path).map(|m| m.permissions()).ok() };
                 let file = temp.persist(&path).map_err(|e| e.error)?;
                 match mode {
                     Some(perms) => file.set_permissions(perms)?,
-                    None => set_mode(&file, 0o644)?,
+                    None => set_mode(&file, if self.secret { 0o600 } else { 0o644 })?,
                 }
                 Ok(())
             }
@@ -156,7 +197,7 @@ fn set_mode(_file: &File, _mode: u32) -> io::Result<()> {
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.sink {
-            Sink::Stdout(w) => w.write(buf),
+            Sink::Stdout(w) => w.write(buf).map_err(note_stdout_error),
             Sink::Device(w) => w.write(buf),
             Sink::File { writer, .. } => writer.write(buf),
         }
@@ -164,7 +205,7 @@ impl Write for Output {
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         match &mut self.sink {
-            Sink::Stdout(w) => w.write_all(buf),
+            Sink::Stdout(w) => w.write_all(buf).map_err(note_stdout_error),
             Sink::Device(w) => w.write_all(buf),
             Sink::File { writer, .. } => writer.write_all(buf),
         }
@@ -172,7 +213,7 @@ impl Write for Output {
 
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.sink {
-            Sink::Stdout(w) => w.flush(),
+            Sink::Stdout(w) => w.flush().map_err(note_stdout_error),
             Sink::Device(w) => w.flush(),
             Sink::File { writer, .. } => writer.flush(),
         }
@@ -184,12 +225,12 @@ impl Write for Output {
 /// `value` must serialize to a JSON object (a struct or a map); its fields follow `type`. A `type` field of its
 /// own would be duplicated, so records must not have one.
 pub fn write_record<W: Write + ?Sized, T: Serialize + ?Sized>(out: &mut W, kind: &str, value: &T) -> io::Result<()> {
-    let body = serde_json::to_vec(value).map_err(io::Error::other)?;
+    let body = serde_json::to_vec(value).map_err(json_error)?;
     if body.first() != Some(&b'{') {
         return Err(io::Error::other("a JSON Lines record must serialize to an object"));
     }
     out.write_all(b"{\"type\":")?;
-    serde_json::to_writer(&mut *out, kind).map_err(io::Error::other)?;
+    serde_json::to_writer(&mut *out, kind).map_err(json_error)?;
     if body.len() > 2 {
         out.write_all(b",")?;
     }
@@ -199,8 +240,15 @@ pub fn write_record<W: Write + ?Sized, T: Serialize + ?Sized>(out: &mut W, kind:
 
 /// Writes one pretty JSON document and a newline.
 pub fn write_json<W: Write + ?Sized, T: Serialize + ?Sized>(out: &mut W, value: &T) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::other)?;
+    serde_json::to_writer_pretty(&mut *out, value).map_err(json_error)?;
     out.write_all(b"\n")
+}
+
+/// A serde_json error as an I/O error that keeps the kind of the write that failed (a broken pipe stays one, so
+/// `tool --format json | head` exits 0), and wraps anything else.
+pub fn json_error(error: serde_json::Error) -> io::Error {
+    // serde_json's conversion hands back the original io::Error for I/O failures and wraps the rest.
+    io::Error::from(error)
 }
 
 /// An aligned text table for people. Columns are padded to the widest cell; the last column is not padded.
@@ -384,5 +432,47 @@ mod tests {
         assert!(!path.exists(), "nothing is visible before finish");
         out.finish().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}\n");
+    }
+
+    #[test]
+    fn secret_output_is_0600_whatever_was_there() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for before in [None, Some(0o666), Some(0o644), Some(0o600), Some(0o400)] {
+            let path = dir.path().join(format!("plan-{before:?}.json"));
+            if let Some(m) = before {
+                std::fs::write(&path, "old").unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m)).unwrap();
+            }
+            let mut out = Output::open_secret(Some(&path), ColorChoice::Never).unwrap();
+            out.write_all(b"{}\n").unwrap();
+            out.finish().unwrap();
+            assert_eq!(mode(&path), 0o600, "secret output over {before:?}");
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}\n");
+        }
+        // Ordinary output keeps the mode of the file it replaces, so a report's readers keep reading it.
+        let path = dir.path().join("report.json");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        Output::open(Some(&path), ColorChoice::Never).unwrap().finish().unwrap();
+        assert_eq!(mode(&path), 0o640);
+    }
+
+    #[test]
+    fn json_errors_keep_the_io_kind() {
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let e = write_json(&mut Closed, &serde_json::json!({"a": 1})).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+        let e = write_record(&mut Closed, "x", &serde_json::json!({"a": 1})).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
     }
 }

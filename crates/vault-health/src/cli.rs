@@ -190,9 +190,12 @@ pub fn run_nagios(cli: &Cli) -> ExitCode {
     });
     match result {
         Ok(code) => ExitCode::from(code),
+        // The reader went away (`| head`): nobody is left to tell, and that is not a failure.
+        Err(error) if vault_core::cli::exit_for(&error) == Exit::Ok => ExitCode::SUCCESS,
         Err(error) => {
             let text = format!("{error:#}").replace('|', "/").replace('\n', " ");
-            println!("VAULT UNKNOWN - {text}");
+            // Not println!: it panics when stdout is a closed pipe.
+            let _ = writeln!(std::io::stdout().lock(), "VAULT UNKNOWN - {text}");
             ExitCode::from(3)
         }
     }

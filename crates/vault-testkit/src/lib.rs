@@ -24,6 +24,7 @@ mod blackhole;
 pub mod container;
 mod dev;
 mod error;
+pub mod fuzz;
 mod http;
 mod install;
 mod ports;

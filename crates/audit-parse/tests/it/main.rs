@@ -11,6 +11,7 @@ mod live;
 mod reliability;
 mod report;
 mod retain;
+mod robust;
 mod rotated;
 mod usage;
 mod util;

@@ -5,5 +5,6 @@ mod crash;
 mod dotenv_compat;
 mod flow;
 mod reliability;
+mod robust;
 mod safety;
 mod util;

@@ -8,5 +8,6 @@ mod fmt;
 mod from_audit;
 mod live;
 mod reliability;
+mod robust;
 mod shipped;
 mod util;

@@ -11,4 +11,5 @@ mod derived;
 mod environment;
 mod generate;
 mod reliability;
+mod robust;
 mod rollback;

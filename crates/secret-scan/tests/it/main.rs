@@ -6,6 +6,7 @@ mod formats;
 mod git;
 mod help;
 mod known;
+mod robust;
 mod rules;
 mod suppress;
 mod util;

@@ -6,6 +6,7 @@ mod encryption;
 mod prune;
 mod reliability;
 mod restore;
+mod robust;
 mod s3_failure;
 mod save_verify;
 mod scripts;

@@ -143,6 +143,35 @@ async fn permission_denied_names_the_path() {
     let err = client.kv_write(&KvPath::parse("secret/app/db").unwrap(), &map(&[("k", "x")]), None).await.unwrap_err();
     assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
     assert!(err.to_string().contains("write"), "{err}");
+
+    // Every KV operation's denial reads as one sentence: "permission denied: OPERATION on PATH ...", with no
+    // dangling preposition ("read metadata of on ...") whichever operation it was.
+    let finance = KvPath::parse("secret/finance/db").unwrap();
+    let update = vault_core::kv::MetadataUpdate { max_versions: Some(3), ..Default::default() };
+    let custom: std::collections::BTreeMap<String, Option<String>> = [("k".to_owned(), Some("v".to_owned()))].into();
+    let denials = [
+        client.kv_read(&finance, None).await.map(drop),
+        client.kv_write(&finance, &map(&[("k", "x")]), None).await.map(drop),
+        client.kv_patch(&finance, &map(&[("k", "x")]), None).await.map(drop),
+        client.kv_list(&KvPath::parse("secret/finance/").unwrap()).await.map(drop),
+        client.kv_metadata(&finance).await.map(drop),
+        client.kv_write_metadata(&finance, &update).await,
+        client.kv_patch_metadata(&finance, &custom).await,
+        client.kv_delete(&finance).await,
+        client.kv_delete_versions(&finance, &[1]).await,
+        client.kv_undelete(&finance, &[1]).await,
+        client.kv_destroy(&finance, &[1]).await,
+        client.kv_delete_all(&finance).await,
+    ];
+    for result in denials {
+        let err = result.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::PermissionDenied { .. }), "{err:?}");
+        assert!(text.starts_with("permission denied: ") && text.contains(" on secret/finance/"), "{text}");
+        for dangling in [" of on ", " to on ", " on on ", "  "] {
+            assert!(!text.contains(dangling), "{text}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -8,5 +8,6 @@ mod db;
 mod export;
 mod get;
 mod reliability;
+mod robust;
 mod run;
 mod serve;

@@ -10,6 +10,7 @@ mod backup;
 mod canary;
 mod cli;
 mod reliability;
+mod robust;
 mod script;
 mod states;
 mod tls;
