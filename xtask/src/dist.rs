@@ -189,7 +189,8 @@ fn stage(profile: Profile) -> anyhow::Result<Staged> {
     }
     copy_file(&bins.join("xtask"), &bin.join(DEPLOY_BIN))?;
     let share = stage.join("share/vault-toolkit");
-    for (from, to) in [("policies", "policies"), ("systemd", "systemd"), ("scripts/vault", "scripts/vault"), ("docs", "docs")]
+    for (from, to) in
+        [("policies", "policies"), ("systemd", "systemd"), ("scripts/vault", "scripts/vault"), ("docs", "docs")]
     {
         copy_tree(&root.join(from), &share.join(to))?;
     }
@@ -319,10 +320,9 @@ fn sha256_file(path: &Path) -> anyhow::Result<String> {
 /// `SOURCE_DATE_EPOCH` when set, so the archive does not carry the build machine's user names.
 fn pack(stage: &Path, name: &str, tarball: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let mtime = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()));
+    let mtime = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    });
     let partial = tarball.with_extension("gz.partial");
     let out = BufWriter::new(File::create(&partial).with_context(|| format!("creating {}", partial.display()))?);
     let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(out, flate2::Compression::best()));

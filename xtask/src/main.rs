@@ -47,7 +47,8 @@ fn main() -> ExitCode {
     // Installed, this binary is `vault-toolkit` (`sudo vault-toolkit deploy` on a host without Rust): its help and
     // version then name it so, not `cargo xtask`.
     let installed = std::env::args_os().next().is_some_and(|arg0| Path::new(&arg0).ends_with(dist::DEPLOY_BIN));
-    let command = if installed { Cli::command().name(dist::DEPLOY_BIN).bin_name(dist::DEPLOY_BIN) } else { Cli::command() };
+    let command =
+        if installed { Cli::command().name(dist::DEPLOY_BIN).bin_name(dist::DEPLOY_BIN) } else { Cli::command() };
     let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
     vault_core::cli::main("xtask", || match cli.task {
         Task::Test(args) => test::run(&args).map(|()| Exit::Ok),

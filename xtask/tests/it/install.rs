@@ -70,7 +70,9 @@ fn assert_installed(prefix: &Path) {
     assert_eq!(tree(&prefix.join("bin")).len(), BINARIES.len(), "only the tools go into bin/");
 
     // Every shipped data file is there, and only units are changed on the way (they name the prefix).
-    for (from, to) in [("policies", "policies"), ("systemd", "systemd"), ("scripts/vault", "scripts/vault"), ("docs", "docs")] {
+    for (from, to) in
+        [("policies", "policies"), ("systemd", "systemd"), ("scripts/vault", "scripts/vault"), ("docs", "docs")]
+    {
         let source = root().join(from);
         let files = tree(&source);
         assert!(!files.is_empty(), "{from} is empty");
@@ -156,7 +158,8 @@ fn dist_unpacked(out: &Path, unpacked: &Path) -> PathBuf {
     assert!(text(&built).contains("the eight tools total"), "dist prints the total size:\n{}", text(&built));
 
     // The .sha256 beside the tarball checks with the standard tool.
-    let check = Command::new("sha256sum").arg("-c").arg(format!("{name}.tar.gz.sha256")).current_dir(out).output().unwrap();
+    let check =
+        Command::new("sha256sum").arg("-c").arg(format!("{name}.tar.gz.sha256")).current_dir(out).output().unwrap();
     assert!(check.status.success(), "{}", text(&check));
 
     std::fs::create_dir_all(unpacked).unwrap();
