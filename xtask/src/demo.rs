@@ -276,9 +276,8 @@ fn run_jobs(dir: &Path, bin: &Path) -> anyhow::Result<Vec<JobResult>> {
             "vault-backup-drill" => "restored the newest backup into a throw-away server and compared".into(),
             "vault-health" => {
                 let prom = paths.health_dir.join("vault_health.prom");
-                let green = std::fs::read_to_string(&prom).is_ok_and(|text| {
-                    text.lines().any(|l| l.starts_with("vault_health_status{") && l.ends_with(" 0"))
-                });
+                let green = std::fs::read_to_string(&prom)
+                    .is_ok_and(|text| text.lines().any(|l| l.starts_with("vault_health_status{") && l.ends_with(" 0")));
                 let state = if green { "green" } else { "NOT green" };
                 format!("{state}: {} (vault_health_status 0 is ok)", prom.display())
             }
