@@ -5,6 +5,10 @@
 # BAO_BIN, an OpenBao or Vault binary (default: the one vault-testkit installs under target/tools/venv).
 # Creates target/tools/dagster-venv on first use and installs dagster, pytest, hvac and this package (editable).
 # Extra arguments go to pytest.
+#
+# `run-tests.sh --setup-only` only makes (or checks) the venv and prints its python on stdout, for other tests
+# that drive a real Dagster (the day-two test in xtask). It is idempotent: a venv that is up to date is left
+# alone.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,6 +20,33 @@ venv=$target/tools/dagster-venv
 dagster_version=1.13.29
 pytest_version=8.3.4
 hvac_version=2.3.0
+
+setup_only=false
+if [ "${1:-}" = "--setup-only" ]; then
+    setup_only=true
+    shift
+fi
+
+setup_venv() {
+    local stamp=$venv/.vault-dagster-$dagster_version
+    if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
+        # pip's progress goes to stderr: stdout carries only the python path in --setup-only mode.
+        [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
+        "$venv/bin/pip" install --quiet --disable-pip-version-check \
+            "dagster==$dagster_version" "pytest==$pytest_version" "hvac==$hvac_version" -e "$here" >&2
+        touch "$stamp"
+    fi
+}
+
+if $setup_only; then
+    if [ $# -gt 0 ]; then
+        echo "run-tests.sh: --setup-only takes no other arguments" >&2
+        exit 2
+    fi
+    setup_venv
+    echo "$venv/bin/python"
+    exit 0
+fi
 
 if [ -z "${VAULT_ENV_BIN:-}" ]; then
     echo "run-tests.sh: set VAULT_ENV_BIN to the vault-env binary (cargo build -p vault-env)" >&2
@@ -33,13 +64,7 @@ VAULT_ENV_BIN=$(realpath "$VAULT_ENV_BIN")
 BAO_BIN=$(realpath "$BAO_BIN")
 export VAULT_ENV_BIN BAO_BIN
 
-stamp=$venv/.vault-dagster-$dagster_version
-if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
-    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check \
-        "dagster==$dagster_version" "pytest==$pytest_version" "hvac==$hvac_version" -e "$here"
-    touch "$stamp"
-fi
+setup_venv
 
 cd "$here"
 # Dagster's ephemeral instances still want a home; keep it inside the run.

@@ -134,11 +134,17 @@ pub fn install(args: &InstallArgs) -> anyhow::Result<Exit> {
     } else {
         std::env::current_dir().context("reading the current folder")?.join(&args.prefix)
     };
-    let staged = stage(args.profile)?;
+    install_into(&prefix, args.profile)
+}
+
+/// Builds with `profile` and installs into `prefix` (absolute) through the staged install.sh: what
+/// `cargo xtask install` does, for other tasks (the demo installs the tools it then runs).
+pub fn install_into(prefix: &Path, profile: Profile) -> anyhow::Result<Exit> {
+    let staged = stage(profile)?;
     let status = Command::new("sh")
         .arg(staged.dir.join("install.sh"))
         .arg("--prefix")
-        .arg(&prefix)
+        .arg(prefix)
         .status()
         .context("running install.sh")?;
     // install.sh printed its own one-line error; pass its exit code on unchanged.

@@ -3,7 +3,8 @@
 //! - `test`: installs the servers the tests need when missing, then runs fmt, clippy, the whole test suite and
 //!   the docs build: what `.ci/run` runs.
 //! - `deploy`: a hardened, initialised, unsealed Vault with the root token revoked (systemd, or `--local DIR`).
-//! - `demo`: the deploy flow under `.demo/`, then a secret written as the operator and read as the pipeline.
+//! - `demo`: the tools installed under `.demo/prefix`, the deploy flow under `.demo/`, a `.env` migrated, and
+//!   every scheduled job run once, each as its own identity.
 //! - `job`: run a `--local` deployment's job units (backup, drill, health, rotation, audit retention) as systemd
 //!   would, and list them with their schedules.
 //! - `bench`: benchmarks beside the tools users would otherwise use, reporting the ratios.
@@ -36,7 +37,8 @@ enum Task {
     Test(test::Args),
     /// Deploy a hardened, initialised, unsealed Vault (systemd, or --local DIR), converging on re-runs.
     Deploy(Box<deploy::Args>),
-    /// Deploy a local Vault under .demo/ (or reuse it) and drive it as the operator and the pipeline.
+    /// Install the tools under .demo/prefix, deploy a local Vault under .demo/ (or reuse it), migrate a sample
+    /// .env and run every scheduled job once, each as its own identity.
     Demo(demo::Args),
     /// Run or list the scheduled jobs' units (a --local deployment's DIR/systemd) as systemd would.
     Job(job::Args),

@@ -10,7 +10,7 @@ use serde_json::Value;
 use vault_core::config::{AppRoleConfig, AuthConfig, SecretIdSource};
 use vault_core::{Client, Config, Error, KvPath, SecretMap, SecretString};
 
-use crate::{free_port_pair, root, text, xtask};
+use crate::{free_port_pair, root, stop, text, xtask};
 
 fn bao() -> String {
     vault_testkit::bao_binary().expect("the OpenBao binary must be available").display().to_string()
@@ -61,21 +61,6 @@ fn approle(dir: &Path, port: u16, credentials: &str) -> Client {
         }),
     ))
     .unwrap()
-}
-
-/// Stops the deployment's server by its pid file.
-fn stop(dir: &Path) {
-    let pid = std::fs::read_to_string(dir.join("server.pid")).unwrap();
-    Command::new("kill").args(["-TERM", pid.trim()]).status().unwrap();
-    let proc = format!("/proc/{}", pid.trim());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Path::new(&proc).exists() && Instant::now() < deadline {
-        let stat = std::fs::read_to_string(format!("{proc}/stat")).unwrap_or_default();
-        if stat.contains(") Z") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 struct Server(Child);

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::{free_port_pair, root, text, xtask};
+use crate::{Stop, as_role, free_port_pair, root, text, xtask};
 
 /// The tools the jobs run, built once for this test binary (they are other packages of the workspace).
 fn tool(name: &str) -> PathBuf {
@@ -67,51 +67,8 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
 }
 
-/// Runs `program` as `role`: its AppRole files, the deployment's address and CA, nothing from this shell.
-fn as_role(dir: &Path, port: u16, role: &str, program: &Path) -> Command {
-    let mut command = Command::new(program);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("VAULT_") || key.starts_with("BAO_") {
-            command.env_remove(key);
-        }
-    }
-    let creds = dir.join("approle").join(role);
-    command
-        .env("VAULT_ADDR", format!("https://127.0.0.1:{port}"))
-        .env("VAULT_CACERT", dir.join("tls/ca.pem"))
-        .env("VAULT_ROLE_ID_FILE", creds.join("role-id"))
-        .env("VAULT_SECRET_ID_FILE", creds.join("secret-id"))
-        .current_dir(root());
-    command
-}
-
 fn run(command: &mut Command) -> Output {
     command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"))
-}
-
-/// Stops the deployment's server by its pid file.
-fn stop(dir: &Path) {
-    let pid = std::fs::read_to_string(dir.join("server.pid")).unwrap();
-    Command::new("kill").args(["-TERM", pid.trim()]).status().unwrap();
-    let proc = format!("/proc/{}", pid.trim());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while Path::new(&proc).exists() && std::time::Instant::now() < deadline {
-        if std::fs::read_to_string(format!("{proc}/stat")).unwrap_or_default().contains(") Z") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
-/// Stops the server even when an assertion fails half-way.
-struct Deployment(PathBuf);
-
-impl Drop for Deployment {
-    fn drop(&mut self) {
-        if self.0.join("server.pid").exists() {
-            stop(&self.0);
-        }
-    }
 }
 
 #[test]
@@ -120,7 +77,7 @@ fn every_identity_does_its_job_and_nothing_more() {
     let dir = temp.path().join("vault");
     let port = free_port_pair();
     let (code, report, output) = deploy(&dir, port);
-    let _deployment = Deployment(dir.clone());
+    let _deployment = Stop(dir.clone());
     assert_eq!(code, Some(0), "{output}");
     let roles = roles();
     assert_eq!(roles.len(), 6);

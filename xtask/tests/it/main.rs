@@ -1,6 +1,8 @@
 //! `cargo xtask deploy`, `install`, `dist` and the operator scripts, end to end (deploy against a real OpenBao):
 //! one integration-test binary.
 
+mod day_two;
+mod demo;
 mod deploy;
 mod identities;
 mod install;
@@ -11,6 +13,7 @@ mod units;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -42,4 +45,62 @@ pub fn xtask(args: &[&str]) -> Output {
 
 pub fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// Stops a `--local DIR` deployment's server by its pid file (SIGTERM, then waits for it to exit).
+pub fn stop(dir: &Path) {
+    let Ok(pid) = std::fs::read_to_string(dir.join("server.pid")) else { return };
+    let _ = Command::new("kill").args(["-TERM", pid.trim()]).status();
+    let proc = format!("/proc/{}", pid.trim());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Path::new(&proc).exists() && Instant::now() < deadline {
+        if std::fs::read_to_string(format!("{proc}/stat")).unwrap_or_default().contains(") Z") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stops a `--local DIR` deployment's server when the test ends, however it ends.
+#[derive(Debug)]
+pub struct Stop(pub PathBuf);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        stop(&self.0);
+    }
+}
+
+/// Runs `program` as `role` of the `--local` deployment in `dir`: its AppRole files, the deployment's address and
+/// CA, nothing from this shell.
+pub fn as_role(dir: &Path, port: u16, role: &str, program: &Path) -> Command {
+    let mut command = Command::new(program);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("VAULT_") || key.starts_with("BAO_") {
+            command.env_remove(key);
+        }
+    }
+    let creds = dir.join("approle").join(role);
+    command
+        .env("VAULT_ADDR", format!("https://127.0.0.1:{port}"))
+        .env("VAULT_CACERT", dir.join("tls/ca.pem"))
+        .env("VAULT_ROLE_ID_FILE", creds.join("role-id"))
+        .env("VAULT_SECRET_ID_FILE", creds.join("secret-id"))
+        .current_dir(root());
+    command
+}
+
+/// A vault-core client logged in with the AppRole credentials in `role_dir`, against the `--local` deployment in
+/// `dir` listening on `port`.
+pub fn approle(dir: &Path, port: u16, role_dir: &Path) -> vault_core::Client {
+    use vault_core::config::{AppRoleConfig, AuthConfig, SecretIdSource};
+    let address = format!("https://127.0.0.1:{port}");
+    let mut config = vault_core::Config::with_token(&address, vault_core::SecretString::default()).unwrap();
+    config.tls.ca_cert = Some(dir.join("tls/ca.pem"));
+    config.auth = AuthConfig::AppRole(AppRoleConfig {
+        mount: "approle".into(),
+        role_id: std::fs::read_to_string(role_dir.join("role-id")).unwrap().trim().to_owned(),
+        secret_id: SecretIdSource::File(role_dir.join("secret-id")),
+    });
+    vault_core::Client::new(config).unwrap()
 }

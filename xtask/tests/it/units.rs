@@ -7,10 +7,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use vault_core::config::{AppRoleConfig, AuthConfig, SecretIdSource};
-use vault_core::{Client, Config, KvPath, SecretMap, SecretString};
+use vault_core::{KvPath, SecretMap, SecretString};
 
-use crate::{free_port_pair, text, xtask};
+use crate::{Stop, approle, free_port_pair, text, xtask};
 
 /// The tools install puts in PREFIX/bin (CONTRACT.md, "Install").
 const INSTALLED: &[&str] = &[
@@ -377,17 +376,6 @@ fn build_tools() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_xtask")).parent().unwrap().to_path_buf()
 }
 
-fn approle(dir: &Path, port: u16, role_dir: &Path) -> Client {
-    let mut config = Config::with_token(&format!("https://127.0.0.1:{port}"), SecretString::default()).unwrap();
-    config.tls.ca_cert = Some(dir.join("tls/ca.pem"));
-    config.auth = AuthConfig::AppRole(AppRoleConfig {
-        mount: "approle".into(),
-        role_id: std::fs::read_to_string(role_dir.join("role-id")).unwrap().trim().to_owned(),
-        secret_id: SecretIdSource::File(role_dir.join("secret-id")),
-    });
-    Client::new(config).unwrap()
-}
-
 /// The day-two path in `--local` mode: deploy renders the units, every path they name exists, they verify and
 /// are hardened, and each job runs through `job run` as its own identity against the real server. Needs the
 /// identities deploy provisions (CONTRACT.md: DIR/approle/ROLE for backup, drill, health and rotate).
@@ -489,23 +477,5 @@ async fn deploy_local_then_every_job_runs_as_its_identity() {
         let job = jobs.as_array().unwrap().iter().find(|j| j["unit"] == *name).unwrap_or_else(|| panic!("{name}"));
         assert_eq!(job["user"], *user);
         assert!(job["schedule"].as_str().is_some_and(|s| s.contains("On")), "{job}");
-    }
-}
-
-/// Stops the local server when the test ends, however it ends.
-struct Stop(PathBuf);
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        let Ok(pid) = std::fs::read_to_string(self.0.join("server.pid")) else { return };
-        let _ = Command::new("kill").args(["-TERM", pid.trim()]).status();
-        let proc = format!("/proc/{}", pid.trim());
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while Path::new(&proc).exists() && std::time::Instant::now() < deadline {
-            if std::fs::read_to_string(format!("{proc}/stat")).unwrap_or_default().contains(") Z") {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
     }
 }
