@@ -243,12 +243,23 @@ pub async fn apply(
     }
     let plan = Arc::new(plan.clone());
     let pool = Arc::new(Semaphore::new(concurrency.max(1)));
+    // Once one secret finds the server unavailable (down, sealed, unreachable), the rest are not tried: each try
+    // would wait out the client timeout again, and a re-run finishes the job anyway.
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut tasks = tokio::task::JoinSet::new();
     for (path, items) in by_path {
-        let (client, plan, pool) = (client.clone(), plan.clone(), pool.clone());
+        let (client, plan, pool, down) = (client.clone(), plan.clone(), pool.clone(), down.clone());
         tasks.spawn(async move {
             let _permit = pool.acquire_owned().await.expect("the pool is never closed");
+            if down.load(std::sync::atomic::Ordering::SeqCst) {
+                let detail = "not tried: Vault was unavailable for an earlier secret".to_owned();
+                let decisions = items.iter().map(|it| (it.index, Action::Failed, Some(detail.clone()))).collect();
+                return (path, items, decisions, true);
+            }
             let (decisions, unavailable) = apply_secret(&client, &plan, &path, &items, write).await;
+            if unavailable {
+                down.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
             (path, items, decisions, unavailable)
         });
     }
@@ -276,7 +287,8 @@ pub async fn apply(
         }
         written_paths.push((path, items));
     }
-    if write {
+    // Reading back from a server that just proved unavailable would only wait out the timeout again.
+    if write && !summary.unavailable {
         verify(client, &written_paths, &mut outcomes, &mut summary, concurrency).await;
     }
     for (dup, first) in duplicates {
