@@ -264,7 +264,10 @@ pub fn check_zero_client_timeout(tool: &Tool, entries: &[Entry]) {
         for zero in ["0", "0s"] {
             let env = vec![("VAULT_ADDR".to_owned(), "http://127.0.0.1:9".to_owned())];
             let mut args = entry.args.clone();
-            args.splice(0..0, ["--client-timeout".to_owned(), zero.to_owned()]);
+            // After the subcommand, where every tool accepts its connection flags (some define them on the
+            // subcommand only); before everything for a tool without subcommands.
+            let at = usize::from(args.first().is_some_and(|first| !first.starts_with('-')));
+            args.splice(at..at, ["--client-timeout".to_owned(), zero.to_owned()]);
             let out = tool.run(&args, &env, &entry.stdin, dir.path(), Duration::from_secs(30));
             assert_refused(tool, entry, &out, "client timeout", "\u{0}never");
             let mut env = env.clone();

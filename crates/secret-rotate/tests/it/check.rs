@@ -45,11 +45,25 @@ async fn a_second_run_is_refused_while_the_lock_is_held() {
     let server = dev_server().await;
     write(&root_client(&server), "secret/a", &[("password", "lock-test-value-1234")]).await;
     let env = Env::new(&server, "[[policy]]\npath = \"secret/a\"\nevery = \"30d\"\nstrategy = \"generate\"\n");
-    let lock = secret_rotate::lock::RunLock::acquire(&env.path("state/run.lock")).unwrap();
+    // The lock is held by another process, as a timer's run would hold it: a lock taken inside this test process
+    // could outlive its drop in a child that another test forks at that moment (flock is shared across fork).
+    let lock_file = env.path("state/run.lock");
+    std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock_file)
+        .args(["sleep", "60"])
+        .spawn()
+        .expect("flock(1) from util-linux");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while secret_rotate::lock::RunLock::acquire(&lock_file).is_ok() {
+        assert!(std::time::Instant::now() < deadline, "flock(1) never took the lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let out = env.run(&["run", "--due"]);
     assert_eq!(code(&out), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("another secret-rotate run holds the lock"), "{}", stderr(&out));
-    drop(lock);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
     let out = env.run(&["run", "secret/a", "--format", "jsonl"]);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert_eq!(records(&out, "rotation")[0]["result"], "rotated");
