@@ -91,7 +91,12 @@ impl CompiledFilters {
             return false;
         }
         let hit = |w: &str| words.iter().any(|x| x == w);
-        segments.iter().any(|s| hit(s)) || segments.windows(2).any(|pair| hit(&format!("{}{}", pair[0], pair[1])))
+        // A long name word may end a word that is not split (`PGPASSWORD`, `rootpassword`, `clientsecret`); short
+        // ones may not (`bypass`, `compass`).
+        let ends_with_long =
+            |s: &str| words.iter().any(|x| x.len() >= 6 && s.len() > x.len() && s.ends_with(x.as_str()));
+        segments.iter().any(|s| hit(s) || ends_with_long(s))
+            || segments.windows(2).any(|pair| hit(&format!("{}{}", pair[0], pair[1])))
     }
 }
 
@@ -305,6 +310,11 @@ mod tests {
         assert!(!f.secret_name(b"token_ttl", &words));
         assert!(!f.secret_name(b"secret_file", &words));
         assert!(!f.secret_name(b"tokenizer", &words));
+        let words = ["password".to_owned(), "pass".to_owned()];
+        assert!(f.secret_name(b"PGPASSWORD", &words));
+        assert!(f.secret_name(b"rootPassword", &words));
+        assert!(!f.secret_name(b"bypass", &words));
+        assert!(!f.secret_name(b"compass_heading", &words));
     }
 
     #[test]

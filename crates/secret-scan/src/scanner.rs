@@ -288,7 +288,9 @@ impl Scanner {
         match compiled.rule.kind {
             RuleKind::Provider => true,
             RuleKind::Generic => {
-                self.filters.secret_name(name, &compiled.rule.name_words) && !filters::not_a_literal(value)
+                self.filters.secret_name(name, &compiled.rule.name_words)
+                    && !filters::not_a_literal(value)
+                    && !filters::sentence_like(value)
             }
             RuleKind::Url => !name.eq_ignore_ascii_case(value),
         }
