@@ -60,6 +60,9 @@ const SECRET_NAME_WORDS: &[&str] = &[
     "cookie",
 ];
 
+/// Name words of passwords, whose values may be passphrases of several words.
+const PASSWORD_NAME_WORDS: [&str; 4] = ["password", "passwd", "pwd", "passphrase"];
+
 /// Minimum entropy (bits per byte) and length for an unnamed value to count as a secret.
 const ENTROPY_SECRET: f64 = 3.5;
 const ENTROPY_MIN_LEN: usize = 16;
@@ -82,18 +85,18 @@ impl Scanner {
         let value = value.trim();
         let bytes = value.as_bytes();
         if value.is_empty() {
-            return verdict(Class::Placeholder, "empty value", None, group_for_name(name));
+            return verdict(Class::Placeholder, "empty value", None, self.unset_group(name));
         }
         if self.filters().reference(bytes) {
-            return verdict(Class::Reference, "refers to a value kept elsewhere", None, group_for_name(name));
+            return verdict(Class::Reference, "refers to a value kept elsewhere", None, self.unset_group(name));
         }
         let plain =
             bytes.iter().all(u8::is_ascii_digit) || ["true", "false", "yes", "no", "on", "off"].contains(&value);
         if plain {
-            return verdict(Class::Config, "a number or a switch", None, group_for_name(name));
+            return verdict(Class::Config, "a number or a switch", None, config_group(name));
         }
         if self.filters().placeholder(bytes) || self.filters().known_example(bytes) {
-            return verdict(Class::Placeholder, "placeholder value", None, group_for_name(name));
+            return verdict(Class::Placeholder, "placeholder value", None, self.unset_group(name));
         }
         let line = format!("{name}={value}\n");
         let findings = self.scan_bytes(".env", line.as_bytes());
@@ -108,17 +111,35 @@ impl Scanner {
             return verdict(Class::Secret, &reason, Some(rule.id.clone()), group);
         }
         let words: Vec<String> = SECRET_NAME_WORDS.iter().map(|w| (*w).to_owned()).collect();
-        if self.filters().secret_name(name.as_bytes(), &words) {
+        let secret_name = self.filters().secret_name(name.as_bytes(), &words);
+        // Prose is a description, a title or a message, whatever the name says, except for a passphrase.
+        let passphrase_name = self.filters().secret_name(name.as_bytes(), &PASSWORD_NAME_WORDS.map(str::to_owned));
+        if filters::sentence_like(bytes) && !passphrase_name {
+            return verdict(Class::Config, "a sentence, not a credential", None, config_group(name));
+        }
+        if secret_name {
             return verdict(Class::Secret, "the name says it is a secret", None, group_for_name(name));
         }
+        // Tokens and keys never hold whitespace: a value with spaces is only a secret by its name (above).
         if bytes.len() >= ENTROPY_MIN_LEN
+            && !bytes.iter().any(u8::is_ascii_whitespace)
             && filters::shannon_entropy(bytes) >= ENTROPY_SECRET
             && !filters::not_a_literal(bytes)
             && char_classes(bytes) >= 2
         {
             return verdict(Class::Secret, "high-entropy value", None, group_for_name(name));
         }
-        verdict(Class::Config, "looks like configuration", None, group_for_name(name))
+        verdict(Class::Config, "looks like configuration", None, config_group(name))
+    }
+}
+
+impl Scanner {
+    /// The group of a variable whose value is not here (empty, a placeholder, a reference): a secret's group when
+    /// the name says it will hold one (`API_TOKEN=` is `api-keys`), else a configuration group (`LOG_LEVEL=`).
+    fn unset_group(&self, name: &str) -> String {
+        let mut words: Vec<String> = SECRET_NAME_WORDS.iter().map(|w| (*w).to_owned()).collect();
+        words.push("key".to_owned());
+        if self.filters().secret_name(name.as_bytes(), &words) { group_for_name(name) } else { config_group(name) }
     }
 }
 
@@ -127,7 +148,16 @@ fn char_classes(value: &[u8]) -> usize {
     has(u8::is_ascii_lowercase) + has(u8::is_ascii_uppercase) + has(u8::is_ascii_digit) + has(u8::is_ascii_punctuation)
 }
 
-/// A group from a variable's name, for values no specific rule recognised.
+/// The group of a variable that is not a secret: the service it configures when the name says so (`DB_HOST` is
+/// `database`), else `config`. Never `api-keys`: `LOG_LEVEL` and `PORT` are not keys.
+fn config_group(name: &str) -> String {
+    match group_for_name(name).as_str() {
+        "api-keys" | "passwords" => "config".to_owned(),
+        specific => specific.to_owned(),
+    }
+}
+
+/// A group from a variable's name, for secrets no specific rule recognised.
 fn group_for_name(name: &str) -> String {
     let words = filters::name_segments(name.as_bytes());
     let any = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
@@ -185,6 +215,56 @@ mod tests {
         assert_eq!(classify_env_var("DAGSTER_HOME", "/opt/dagster").class, Class::Config);
         assert_eq!(classify_env_var("TOKEN_TTL", "3600").class, Class::Config);
         assert_eq!(classify_env_var("LOG_LEVEL", "info").class, Class::Config);
+    }
+
+    #[test]
+    fn prose_is_never_a_secret_but_a_passphrase_is() {
+        for (name, value) in [
+            ("JOB_DESCRIPTION", "Nightly weather report for ops"),
+            ("REPORT_TITLE", "Nightly weather report for ops"),
+            ("SLACK_CHANNEL_TOPIC", "Alerts for the ETL team"),
+            ("AUTH_BANNER", "Please sign in to continue."),
+            ("TOKEN_HELP", "Ask the platform team for one"),
+            ("SECRET_QUESTION_HINT", "Name of your first pet"),
+        ] {
+            let c = classify_env_var(name, value);
+            assert_eq!(c.class, Class::Config, "{name}={value}: {c:?}");
+            assert_ne!(c.group, "api-keys", "{name}");
+        }
+        assert_eq!(classify_env_var("DB_PASSWORD", "correct horse battery staple").class, Class::Secret);
+        assert_eq!(classify_env_var("GPG_PASSPHRASE", "my dog eats green apples").class, Class::Secret);
+        // A provider token in a sentence is still found by its rule.
+        let token = format!("ghp_{}", "u8jzPde0IgxLd6GncfBAepfJBd0Kh8oOOL8d");
+        assert_eq!(classify_env_var("NOTE", &format!("use the token {token} for now")).class, Class::Secret);
+    }
+
+    #[test]
+    fn short_real_values_are_not_placeholders() {
+        for (name, value) in [("DB_USER", "etl"), ("APP_ENV", "dev"), ("DB_NAME", "ops"), ("REGION", "eu")] {
+            let c = classify_env_var(name, value);
+            assert_eq!(c.class, Class::Config, "{name}={value}: {c:?}");
+        }
+        assert_eq!(classify_env_var("DB_PASSWORD", "xxx").class, Class::Placeholder);
+        assert_eq!(classify_env_var("API_KEY", "xxxx").class, Class::Placeholder);
+    }
+
+    #[test]
+    fn configuration_is_not_grouped_as_keys() {
+        for (name, value) in [
+            ("LOG_LEVEL", "info"),
+            ("PORT", "8080"),
+            ("WORKERS", "4"),
+            ("DEBUG", "true"),
+            ("LOG_LEVEL", ""),
+            ("TZ", "${TZ}"),
+        ] {
+            let c = classify_env_var(name, value);
+            assert_eq!(c.group, "config", "{name}={value}: {c:?}");
+        }
+        assert_eq!(classify_env_var("DB_HOST", "db.internal").group, "database");
+        assert_eq!(classify_env_var("API_TOKEN", "").group, "api-keys");
+        assert_eq!(classify_env_var("API_TOKEN", "${API_TOKEN}").group, "api-keys");
+        assert_eq!(classify_env_var("WORKER_SECRET", "x6uX9MGE2sNVbYAbBHgigYWPn").group, "api-keys");
     }
 
     #[test]

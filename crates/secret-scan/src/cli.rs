@@ -14,7 +14,7 @@ use vault_core::Exit;
 use vault_core::cli::UsageError;
 use vault_core::output::{OutputArgs, Table, write_json, write_record};
 
-const AFTER_HELP: &str = "Examples:\n  secret-scan                      scan the current folder (git-ignore aware)\n  secret-scan --staged             scan what `git commit` would record (pre-commit)\n  secret-scan --git-history        scan every blob of every branch once\n  secret-scan -f sarif -o out.sarif .\n  cat app.log | secret-scan -\n\nSuppress: `secret-scan:allow` on the line, .secret-scan-ignore (globs, fingerprints), --baseline FILE.\n\nExit codes:\n  0  nothing found\n  1  findings at or above --min-confidence\n  2  usage or input error, or a file that could not be read\n  3  Vault unavailable (with --vault-known)";
+const AFTER_HELP: &str = "Examples:\n  secret-scan                      scan the current folder (git-ignore aware)\n  secret-scan --staged             scan what `git commit` would record (pre-commit)\n  secret-scan --git-history        scan every blob of every branch once\n  secret-scan -f sarif -o out.sarif .\n  secret-scan -f gitlab -o gl-secret-detection-report.json .\n  cat app.log | secret-scan -\n\nSuppress: `secret-scan:allow` (or `gitleaks:allow`) on the line, .secret-scan-ignore (globs, fingerprints), --baseline FILE.\n\nExit codes:\n  0  nothing found\n  1  findings at or above --min-confidence\n  2  usage or input error, or a file that could not be read\n  3  Vault unavailable (with --vault-known)";
 
 /// Find hard-coded secrets in files, staged changes and git history.
 #[derive(Debug, Parser)]
@@ -233,14 +233,20 @@ fn plan(args: &ScanArgs) -> anyhow::Result<(Plan, ScanOptions)> {
         };
         (plan, root)
     } else if args.paths.is_empty() {
-        (Plan::Paths(vec![Source::Path { path: first.clone(), shown: false }]), first)
+        let root = secret_scan::scan::repo_top(&first).unwrap_or_else(|| first.clone());
+        (Plan::Paths(vec![Source::Path { path: first, shown: false }]), root)
     } else {
         let sources = args
             .paths
             .iter()
             .map(|p| if p == Path::new("-") { Source::Stdin } else { Source::Path { path: p.clone(), shown: true } })
             .collect();
-        let root = if first.is_dir() { first } else { PathBuf::from(".") };
+        // Inside a git work tree, paths are relative to its top, and so are the ignore file's globs.
+        let root = match secret_scan::scan::repo_top(&first) {
+            Some(top) => top,
+            None if first.is_dir() => first,
+            None => PathBuf::from("."),
+        };
         (Plan::Paths(sources), root)
     };
     let mut ignore_files = Vec::new();
@@ -368,7 +374,7 @@ fn rules_list(scanner: &Scanner, format: Format, output: &OutputArgs) -> anyhow:
         })
         .collect();
     match format {
-        Format::Human | Format::Sarif => {
+        Format::Human | Format::Sarif | Format::Gitlab => {
             let mut table = Table::new(["ID", "CONFIDENCE", "GROUP", "DESCRIPTION"]);
             for r in &records {
                 table.row([r.id, r.confidence.as_str(), r.group, r.description]);
@@ -408,7 +414,7 @@ fn rules_check(scanner: &Scanner, format: Format, output: &OutputArgs) -> anyhow
         })
         .collect();
     match format {
-        Format::Human | Format::Sarif => {
+        Format::Human | Format::Sarif | Format::Gitlab => {
             for r in &records {
                 writeln!(out, "{}: {}: {}", r.rule_id, r.problem, r.example.escape_debug())?;
             }

@@ -74,7 +74,7 @@ impl CompiledFilters {
         if value.len() >= 2 && value[0] == b'<' && value[value.len() - 1] == b'>' {
             return true;
         }
-        distinct_bytes(value) <= 3
+        repetitive(value)
     }
 
     /// Whether a value refers to a secret kept elsewhere (environment, Vault, a template, ciphertext).
@@ -91,7 +91,12 @@ impl CompiledFilters {
             return false;
         }
         let hit = |w: &str| words.iter().any(|x| x == w);
-        segments.iter().any(|s| hit(s)) || segments.windows(2).any(|pair| hit(&format!("{}{}", pair[0], pair[1])))
+        // A long name word may end a word that is not split (`PGPASSWORD`, `rootpassword`, `clientsecret`); short
+        // ones may not (`bypass`, `compass`).
+        let ends_with_long =
+            |s: &str| words.iter().any(|x| x.len() >= 6 && s.len() > x.len() && s.ends_with(x.as_str()));
+        segments.iter().any(|s| hit(s) || ends_with_long(s))
+            || segments.windows(2).any(|pair| hit(&format!("{}{}", pair[0], pair[1])))
     }
 }
 
@@ -122,6 +127,30 @@ pub fn shannon_entropy(value: &[u8]) -> f64 {
             -p * p.log2()
         })
         .sum()
+}
+
+/// A value made of a few characters repeated (`xxxx`, `0000`, `abab`, `***`): a stand-in. Short values are
+/// judged by repetition, not by their alphabet: `etl` has three distinct letters and is a real user name.
+fn repetitive(value: &[u8]) -> bool {
+    let distinct = distinct_bytes(value);
+    distinct <= 3 && distinct * 2 <= value.len()
+}
+
+/// Whether a value reads as prose: at least three words separated by spaces, nearly all of them letters (a
+/// trailing `.`, `,`, `!`, `?` or `:` allowed). Descriptions, titles and messages look like this; tokens and keys
+/// never hold spaces. A passphrase does, which is why only password-like names override this.
+pub(crate) fn sentence_like(value: &[u8]) -> bool {
+    let words: Vec<&[u8]> = value.split(u8::is_ascii_whitespace).filter(|w| !w.is_empty()).collect();
+    if words.len() < 3 {
+        return false;
+    }
+    let wordy = |w: &&&[u8]| {
+        let w: &[u8] = w;
+        let w = w.strip_suffix(b".").or_else(|| w.strip_suffix(b",")).unwrap_or(w);
+        let w = w.strip_suffix(b"!").or_else(|| w.strip_suffix(b"?")).or_else(|| w.strip_suffix(b":")).unwrap_or(w);
+        !w.is_empty() && w.iter().all(|b| b.is_ascii_alphabetic() || *b == b'\'' || *b == b'-')
+    };
+    words.iter().filter(wordy).count() * 5 >= words.len() * 4
 }
 
 fn distinct_bytes(value: &[u8]) -> usize {
@@ -281,6 +310,11 @@ mod tests {
         assert!(!f.secret_name(b"token_ttl", &words));
         assert!(!f.secret_name(b"secret_file", &words));
         assert!(!f.secret_name(b"tokenizer", &words));
+        let words = ["password".to_owned(), "pass".to_owned()];
+        assert!(f.secret_name(b"PGPASSWORD", &words));
+        assert!(f.secret_name(b"rootPassword", &words));
+        assert!(!f.secret_name(b"bypass", &words));
+        assert!(!f.secret_name(b"compass_heading", &words));
     }
 
     #[test]
@@ -297,8 +331,25 @@ mod tests {
             assert!(f.placeholder(p.as_bytes()), "{p}");
         }
         assert!(!f.placeholder(b"x6uX9MGE2sNVbYAbBH"));
+        // Short real values are not stand-ins because their alphabet is small.
+        for real in ["etl", "ops", "abc", "dev", "ab12"] {
+            assert!(!f.placeholder(real.as_bytes()), "{real}");
+        }
+        for fake in ["xxx", "000", "abab", "...", "zzzzzz"] {
+            assert!(f.placeholder(fake.as_bytes()), "{fake}");
+        }
         for r in ["${DB_PASSWORD}", "vault:secret/data/app#pw", "{{ .Values.pw }}", "ENC[AES256_GCM,data:abc]"] {
             assert!(f.reference(r.as_bytes()), "{r}");
+        }
+    }
+
+    #[test]
+    fn sentences_are_prose() {
+        for prose in ["Nightly weather report for ops", "Alerts for the ETL team!", "Please sign in, then continue."] {
+            assert!(sentence_like(prose.as_bytes()), "{prose}");
+        }
+        for not_prose in ["x6uX9MGE2sNVbYAbBH", "two words", "k3y 9fQ!x pL0 zz8", "a=1 b=2 c=3"] {
+            assert!(!sentence_like(not_prose.as_bytes()), "{not_prose}");
         }
     }
 

@@ -14,6 +14,10 @@ pub struct Finding {
     /// Where it is, as the user will read it: the path given on the command line joined with the file's relative
     /// path, a repository-relative path for git sources, `-` for stdin.
     pub path: String,
+    /// The path relative to the repository root (the git work tree's top folder) when the file is inside one,
+    /// else relative to the scan root: what fingerprints, baselines, SARIF and GitLab reports use, so that a scan
+    /// of a subfolder names files the way a scan of the whole repository does.
+    pub root_path: String,
     /// For history scans, the commit that introduced the blob.
     pub commit: Option<String>,
     /// 1-based line of the secret's first byte.

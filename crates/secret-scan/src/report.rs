@@ -1,4 +1,5 @@
-//! Output formats: human lines, one JSON document, JSON Lines, and SARIF 2.1.0 for code-scanning services.
+//! Output formats: human lines, one JSON document, JSON Lines, SARIF 2.1.0 for code-scanning services, and
+//! GitLab's secret-detection report (`artifacts:reports:secret_detection`).
 //!
 //! JSON Lines records are streamed as findings arrive (unordered across files) and end with a `summary` record;
 //! the other formats are sorted by path, commit and position. Values appear only with `show_secrets`.
@@ -26,6 +27,8 @@ pub enum Format {
     Jsonl,
     /// SARIF 2.1.0, for GitHub code scanning and other SARIF consumers.
     Sarif,
+    /// GitLab's secret-detection report (schema 15), for `artifacts:reports:secret_detection`.
+    Gitlab,
 }
 
 /// Writes findings in one format.
@@ -35,12 +38,13 @@ pub struct Reporter<W> {
     out: W,
     show_secrets: bool,
     held: Vec<Finding>,
+    started: chrono::DateTime<chrono::Utc>,
 }
 
 impl<W: Write> Reporter<W> {
     /// A reporter writing to `out`.
     pub fn new(format: Format, out: W, show_secrets: bool) -> Self {
-        Self { format, out, show_secrets, held: Vec::new() }
+        Self { format, out, show_secrets, held: Vec::new(), started: chrono::Utc::now() }
     }
 
     /// Takes one finding: JSON Lines writes it now, the other formats hold it to sort.
@@ -64,6 +68,9 @@ impl<W: Write> Reporter<W> {
                 write_json(&mut self.out, &json!({ "findings": findings, "summary": summary }))?;
             }
             Format::Sarif => write_json(&mut self.out, &sarif(scanner, &self.held, self.show_secrets))?,
+            Format::Gitlab => {
+                write_json(&mut self.out, &gitlab(scanner, &self.held, self.started, chrono::Utc::now()))?;
+            }
         }
         Ok(self.out)
     }
@@ -173,7 +180,7 @@ fn sarif(scanner: &Scanner, findings: &[Finding], show_secrets: bool) -> Value {
                 "message": { "text": message },
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": { "uri": uri_path(f.path.strip_prefix("./").unwrap_or(&f.path)), "uriBaseId": "%SRCROOT%" },
+                        "artifactLocation": { "uri": uri_path(&f.root_path), "uriBaseId": "%SRCROOT%" },
                         "region": {
                             "startLine": f.line,
                             "startColumn": f.column,
@@ -209,6 +216,96 @@ fn sarif(scanner: &Scanner, findings: &[Finding], show_secrets: bool) -> Value {
             "columnKind": "unicodeCodePoints",
             "results": results,
         }]
+    })
+}
+
+/// GitLab's report schema version this output follows.
+pub const GITLAB_SCHEMA_VERSION: &str = "15.0.7";
+
+/// GitLab's severity for a finding: a provider's token is a live credential until proven otherwise (`Critical`,
+/// as GitLab's own analyzer rates leaks); a secret recognised by context is `High`; a bare high-entropy string,
+/// `Medium`.
+fn gitlab_severity(confidence: Confidence) -> &'static str {
+    match confidence {
+        Confidence::High => "Critical",
+        Confidence::Medium => "High",
+        Confidence::Low => "Medium",
+    }
+}
+
+/// A UUID-shaped id, stable across runs, for one occurrence: GitLab tracks vulnerabilities by it.
+fn occurrence_id(finding: &Finding) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(finding.fingerprint.as_bytes());
+    hasher.update([0]);
+    hasher.update(finding.root_path.as_bytes());
+    hasher.update([0]);
+    hasher.update(finding.line.to_string().as_bytes());
+    hasher.update([0]);
+    hasher.update(finding.commit.as_deref().unwrap_or("").as_bytes());
+    let h = hex::encode(&hasher.finalize()[..16]);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// GitLab's secret-detection report: `scan` (analyzer, scanner, times, status) and one vulnerability per finding,
+/// located by its path from the repository root, its lines and its commit (`0000000` for the work tree, as
+/// GitLab's own analyzer writes). The value never appears, not even with `--show-secrets`: GitLab shows reports
+/// to everyone who can see the pipeline.
+fn gitlab(
+    scanner: &Scanner,
+    findings: &[Finding],
+    started: chrono::DateTime<chrono::Utc>,
+    ended: chrono::DateTime<chrono::Utc>,
+) -> Value {
+    const TIME: &str = "%Y-%m-%dT%H:%M:%S";
+    let tool = json!({
+        "id": "secret-scan",
+        "name": "secret-scan",
+        "version": env!("CARGO_PKG_VERSION"),
+        "url": "https://github.com/example/vault-toolkit/blob/main/docs/secret-scan.md",
+        "vendor": { "name": "vault-toolkit" },
+    });
+    let vulnerabilities: Vec<Value> = findings
+        .iter()
+        .map(|f| {
+            let rule = scanner.rule(&f.rule_id);
+            let title = rule.map_or(f.rule_id.as_str(), |r| r.description.as_str());
+            json!({
+                "id": occurrence_id(f),
+                "name": title,
+                "description": format!(
+                    "{title} ({}) in {} at line {}: the value starts with {} (fingerprint {}).",
+                    f.rule_id, f.root_path, f.line, f.redacted, f.fingerprint
+                ),
+                "severity": gitlab_severity(f.confidence),
+                "solution": "Revoke and rotate the credential, then remove it from the code (and from the git history). Keep it in Vault and read it at run time.",
+                "identifiers": [{
+                    "type": "secret_scan_rule_id",
+                    "name": format!("secret-scan rule {}", f.rule_id),
+                    "value": f.rule_id,
+                    "url": "https://github.com/example/vault-toolkit/blob/main/docs/secret-scan.md#rules",
+                }],
+                "location": {
+                    "file": f.root_path,
+                    "start_line": f.line,
+                    "end_line": f.end_line,
+                    "commit": { "sha": f.commit.as_deref().unwrap_or("0000000") },
+                },
+            })
+        })
+        .collect();
+    json!({
+        "version": GITLAB_SCHEMA_VERSION,
+        "scan": {
+            "analyzer": tool,
+            "scanner": tool,
+            "type": "secret_detection",
+            "start_time": started.format(TIME).to_string(),
+            "end_time": ended.format(TIME).to_string(),
+            "status": "success",
+        },
+        "vulnerabilities": vulnerabilities,
     })
 }
 

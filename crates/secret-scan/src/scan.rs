@@ -230,12 +230,41 @@ pub(crate) fn slash_path(path: &Path) -> String {
     }
 }
 
+/// The top folder of the git work tree holding `path` (a folder with `.git` in it, a folder or a file as in
+/// linked work trees and submodules), found without running git: every scan asks, and a process costs more than
+/// the scan of a small tree.
+pub fn repo_top(path: &Path) -> Option<PathBuf> {
+    let canonical = std::fs::canonicalize(path).ok()?;
+    canonical.ancestors().find(|dir| dir.join(".git").exists()).map(Path::to_path_buf)
+}
+
+/// Where `path` sits below the top of its git work tree (`""` for the top itself, `sub/dir`, `sub/file.py`), or
+/// `None` outside a work tree.
+pub fn repo_prefix(path: &Path) -> Option<String> {
+    let canonical = std::fs::canonicalize(path).ok()?;
+    let top = canonical.ancestors().find(|dir| dir.join(".git").exists())?;
+    let below = canonical.strip_prefix(top).ok()?;
+    Some(if below.as_os_str().is_empty() { String::new() } else { slash_path(below) })
+}
+
+/// `relative` (to the scan root) as a path relative to the repository root, given the scan root's prefix.
+fn rooted(prefix: Option<&str>, relative: &str) -> String {
+    match prefix {
+        Some(prefix) if !prefix.is_empty() => format!("{prefix}/{relative}"),
+        _ => relative.to_owned(),
+    }
+}
+
 fn scan_path(scanner: &Scanner, root: &Path, shown: bool, options: &ScanOptions, sender: &SyncSender<Event>) {
+    // Inside a git work tree, files are known by their path from its top, whatever folder was scanned: the same
+    // file has the same fingerprint, baseline entry and SARIF location from the root or from a subfolder.
+    let prefix = repo_prefix(root);
     if !root.is_dir() {
-        let relative = slash_path(root);
+        let display = slash_path(root);
+        let relative = prefix.filter(|p| !p.is_empty()).unwrap_or_else(|| display.clone());
         if !options.ignore.path_ignored(&relative, false) {
             let mut buffer = Vec::new();
-            scan_file(scanner, root, &relative, &relative, options, &mut buffer, sender);
+            scan_file(scanner, root, &relative, &display, options, &mut buffer, sender);
         }
         return;
     }
@@ -251,15 +280,21 @@ fn scan_path(scanner: &Scanner, root: &Path, shown: bool, options: &ScanOptions,
         .threads(options.threads);
     let ignore = options.ignore.clone();
     let filter_root = root.to_path_buf();
+    let filter_prefix = prefix.clone();
     builder.filter_entry(move |entry| {
         if entry.file_name() == ".git" {
             return false;
         }
         let relative = entry.path().strip_prefix(&filter_root).map(slash_path).unwrap_or_default();
-        relative.is_empty() || !ignore.path_ignored(&relative, entry.file_type().is_some_and(|t| t.is_dir()))
+        relative.is_empty()
+            || !ignore.path_ignored(
+                &rooted(filter_prefix.as_deref(), &relative),
+                entry.file_type().is_some_and(|t| t.is_dir()),
+            )
     });
     builder.build_parallel().run(|| {
         let mut buffer = Vec::new();
+        let prefix = prefix.clone();
         Box::new(move |entry| {
             let entry = match entry {
                 Ok(entry) => entry,
@@ -274,6 +309,7 @@ fn scan_path(scanner: &Scanner, root: &Path, shown: bool, options: &ScanOptions,
             let path = entry.path();
             let relative = path.strip_prefix(root).map(slash_path).unwrap_or_else(|_| slash_path(path));
             let display = if shown { path.to_string_lossy().into_owned() } else { relative.clone() };
+            let relative = rooted(prefix.as_deref(), &relative);
             if scan_file(scanner, path, &relative, &display, options, &mut buffer, sender) {
                 WalkState::Continue
             } else {

@@ -22,8 +22,8 @@ const BEFORE_HIT: usize = 512;
 const AFTER_HIT: usize = 1024;
 /// How far after a keyword hit a multiline rule looks.
 const MULTILINE_SPAN: usize = 64 * 1024;
-/// The inline comment that suppresses findings on its line.
-pub const ALLOW_MARKER: &[u8] = b"secret-scan:allow";
+/// The inline comments that suppress findings on their line: ours, and gitleaks' for teams moving from it.
+pub const ALLOW_MARKERS: [&[u8]; 2] = [b"secret-scan:allow", b"gitleaks:allow"];
 /// Default minimum entropy of a secret when a rule sets none.
 const DEFAULT_ENTROPY: f64 = 2.0;
 
@@ -288,7 +288,9 @@ impl Scanner {
         match compiled.rule.kind {
             RuleKind::Provider => true,
             RuleKind::Generic => {
-                self.filters.secret_name(name, &compiled.rule.name_words) && !filters::not_a_literal(value)
+                self.filters.secret_name(name, &compiled.rule.name_words)
+                    && !filters::not_a_literal(value)
+                    && !filters::sentence_like(value)
             }
             RuleKind::Url => !name.eq_ignore_ascii_case(value),
         }
@@ -342,7 +344,8 @@ fn locate(
 ) -> Option<Finding> {
     let begin = cursor.advance(data, start);
     let line_end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-    if memchr::memmem::find(&data[begin.line_start..line_end], ALLOW_MARKER).is_some() {
+    let line = &data[begin.line_start..line_end];
+    if ALLOW_MARKERS.iter().any(|marker| memchr::memmem::find(line, marker).is_some()) {
         return None;
     }
     // A copy: the next span may start before this one ends (known values can overlap).
@@ -352,6 +355,7 @@ fn locate(
     let secret = SecretString::new(String::from_utf8_lossy(value).into_owned());
     Some(Finding {
         path: path.to_owned(),
+        root_path: path.to_owned(),
         commit: None,
         line: begin.line,
         column: begin.column,

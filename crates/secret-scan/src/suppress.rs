@@ -44,7 +44,7 @@ pub struct BaselineEntry {
     pub fingerprint: String,
     /// The rule, for people reading the file.
     pub rule_id: String,
-    /// The path, for people reading the file.
+    /// The path relative to the repository root (or scan root), for people reading the file.
     pub path: String,
     /// The line when the baseline was written, for people reading the file.
     pub line: usize,
@@ -69,7 +69,7 @@ impl Baseline {
             .map(|f| BaselineEntry {
                 fingerprint: f.fingerprint.clone(),
                 rule_id: f.rule_id.clone(),
-                path: f.path.clone(),
+                path: f.root_path.clone(),
                 line: f.line,
             })
             .collect();

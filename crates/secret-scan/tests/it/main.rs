@@ -1,5 +1,6 @@
 //! Integration tests of secret-scan: one binary, one module per feature.
 
+mod ci;
 mod corpus;
 mod files;
 mod formats;
