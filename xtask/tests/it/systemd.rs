@@ -126,9 +126,7 @@ fn installed_from_the_tarball_deploy_runs_every_job_and_day_two_converges_and_re
     let first = deploy(&machine);
     assert_eq!(first.code, Some(0), "{}\n{}", first.text, journal(&machine));
     assert_eq!(first.report["complete"], true);
-    for step in
-        ["config", "server", "init", "unseal", "policies", "root token", "service users", "job units", "timers"]
-    {
+    for step in ["config", "server", "init", "unseal", "policies", "root token", "job folders", "job units", "timers"] {
         assert!(first.changed().contains(&step.to_owned()), "{step} not changed:\n{}", first.text);
     }
     // The unit runs as vault and reads its config and key through the group; clients (any user) reach the CA.
@@ -165,6 +163,12 @@ fn installed_from_the_tarball_deploy_runs_every_job_and_day_two_converges_and_re
     assert_eq!(second.changed(), Vec::<String>::new(), "{}", second.text);
     assert!(second.step("preflight: ports")["detail"].as_str().unwrap().contains("held by this deployment's server"));
     assert_eq!(main_pid(&machine), pid, "a re-run must not restart the server");
+
+    // `systemctl reload vault` (what logrotate's postrotate runs) signals the server, which stays up and unsealed.
+    let reload = machine.sh("systemctl reload vault.service").unwrap();
+    assert!(reload.status.success(), "systemctl reload vault: {}\n{}", text(&reload), journal(&machine));
+    assert_eq!(main_pid(&machine), pid, "a reload must not restart the server");
+    assert!(!sealed(&machine), "a reload must not seal the server");
 
     // `systemctl restart vault` seals it; the next deploy unseals it and changes nothing else.
     inside(&machine, "systemctl restart vault.service");

@@ -210,9 +210,7 @@ pub fn every_job_succeeds_under_its_unit(machine: &Container) {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|op| {
-            matches!(op["operation"].as_str(), Some("create" | "update" | "patch")) && op["denied"] == false
-        })
+        .filter(|op| matches!(op["operation"].as_str(), Some("create" | "update" | "patch")) && op["denied"] == false)
         .map(|op| format!("{}/{}", op["display_name"].as_str().unwrap_or("-"), op["role"].as_str().unwrap_or("-")))
         .collect();
     assert!(writers.iter().any(|w| w.ends_with("/rotate")), "no write by the rotate identity: {writers:?}");
@@ -295,7 +293,8 @@ pub fn day_two(machine: &Container) -> Vec<String> {
     // The pipeline reads every value, as its own user with its own identity.
     for (key, (path, field)) in &targets {
         assert!(path.starts_with("secret/dagster/"), "the default template writes where dagster reads: {path}");
-        let read = inside(machine, &as_identity("dagster", "dagster", &format!("vault-env get {path} --field {field}")));
+        let read =
+            inside(machine, &as_identity("dagster", "dagster", &format!("vault-env get {path} --field {field}")));
         assert_eq!(&read, &secrets[key.as_str()], "{key} read back from {path}#{field}");
     }
 
@@ -315,10 +314,8 @@ pub fn day_two(machine: &Container) -> Vec<String> {
     );
     assert_eq!(code, Some(4), "the pipeline wrote a secret:\n{said}");
     let (path, _) = targets.values().next().unwrap();
-    let (code, _, said) = attempt(
-        machine,
-        &as_identity("root", "operator", &format!("vault-env get {path} --field EXTRA_PASSWORD")),
-    );
+    let (code, _, said) =
+        attempt(machine, &as_identity("root", "operator", &format!("vault-env get {path} --field EXTRA_PASSWORD")));
     assert_ne!(code, Some(0), "EXTRA_PASSWORD reached {path}:\n{said}");
 
     // Nor take a snapshot: refused, and no backup file anywhere it could write.
