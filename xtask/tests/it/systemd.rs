@@ -155,6 +155,7 @@ fn installed_from_the_tarball_deploy_runs_every_job_and_day_two_converges_and_re
     // Every job unit and timer is installed and each job succeeds once under its unit; then day two.
     systemd_jobs::every_job_succeeds_under_its_unit(&machine);
     let migrated = systemd_jobs::day_two(&machine);
+    systemd_jobs::no_unit_failed(&machine);
 
     // After all that, a re-run finds its own vault.service on the ports and changes nothing.
     let pid = main_pid(&machine);

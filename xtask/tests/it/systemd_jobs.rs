@@ -247,6 +247,18 @@ pub fn every_job_succeeds_under_its_unit(machine: &Container) {
     assert_eq!(inside(machine, &format!("gzip -dc {AUDIT_DIR}/audit.log.1.gz | wc -l")), "3");
 }
 
+/// None of the shipped units (the server's and every job's, whether a test or its timer started it) has failed.
+pub fn no_unit_failed(machine: &Container) {
+    let failed = inside(machine, "systemctl list-units --all --failed --plain --no-legend --full");
+    for unit in shipped(".service").iter().chain(&shipped(".timer")) {
+        assert!(
+            !failed.lines().any(|l| l.split_whitespace().next() == Some(unit.as_str())),
+            "{unit} failed:\n{failed}\n{}",
+            journal(machine, unit)
+        );
+    }
+}
+
 /// A value for the sample app: random enough to be unique to this run, made of characters that need no quoting.
 fn sample_value(prefix: &str) -> String {
     use std::hash::{BuildHasher, RandomState};
