@@ -347,6 +347,8 @@ const SYSTEMD_ONLY: &[&str] = &[
     "Nice",
     "IOSchedulingClass",
     "ReadWritePaths",
+    // The drill's private audit folders: without systemd, the throwaway server writes where the live one does.
+    "TemporaryFileSystem",
     "ProtectSystem",
     "ProtectHome",
     "PrivateTmp",

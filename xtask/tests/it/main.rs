@@ -8,6 +8,7 @@ mod identities;
 mod install;
 mod scripts;
 mod systemd;
+mod systemd_jobs;
 mod units;
 
 use std::net::TcpListener;

@@ -1,18 +1,20 @@
 //! deploy's systemd mode under a real systemd: a Debian 12 container booted with systemd as its PID 1
-//! (`vault_testkit::container`), the toolkit installed into `/usr/local/bin` as a user installs it on a VPS, then
-//! the runs a user meets: a first deploy, a re-run that changes nothing, a `systemctl restart vault` that the next
-//! run unseals, a config edited by hand, a port taken by a program that is not ours, and the pipeline's identity
-//! reading a secret through the installed vault-env.
+//! (`vault_testkit::container`), the toolkit installed as a user installs it on a VPS (the `cargo xtask dist`
+//! tarball, unpacked, its `install.sh`; OpenBao's binary beside it), then the runs a user meets: a first deploy,
+//! every job unit and timer it installs with each timer's service run once (`systemd_jobs.rs`), the day-two flow
+//! with the installed tools, a re-run that changes nothing, a `systemctl restart vault` that the next run
+//! unseals, a config edited by hand, a port taken by a program that is not ours, and a last run that changes
+//! nothing. No secret reaches the journal.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 use vault_testkit::container::Container;
 
-use crate::root;
+use crate::{root, systemd_jobs, text, xtask};
 
-/// The tools installed beside `vault-toolkit` (the xtask binary), as `cargo xtask install` puts them.
+/// The tools the tarball installs beside `vault-toolkit` (the xtask binary).
 const TOOLS: &[&str] = &[
     "vault-env",
     "vault-health",
@@ -22,27 +24,35 @@ const TOOLS: &[&str] = &[
     "policy-gen",
     "env-migrate",
     "secret-scan",
+    "vault-toolkit",
 ];
 
 const CONFIG: &str = "/etc/vault.d/vault.hcl";
 const CLIENT_ENV: &[(&str, &str)] =
     &[("BAO_ADDR", "https://127.0.0.1:8200"), ("BAO_CACERT", "/etc/vault.d/tls/ca.pem")];
 
-/// The built binaries live next to the xtask binary cargo built for this test.
-fn built(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_xtask")).parent().unwrap().to_path_buf();
-    let path = dir.join(name);
-    assert!(path.is_file(), "{} is missing: build the workspace first (`cargo build --workspace`)", path.display());
-    path
-}
-
-/// Copies the toolkit in: until the tarball exists, the built binaries, xtask as `vault-toolkit`, and OpenBao's
-/// static binary as `/usr/local/bin/bao`.
+/// Installs the toolkit the way the README tells a VPS user to: the dev-profile tarball `cargo xtask dist` builds
+/// (it builds whatever is stale first), checked against its `.sha256`, unpacked, and its `install.sh` run with the
+/// default prefix `/usr/local`. OpenBao is installed separately, as a user would, to `/usr/local/bin/bao`.
 fn install_toolkit(machine: &Container) {
+    let out = tempfile::tempdir().unwrap();
+    let built = xtask(&["dist", "--profile", "dev", "--out-dir", out.path().to_str().unwrap()]);
+    assert!(built.status.success(), "{}", text(&built));
+    let tarball = PathBuf::from(String::from_utf8_lossy(&built.stdout).trim());
+    let file = tarball.file_name().unwrap().to_str().unwrap().to_owned();
+    let package = file.strip_suffix(".tar.gz").unwrap().to_owned();
+    machine.copy_in(&tarball, &format!("/root/{file}"), 0o644).unwrap();
+    machine.copy_in(&out.path().join(format!("{file}.sha256")), &format!("/root/{file}.sha256"), 0o644).unwrap();
+    inside(
+        machine,
+        &format!("cd /root && sha256sum --quiet -c {file}.sha256 && tar xzf {file} && sh {package}/install.sh"),
+    );
     for tool in TOOLS {
-        machine.copy_in(&built(tool), &format!("/usr/local/bin/{tool}"), 0o755).unwrap();
+        let version = inside(machine, &format!("{tool} --version"));
+        assert!(version.starts_with(&format!("{tool} ")), "{tool} --version: {version}");
+        assert_eq!(inside(machine, &format!("command -v {tool}")), format!("/usr/local/bin/{tool}"));
     }
-    machine.copy_in(&built("xtask"), "/usr/local/bin/vault-toolkit", 0o755).unwrap();
+    assert!(inside(machine, "ls /usr/local/share/vault-toolkit/systemd").contains("vault-backup.timer"));
     let bao = vault_testkit::bao_binary().expect("the OpenBao binary must be available");
     machine.copy_in(&bao, "/usr/local/bin/bao", 0o755).unwrap();
 }
@@ -79,7 +89,7 @@ fn deploy(machine: &Container) -> Run {
     }
 }
 
-fn inside(machine: &Container, script: &str) -> String {
+pub fn inside(machine: &Container, script: &str) -> String {
     let output = machine.sh(script).unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "`{script}` failed ({}):\n{text}", output.status);
@@ -107,7 +117,7 @@ fn journal(machine: &Container) -> String {
 }
 
 #[test]
-fn deploy_under_a_real_systemd_converges_unseals_after_a_restart_and_refuses_what_is_not_ours() {
+fn installed_from_the_tarball_deploy_runs_every_job_and_day_two_converges_and_refuses_what_is_not_ours() {
     let machine = Container::boot().expect("booting the Debian container");
     install_toolkit(&machine);
     inside(&machine, "useradd --system --shell /usr/sbin/nologin dagster");
@@ -116,7 +126,7 @@ fn deploy_under_a_real_systemd_converges_unseals_after_a_restart_and_refuses_wha
     let first = deploy(&machine);
     assert_eq!(first.code, Some(0), "{}\n{}", first.text, journal(&machine));
     assert_eq!(first.report["complete"], true);
-    for step in ["config", "server", "init", "unseal", "policies", "root token"] {
+    for step in ["config", "server", "init", "unseal", "policies", "root token", "job folders", "job units", "timers"] {
         assert!(first.changed().contains(&step.to_owned()), "{step} not changed:\n{}", first.text);
     }
     // The unit runs as vault and reads its config and key through the group; clients (any user) reach the CA.
@@ -142,13 +152,24 @@ fn deploy_under_a_real_systemd_converges_unseals_after_a_restart_and_refuses_wha
         assert!(written.contains(name.as_str()), "policy {name} not written: {written}");
     }
 
-    // A re-run finds its own vault.service on the ports and changes nothing.
+    // Every job unit and timer is installed and each job succeeds once under its unit; then day two.
+    systemd_jobs::every_job_succeeds_under_its_unit(&machine);
+    let migrated = systemd_jobs::day_two(&machine);
+    systemd_jobs::no_unit_failed(&machine);
+
+    // After all that, a re-run finds its own vault.service on the ports and changes nothing.
     let pid = main_pid(&machine);
     let second = deploy(&machine);
     assert_eq!(second.code, Some(0), "{}", second.text);
     assert_eq!(second.changed(), Vec::<String>::new(), "{}", second.text);
     assert!(second.step("preflight: ports")["detail"].as_str().unwrap().contains("held by this deployment's server"));
     assert_eq!(main_pid(&machine), pid, "a re-run must not restart the server");
+
+    // `systemctl reload vault` (what logrotate's postrotate runs) signals the server, which stays up and unsealed.
+    let reload = machine.sh("systemctl reload vault.service").unwrap();
+    assert!(reload.status.success(), "systemctl reload vault: {}\n{}", text(&reload), journal(&machine));
+    assert_eq!(main_pid(&machine), pid, "a reload must not restart the server");
+    assert!(!sealed(&machine), "a reload must not seal the server");
 
     // `systemctl restart vault` seals it; the next deploy unseals it and changes nothing else.
     inside(&machine, "systemctl restart vault.service");
@@ -202,26 +223,24 @@ fn deploy_under_a_real_systemd_converges_unseals_after_a_restart_and_refuses_wha
     assert_eq!(fifth.code, Some(0), "{}", fifth.text);
     assert_eq!(fifth.changed(), vec!["server", "unseal"], "{}", fifth.text);
 
-    // The operator writes a secret; the pipeline's identity reads it through the installed vault-env, with the
-    // credentials deploy delivered to its user.
-    let value = format!("warehouse-{}", std::process::id());
-    inside(
+    // The last run finds everything as it left it.
+    let last = deploy(&machine);
+    assert_eq!(last.code, Some(0), "{}", last.text);
+    assert_eq!(last.changed(), Vec::<String>::new(), "{}", last.text);
+
+    // No credential, key share or migrated value reached the journal (every unit's output and systemd's own).
+    let secrets = inside(
         &machine,
-        &format!(
-            "export BAO_ADDR=https://127.0.0.1:8200 BAO_CACERT=/etc/vault.d/tls/ca.pem; \
-             BAO_TOKEN=$(bao write -field=token auth/approle/login role_id=@/root/vault-keys/operator/role-id \
-               secret_id=@/root/vault-keys/operator/secret-id) && export BAO_TOKEN && \
-             printf %s '{value}' | bao kv put secret/dagster/warehouse password=- >/dev/null"
-        ),
+        "for f in /etc/vault.d/approle/*/secret-id /root/vault-keys/unseal-key-*; do cat \"$f\"; echo; done",
     );
-    assert_eq!(inside(&machine, "stat -c %U:%a /etc/vault.d/approle/dagster/secret-id"), "dagster:400");
-    let read = inside(
-        &machine,
-        "runuser -u dagster -- env VAULT_ADDR=https://127.0.0.1:8200 VAULT_CACERT=/etc/vault.d/tls/ca.pem \
-         VAULT_ROLE_ID_FILE=/etc/vault.d/approle/dagster/role-id VAULT_SECRET_ID_FILE=/etc/vault.d/approle/dagster/secret-id \
-         vault-env get secret/dagster/warehouse --field password",
-    );
-    assert_eq!(read, value);
+    let journal_text = inside(&machine, "journalctl --no-pager -o cat");
+    let mut checked = 0;
+    for secret in secrets.split_whitespace().map(str::to_owned).chain(migrated) {
+        assert!(secret.len() >= 16, "a secret too short to search for: {} chars", secret.len());
+        assert!(!journal_text.contains(&secret), "a secret reached the journal");
+        checked += 1;
+    }
+    assert!(checked >= 6 + 5 + 3, "only {checked} secrets searched for");
 
     machine.poweroff().expect("powering the container off");
 }
