@@ -49,9 +49,12 @@ async fn a_second_run_is_refused_while_the_lock_is_held() {
     // could outlive its drop in a child that another test forks at that moment (flock is shared across fork).
     let lock_file = env.path("state/run.lock");
     std::fs::create_dir_all(lock_file.parent().unwrap()).unwrap();
+    // `flock FILE cat` holds the lock (cat inherits it) until its stdin closes; then both exit, lock released.
     let mut holder = std::process::Command::new("flock")
         .arg(&lock_file)
-        .args(["sleep", "60"])
+        .arg("cat")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
         .spawn()
         .expect("flock(1) from util-linux");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -62,8 +65,8 @@ async fn a_second_run_is_refused_while_the_lock_is_held() {
     let out = env.run(&["run", "--due"]);
     assert_eq!(code(&out), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("another secret-rotate run holds the lock"), "{}", stderr(&out));
-    holder.kill().unwrap();
-    holder.wait().unwrap();
+    drop(holder.stdin.take());
+    assert!(holder.wait().unwrap().success());
     let out = env.run(&["run", "secret/a", "--format", "jsonl"]);
     assert_eq!(code(&out), Some(0), "{}", stderr(&out));
     assert_eq!(records(&out, "rotation")[0]["result"], "rotated");
