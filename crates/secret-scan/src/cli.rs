@@ -402,6 +402,9 @@ struct CheckRecord<'a> {
 }
 
 fn rules_check(scanner: &Scanner, format: Format, output: &OutputArgs) -> anyhow::Result<Exit> {
+    // Scans compile rules on their first keyword hit; the check compiles them all, so that no bad rule waits
+    // for a matching file to show.
+    scanner.compile_all().map_err(|e| UsageError(e.to_string()))?;
     let failures = scanner.check_examples();
     let examples: usize = scanner.rules().map(|r| r.examples.len() + r.negative_examples.len()).sum();
     let mut out = output.open().context("cannot open the output")?;

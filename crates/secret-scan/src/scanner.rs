@@ -5,10 +5,17 @@
 //! clipped to a bounded window, or, for multiline rules, from the hit's line onward for a bounded distance. Text
 //! without keywords is never seen by a regex, and nothing is allocated per line. A rule runs at most once over the
 //! same window, and a hit inside a match already found by the same rule is skipped.
+//!
+//! Rule regexes are compiled lazily, on the first keyword hit of their rule: compiling all of them took most of the
+//! start-up time, and a typical tree hits only a handful of rules. Patterns are still parsed (not compiled) when
+//! the scanner is built, so a bad pattern fails at once; `rules check` compiles every rule ([`Scanner::compile_all`]).
+
+use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use globset::GlobSet;
 use regex::bytes::{CaptureLocations, Regex, RegexBuilder};
+use regex_syntax::hir::HirKind;
 use vault_core::SecretString;
 
 use crate::filters::{self, CompiledFilters};
@@ -27,15 +34,58 @@ pub const ALLOW_MARKERS: [&[u8]; 2] = [b"secret-scan:allow", b"gitleaks:allow"];
 /// Default minimum entropy of a secret when a rule sets none.
 const DEFAULT_ENTROPY: f64 = 2.0;
 
-/// A rule, compiled.
+/// A rule, ready to run: its pattern is parsed and checked, and compiled on first use.
 #[derive(Debug)]
 struct Compiled {
     rule: Rule,
-    regex: Regex,
+    /// Filled by the first thread that needs it; the walker's threads share it. An error (only a pattern over the
+    /// compiled size limit gets past the parser) leaves the rule inert; `rules check` reports it.
+    regex: OnceLock<Result<Regex, String>>,
     name_group: Option<usize>,
     secret_group: Option<usize>,
     paths: Option<GlobSet>,
     entropy: f64,
+}
+
+impl Compiled {
+    fn regex(&self) -> Option<&Regex> {
+        self.regex.get_or_init(|| compile(&self.rule.pattern)).as_ref().ok()
+    }
+}
+
+/// Compiles a rule pattern: over bytes, without Unicode classes.
+fn compile(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(pattern).unicode(false).size_limit(16 << 20).build().map_err(|e| format!("bad pattern: {e}"))
+}
+
+/// Parses a pattern with the same settings as [`compile`], and returns the indices of its `name` and `secret`
+/// groups. Parsing is a small fraction of compiling.
+fn parse(pattern: &str) -> Result<(Option<usize>, Option<usize>), String> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .map_err(|e| format!("bad pattern: {e}"))?;
+    let (mut name, mut secret) = (None, None);
+    let mut stack = vec![&hir];
+    while let Some(hir) = stack.pop() {
+        match hir.kind() {
+            HirKind::Capture(capture) => {
+                let index = usize::try_from(capture.index).ok();
+                match capture.name.as_deref() {
+                    Some("name") => name = name.or(index),
+                    Some("secret") => secret = secret.or(index),
+                    _ => {}
+                }
+                stack.push(&capture.sub);
+            }
+            HirKind::Repetition(repetition) => stack.push(&repetition.sub),
+            HirKind::Concat(subs) | HirKind::Alternation(subs) => stack.extend(subs),
+            HirKind::Empty | HirKind::Literal(_) | HirKind::Class(_) | HirKind::Look(_) => {}
+        }
+    }
+    Ok((name, secret))
 }
 
 /// A compiled rule set: build once, then scan any number of buffers from any number of threads.
@@ -92,13 +142,7 @@ impl Scanner {
             if rule.pattern.is_empty() || rule.keywords.is_empty() {
                 return Err(invalid("needs a pattern and at least one keyword".into()));
             }
-            let regex = RegexBuilder::new(&rule.pattern)
-                .unicode(false)
-                .size_limit(16 << 20)
-                .build()
-                .map_err(|e| invalid(format!("bad pattern: {e}")))?;
-            let name_group = group_index(&regex, "name");
-            let secret_group = group_index(&regex, "secret");
+            let (name_group, secret_group) = parse(&rule.pattern).map_err(&invalid)?;
             if rule.kind != RuleKind::Provider && (name_group.is_none() || secret_group.is_none()) {
                 return Err(invalid("generic and url rules need groups named `name` and `secret`".into()));
             }
@@ -133,7 +177,7 @@ impl Scanner {
             rules.push(Compiled {
                 entropy: rule.entropy.unwrap_or(DEFAULT_ENTROPY),
                 rule: rule.clone(),
-                regex,
+                regex: OnceLock::new(),
                 name_group,
                 secret_group,
                 paths,
@@ -186,6 +230,21 @@ impl Scanner {
             add_known(known, path, data, &mut findings);
         }
         findings
+    }
+
+    /// Compiles every rule's regex now, rather than on its first keyword hit, and reports the first that fails.
+    pub fn compile_all(&self) -> Result<(), RuleError> {
+        for compiled in &self.rules {
+            if let Err(message) = compiled.regex.get_or_init(|| compile(&compiled.rule.pattern)) {
+                return Err(RuleError::Invalid { id: compiled.rule.id.clone(), message: message.clone() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a rule's regex has been compiled yet (by a keyword hit or [`Scanner::compile_all`]).
+    pub fn is_compiled(&self, id: &str) -> bool {
+        self.rules.iter().any(|c| c.rule.id == id && c.regex.get().is_some())
     }
 
     /// Runs every rule's examples and negative examples, each rule on its own.
@@ -257,12 +316,13 @@ impl Scanner {
                 return;
             }
         }
+        let Some(regex) = compiled.regex() else { return };
         let mut match_end = last_match_end;
-        let locations = scratch.locations[index].get_or_insert_with(|| compiled.regex.capture_locations());
+        let locations = scratch.locations[index].get_or_insert_with(|| regex.capture_locations());
         let haystack = &data[..end];
         let mut at = start;
         while at <= end {
-            let Some(whole) = compiled.regex.captures_read_at(locations, haystack, at) else { break };
+            let Some(whole) = regex.captures_read_at(locations, haystack, at) else { break };
             let (secret_start, secret_end) = secret_span(compiled, locations, (whole.start(), whole.end()));
             if self.accept(compiled, data, locations, secret_start, secret_end) {
                 scratch.raw.push(Raw { rule: index, start: secret_start, end: secret_end });
@@ -423,10 +483,6 @@ impl Position {
     }
 }
 
-fn group_index(regex: &Regex, name: &str) -> Option<usize> {
-    regex.capture_names().position(|n| n == Some(name))
-}
-
 /// The secret inside a match: the `secret` group, else the first group that took part, else the whole match.
 fn secret_span(compiled: &Compiled, locations: &CaptureLocations, whole: (usize, usize)) -> (usize, usize) {
     if let Some(span) = compiled.secret_group.and_then(|g| locations.get(g)) {
@@ -484,6 +540,58 @@ mod tests {
         let findings = Scanner::builtin().scan_bytes("bin.dat", &data);
         assert_eq!(findings.len(), 1);
         assert_eq!(findings[0].line, 2);
+    }
+
+    #[test]
+    fn regexes_compile_on_the_first_keyword_hit_only() {
+        let scanner = Scanner::builtin();
+        assert!(scanner.rules().all(|r| !scanner.is_compiled(&r.id)), "a rule compiled before any scan");
+        // Text with no keyword compiles nothing.
+        assert!(scanner.scan_bytes("a.txt", b"nothing to see here\n").is_empty());
+        assert!(scanner.rules().all(|r| !scanner.is_compiled(&r.id)), "a rule compiled without a keyword hit");
+        // A hit compiles the rules owning that keyword, and only those.
+        let text = format!("x = \"{}\"\n", token());
+        assert_eq!(scanner.scan_bytes("a.py", text.as_bytes()).len(), 1);
+        assert!(scanner.is_compiled("github-token"));
+        let owners: Vec<&str> = scanner
+            .rules()
+            .filter(|r| r.keywords.iter().any(|k| text.to_ascii_lowercase().contains(&k.to_ascii_lowercase())))
+            .map(|r| r.id.as_str())
+            .collect();
+        let compiled: Vec<&str> =
+            scanner.rules().filter(|r| scanner.is_compiled(&r.id)).map(|r| r.id.as_str()).collect();
+        assert_eq!(compiled, owners);
+        assert!(compiled.len() < scanner.rules().len() / 4, "{compiled:?}");
+        scanner.compile_all().unwrap();
+        assert!(scanner.rules().all(|r| scanner.is_compiled(&r.id)));
+    }
+
+    #[test]
+    fn parsed_groups_agree_with_the_compiled_regex() {
+        // The `name` and `secret` indices come from the parser; the compiled regex must number groups the same way.
+        let set = RuleSet::builtin();
+        let mut patterns: Vec<String> = set.rules.iter().map(|r| r.pattern.clone()).collect();
+        patterns.push(r"(a)(?:(?P<secret>b)|(c))(?P<name>d)(?P<x>e)".into());
+        patterns.push(r"(?P<name>a)|(?P<secret>b)|(?P<name2>c)".into());
+        for pattern in patterns {
+            let regex = compile(&pattern).unwrap();
+            let index = |name: &str| regex.capture_names().position(|n| n == Some(name));
+            assert_eq!(parse(&pattern).unwrap(), (index("name"), index("secret")), "{pattern}");
+        }
+    }
+
+    #[test]
+    fn a_pattern_too_big_to_compile_fails_the_check_not_the_scan() {
+        let mut set = RuleSet::builtin();
+        set.merge_str(
+            "[[rule]]\nid = \"huge\"\npattern = 'huge_(?:(?:[a-z0-9]{1000}){1000}){100}'\nkeywords = [\"huge_\"]\n",
+            "u.toml",
+        )
+        .unwrap();
+        let scanner = Scanner::new(&set).unwrap();
+        assert!(scanner.scan_bytes("a.txt", b"huge_abc\n").is_empty());
+        let err = scanner.compile_all().unwrap_err().to_string();
+        assert!(err.starts_with("rule huge: bad pattern"), "{err}");
     }
 
     #[test]

@@ -44,3 +44,32 @@ fn user_rules_add_and_override() {
     let out = broken.run(&["--rules", "r.toml"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn bad_patterns_fail_at_load_even_when_no_file_hits_their_keyword() {
+    // Rules compile on their first keyword hit, so validation must not wait for one: none of these keywords
+    // occurs in the tree, and every pattern is still refused up front.
+    // (Unicode classes are left out: whether they compile depends on the regex features a build unifies.)
+    for pattern in ["(", "a{2,1}", "[z-a]", r"(?P<name>a)(?P<name>b)", r"\k", "(?P<>a)", "a)"] {
+        let rule = format!("[[rule]]\nid = \"bad\"\nkeywords = [\"zzqq_\"]\npattern = '{pattern}'\n");
+        let tree = Tree::new(&[("r.toml", &rule), ("a.txt", "nothing here\n")]);
+        let out = tree.run(&["--rules", "r.toml", "a.txt"]);
+        assert_eq!(out.status.code(), Some(2), "{pattern}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("rule bad: bad pattern"), "{pattern}: {err}");
+    }
+}
+
+#[test]
+fn a_rule_too_big_to_compile_fails_the_check_and_never_panics_a_scan() {
+    // It parses, so it loads; only compiling finds it over the size limit.
+    let rule = "[[rule]]\nid = \"huge\"\nkeywords = [\"huge_\"]\npattern = 'huge_(?:(?:[a-z0-9]{1000}){1000}){100}'\n";
+    let tree = Tree::new(&[("r.toml", rule), ("a.txt", "huge_abc\n")]);
+    let out = tree.run(&["rules", "check", "--rules", "r.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rule huge: bad pattern"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let out = tree.run(&["--rules", "r.toml", "a.txt"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
