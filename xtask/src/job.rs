@@ -325,7 +325,7 @@ pub struct Ran {
     pub success: bool,
 }
 
-/// Keys of [Service] that `job run` honours; those that only shape the sandbox, the scheduling or the user are
+/// Keys of `[Service]` that `job run` honours; those that only shape the sandbox, the scheduling or the user are
 /// systemd's business and change nothing in what a command does.
 const HONOURED: &[&str] = &[
     "Type",
