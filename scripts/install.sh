@@ -101,6 +101,10 @@ if [ -f "$here/LINKS" ]; then
     esac
     cut -d ' ' -f 3- "$here/SHA256SUMS" | grep -Fqx -- "bin/$target" ||
       die 4 "LINKS: $path points at '$target', which the package does not hold"
+    # A link over one of the package's own files (vault-toolkit itself) would leave no binary to run.
+    if cut -d ' ' -f 3- "$here/SHA256SUMS" | grep -Fqx -- "$path"; then
+      die 4 "LINKS: $path is a file of the package, not a link"
+    fi
   done <"$here/LINKS"
 fi
 
