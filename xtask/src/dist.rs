@@ -201,6 +201,10 @@ fn stage(profile: Profile, separate: bool) -> anyhow::Result<Staged> {
     if profile != Profile::Dist {
         name = format!("{name}-{}", profile.cargo_name());
     }
+    // Nor may the eight-binary package pass for the usual one: a user comparing sizes or checksums must see which.
+    if separate {
+        name = format!("{name}-separate");
+    }
     let scratch = target.join("stage").join(std::process::id().to_string());
     if scratch.exists() {
         // Left by an earlier run that was killed and had this pid.
