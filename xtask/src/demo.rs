@@ -93,7 +93,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "installing the tools into {} (cargo xtask install --profile dev; the first build takes a few minutes)",
         prefix.display()
     ));
-    match crate::dist::install_into(&prefix, crate::dist::Profile::Dev)? {
+    match crate::dist::install_into(&prefix, crate::dist::Profile::Dev, false)? {
         Exit::Ok => {}
         _ => bail!("installing the tools into {} failed (see above)", prefix.display()),
     }

@@ -9,6 +9,9 @@
 //!   would, and list them with their schedules.
 //! - `bench`: benchmarks beside the tools users would otherwise use, reporting the ratios.
 //! - `dist`: the tarball a VPS without Rust installs; `install`: the same layout into a prefix from a checkout.
+//!
+//! Installed, this binary is `vault-toolkit`, and the eight tools are links to it: invoked under a tool's name it
+//! runs that tool (`multicall.rs`).
 
 mod bench;
 mod bench_scan;
@@ -16,6 +19,7 @@ mod demo;
 mod deploy;
 mod dist;
 mod job;
+mod multicall;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -51,6 +55,10 @@ enum Task {
 }
 
 fn main() -> ExitCode {
+    // The packaged build installs the tools as links to this binary: `vault-env` means vault-env's own main.
+    if let Some(tool_main) = std::env::args_os().next().and_then(|arg0| multicall::tool_main(&arg0)) {
+        return tool_main();
+    }
     // Installed, this binary is `vault-toolkit` (`sudo vault-toolkit deploy` on a host without Rust): its help and
     // version then name it so, not `cargo xtask`.
     let installed = std::env::args_os().next().is_some_and(|arg0| Path::new(&arg0).ends_with(dist::DEPLOY_BIN));

@@ -194,6 +194,13 @@ pub struct RetainCmd {
     pub format: OutFormat,
 }
 
+/// The `audit-parse` program: parses the process's command line, runs it, prints an error once and returns the exit
+/// code. The `audit-parse` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
+/// invoked as `audit-parse`, so both behave alike.
+pub fn main() -> std::process::ExitCode {
+    vault_core::cli::main("audit-parse", || run(&Cli::parse()))
+}
+
 /// Runs the command line.
 pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
     let result = match &cli.command {

@@ -1,9 +1,6 @@
-//! The `audit-parse` binary: parse the command line and hand over to the library.
+//! The `audit-parse` binary. The command line lives in the library ([`audit_parse::cli`]) so that the multi-call
+//! `vault-toolkit` binary of the packaged build runs the very same program when invoked as `audit-parse`.
 
-use std::process::ExitCode;
-
-use clap::Parser;
-
-fn main() -> ExitCode {
-    vault_core::cli::main("audit-parse", || audit_parse::cli::run(&audit_parse::cli::Cli::parse()))
+fn main() -> std::process::ExitCode {
+    audit_parse::cli::main()
 }

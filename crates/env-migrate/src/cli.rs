@@ -4,12 +4,12 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 
+use crate::apply::{self, Action};
+use crate::detect::{self, Finding};
+use crate::plan::{self, Convention};
+use crate::{example, fsutil, refs, strip};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use env_migrate::apply::{self, Action};
-use env_migrate::detect::{self, Finding};
-use env_migrate::plan::{self, Convention};
-use env_migrate::{example, fsutil, refs, strip};
 use serde::Serialize;
 use vault_core::output::{Format, Output, OutputArgs, Table, write_json, write_record};
 use vault_core::{Client, Config, ConnectArgs, Exit, usage_bail};
@@ -113,6 +113,13 @@ fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
     if paths.is_empty() { vec![PathBuf::from(".")] } else { paths.to_vec() }
 }
 
+/// The `env-migrate` program: parses the process's command line, runs it, prints an error once and returns the exit
+/// code. The `env-migrate` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
+/// invoked as `env-migrate`, so both behave alike.
+pub fn main() -> std::process::ExitCode {
+    vault_core::cli::main("env-migrate", || run(&Cli::parse()))
+}
+
 /// Runs the command line.
 pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
     match &cli.command {
@@ -196,7 +203,7 @@ fn warn_detection(d: &detect::Detection) {
         }
     }
     // A compose env_file's `$NAME` was expanded already; only python-dotenv files keep it literally.
-    for v in d.variables.iter().filter(|v| v.dialect == Some(env_migrate::parse::Dialect::PythonDotenv)) {
+    for v in d.variables.iter().filter(|v| v.dialect == Some(crate::parse::Dialect::PythonDotenv)) {
         let names = v.value.as_ref().map(|s| detect::unbraced_references(s.expose())).unwrap_or_default();
         if !names.is_empty() {
             let _ = writeln!(
@@ -400,12 +407,8 @@ fn cmd_rollback(cli: &Cli, files: &[PathBuf], plan_path: Option<&PathBuf>) -> an
     let mut files = files.to_vec();
     if let Some(p) = plan_path {
         let plan = plan::load(p)?;
-        let named: BTreeSet<PathBuf> = plan
-            .entries
-            .iter()
-            .filter(|e| e.source != env_migrate::ENVIRONMENT)
-            .map(|e| PathBuf::from(&e.source))
-            .collect();
+        let named: BTreeSet<PathBuf> =
+            plan.entries.iter().filter(|e| e.source != crate::ENVIRONMENT).map(|e| PathBuf::from(&e.source)).collect();
         files.extend(named);
     }
     if files.is_empty() {
@@ -461,7 +464,7 @@ fn cmd_refs(cli: &Cli, paths: &[PathBuf], plan_path: Option<&PathBuf>, keys: &[S
 }
 
 fn cmd_example(cli: &Cli, paths: &[PathBuf], check: bool) -> anyhow::Result<Exit> {
-    let found = env_migrate::discover::find_env_files(paths).map_err(|e| vault_core::cli::UsageError(e.to_string()))?;
+    let found = crate::discover::find_env_files(paths).map_err(|e| vault_core::cli::UsageError(e.to_string()))?;
     for (path, why) in &found.problems {
         eprintln!("env-migrate: error: {}: {why}", path.display());
     }

@@ -8,6 +8,7 @@
 //! `.env.example` in step.
 
 pub mod apply;
+pub mod cli;
 pub mod detect;
 pub mod discover;
 pub mod example;

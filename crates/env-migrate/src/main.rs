@@ -1,11 +1,6 @@
-//! The `env-migrate` binary: parse the command line, run, print an error once, exit with the shared code table.
+//! The `env-migrate` binary. The command line lives in the library ([`env_migrate::cli`]) so that the multi-call
+//! `vault-toolkit` binary of the packaged build runs the very same program when invoked as `env-migrate`.
 
-mod cli;
-
-use std::process::ExitCode;
-
-use clap::Parser;
-
-fn main() -> ExitCode {
-    vault_core::cli::main("env-migrate", || cli::run(&cli::Cli::parse()))
+fn main() -> std::process::ExitCode {
+    env_migrate::cli::main()
 }

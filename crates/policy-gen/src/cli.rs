@@ -184,6 +184,13 @@ pub struct ApplyArgs {
     pub connect: ConnectArgs,
 }
 
+/// The `policy-gen` program: parses the process's command line, runs it, prints an error once and returns the exit
+/// code. The `policy-gen` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
+/// invoked as `policy-gen`, so both behave alike.
+pub fn main() -> std::process::ExitCode {
+    vault_core::cli::main("policy-gen", || run(Cli::parse()))
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let mut out = cli.output.open().context("opening the output")?;

@@ -1,9 +1,6 @@
-//! The `policy-gen` binary: parse the command line and hand over to the library.
+//! The `policy-gen` binary. The command line lives in the library ([`policy_gen::cli`]) so that the multi-call
+//! `vault-toolkit` binary of the packaged build runs the very same program when invoked as `policy-gen`.
 
-use std::process::ExitCode;
-
-use clap::Parser;
-
-fn main() -> ExitCode {
-    vault_core::cli::main("policy-gen", || policy_gen::cli::run(policy_gen::cli::Cli::parse()))
+fn main() -> std::process::ExitCode {
+    policy_gen::cli::main()
 }

@@ -11,13 +11,13 @@ use vault_core::cli::UsageError;
 use vault_core::output::{Format, Output, OutputArgs, Table};
 use vault_core::{Client, Config, ConnectArgs, Exit};
 
-use secret_rotate::history::History;
-use secret_rotate::lock::RunLock;
-use secret_rotate::output::{due_table, emit, history_table, outcome_table};
-use secret_rotate::policy::PolicyFile;
-use secret_rotate::rotate::{Action, Rotator};
-use secret_rotate::targets::{Resolved, expand};
-use secret_rotate::{DEFAULT_POLICY_FILE, DEFAULT_STATE_DIR};
+use crate::history::History;
+use crate::lock::RunLock;
+use crate::output::{due_table, emit, history_table, outcome_table};
+use crate::policy::PolicyFile;
+use crate::rotate::{Action, Rotator};
+use crate::targets::{Resolved, expand};
+use crate::{DEFAULT_POLICY_FILE, DEFAULT_STATE_DIR};
 
 fn after_help() -> String {
     format!(
@@ -121,7 +121,7 @@ fn duration(text: &str) -> Result<Duration, String> {
     if text.trim() == "0" || text.trim() == "0s" {
         return Ok(Duration::ZERO);
     }
-    secret_rotate::schedule::parse_duration(text).map_err(|e| e.to_string())
+    crate::schedule::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn usage(message: String) -> anyhow::Error {
@@ -139,6 +139,14 @@ fn client(connect: &ConnectArgs) -> anyhow::Result<Client> {
 
 fn load(path: &Path) -> anyhow::Result<PolicyFile> {
     PolicyFile::load(path).map_err(|e| usage(e.to_string()))
+}
+
+/// The `secret-rotate` program: parses the process's command line, runs it, prints an error once and returns the exit
+/// code. The `secret-rotate` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
+/// invoked as `secret-rotate`, so both behave alike.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    vault_core::cli::main("secret-rotate", || run(&cli))
 }
 
 /// Runs the parsed command line.
@@ -246,8 +254,8 @@ async fn due(cli: &Cli, grace: Duration, out: &mut Output) -> anyhow::Result<Exi
     for t in &targets {
         items.push(rotator.assess(t, now).await);
     }
-    let count = |s: secret_rotate::DueStatus| items.iter().filter(|i| i.status == s).count();
-    use secret_rotate::DueStatus as S;
+    let count = |s: crate::DueStatus| items.iter().filter(|i| i.status == s).count();
+    use crate::DueStatus as S;
     let summary = serde_json::json!({
         "total": items.len(),
         "ok": count(S::Ok),
@@ -269,7 +277,7 @@ async fn rotate(cli: &Cli, due: bool, paths: &[String], dry_run: bool, out: &mut
     let policies = load(&cli.files.policy)?;
     let mut selected: Vec<Resolved<'_>> = Vec::new();
     for path in paths {
-        let normalized = secret_rotate::policy::normalize(path);
+        let normalized = crate::policy::normalize(path);
         let policy = policies
             .find(&normalized)
             .ok_or_else(|| usage(format!("no policy in {} covers {normalized}", cli.files.policy.display())))?;
@@ -329,7 +337,7 @@ async fn rollback(cli: &Cli, path: &str, dry_run: bool, out: &mut Output) -> any
         Err(e) if cli.files.policy.exists() => return Err(usage(e.to_string())),
         Err(_) => None,
     };
-    let normalized = secret_rotate::policy::normalize(path);
+    let normalized = crate::policy::normalize(path);
     let policy = policies.as_ref().and_then(|p| p.find(&normalized));
     let client = client(&cli.connect)?;
     let history = cli.files.history();
@@ -347,12 +355,12 @@ async fn rollback(cli: &Cli, path: &str, dry_run: bool, out: &mut Output) -> any
 async fn state(cli: &Cli, path: &str, out: &mut Output) -> anyhow::Result<Exit> {
     let client = client(&cli.connect)?;
     let kv = client.kv_path(path).await?;
-    let state = secret_rotate::rotation_state(&client, &kv).await?;
+    let state = crate::rotation_state(&client, &kv).await?;
     #[derive(Serialize)]
     struct Row {
         path: String,
         #[serde(flatten)]
-        state: secret_rotate::RotationState,
+        state: crate::RotationState,
     }
     let row = Row { path: kv.to_string(), state };
     let color = out.color();

@@ -12,6 +12,7 @@
 //! - [`lock`]: the run lock; [`exec`]: running the user's commands; [`generate`]: new random values;
 //!   [`targets`]: policies to concrete secrets (globs are expanded by listing).
 
+pub mod cli;
 pub mod database;
 pub mod derive;
 pub mod exec;

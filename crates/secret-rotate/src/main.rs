@@ -1,10 +1,6 @@
-//! The `secret-rotate` binary: parse the command line, run the subcommand, exit with the shared code table.
-
-mod cli;
-
-use clap::Parser;
+//! The `secret-rotate` binary. The command line lives in the library ([`secret_rotate::cli`]) so that the multi-call
+//! `vault-toolkit` binary of the packaged build runs the very same program when invoked as `secret-rotate`.
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
-    vault_core::cli::main("secret-rotate", || cli::run(&cli))
+    secret_rotate::cli::main()
 }

@@ -139,6 +139,13 @@ fn parse_size(text: &str) -> Result<u64, String> {
     value.checked_mul(1 << shift).ok_or_else(|| format!("size too large: {text:?}"))
 }
 
+/// The `secret-scan` program: parses the process's command line, runs it, prints an error once and returns the exit
+/// code. The `secret-scan` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
+/// invoked as `secret-scan`, so both behave alike.
+pub fn main() -> std::process::ExitCode {
+    vault_core::cli::main("secret-scan", || run(&Cli::parse()))
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
     let mut scanner = load_rules(&cli.rules)?;

@@ -13,7 +13,12 @@
 //! - [`hook`]: the pre-commit hook installer.
 //! - [`known`]: `--vault-known`, the current values of Vault secrets found verbatim, held only as keyed hashes.
 
+// `cli` is written against the crate's public paths (`secret_scan::…`), as it was when it lived in the binary;
+// this alias keeps those paths valid inside the library.
+extern crate self as secret_scan;
+
 pub mod classify;
+pub mod cli;
 pub mod corpus;
 mod filters;
 pub mod finding;

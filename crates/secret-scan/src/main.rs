@@ -1,11 +1,6 @@
-//! The `secret-scan` binary: parse the command line, run, print an error once, exit with the shared code table.
+//! The `secret-scan` binary. The command line lives in the library ([`secret_scan::cli`]) so that the multi-call
+//! `vault-toolkit` binary of the packaged build runs the very same program when invoked as `secret-scan`.
 
-mod cli;
-
-use std::process::ExitCode;
-
-use clap::Parser;
-
-fn main() -> ExitCode {
-    vault_core::cli::main("secret-scan", || cli::run(&cli::Cli::parse()))
+fn main() -> std::process::ExitCode {
+    secret_scan::cli::main()
 }

@@ -9,11 +9,11 @@ use serde_json::json;
 use vault_core::output::{self, Format, OutputArgs, Table, write_record};
 use vault_core::{Client, Config, ConnectArgs, Exit, usage_bail};
 
-use vault_backup::catalog::{self, State};
-use vault_backup::retention::{Action, Policy};
-use vault_backup::s3::S3Settings;
-use vault_backup::store::{Destination, Store, StoreError};
-use vault_backup::{crypto, drill, prune, restore, save, verify};
+use crate::catalog::{self, State};
+use crate::retention::{Action, Policy};
+use crate::s3::S3Settings;
+use crate::store::{Destination, Store, StoreError};
+use crate::{crypto, drill, prune, restore, save, verify};
 
 const AFTER_HELP: &str = "Backups are named vault-backup-YYYY-MM-DDTHH-MM-SS.mmmZ.snap.gz with a .manifest.json beside \
 it (written last: a backup without one is incomplete). See docs/vault-backup-recovery.md.";
@@ -197,6 +197,14 @@ struct DrillArgs {
     identity: Vec<PathBuf>,
 }
 
+/// The `vault-backup` program: parses the process's command line, runs it, prints an error once and returns the exit
+/// code. The `vault-backup` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
+/// invoked as `vault-backup`, so both behave alike.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    vault_core::cli::main("vault-backup", || run(cli))
+}
+
 /// Runs the command.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let runtime =
@@ -351,7 +359,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
                         "id": backup.id,
                         "time": backup.time,
                         "state": backup.state,
-                        "location": store.location_of(&vault_backup::manifest::data_name(&backup.id)),
+                        "location": store.location_of(&crate::manifest::data_name(&backup.id)),
                         "size": backup.data.as_ref().map(|d| d.size),
                         "sha256": backup.manifest.as_ref().map(|m| m.sha256.clone()),
                         "raft_index": backup.manifest.as_ref().map(|m| m.raft.index),

@@ -11,6 +11,7 @@
 
 pub mod archive;
 pub mod catalog;
+pub mod cli;
 pub mod crypto;
 pub mod drill;
 pub mod manifest;

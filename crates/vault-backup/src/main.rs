@@ -1,12 +1,6 @@
-//! The `vault-backup` binary: parse the command line, run the subcommand, exit with the shared code table.
+//! The `vault-backup` binary. The command line lives in the library ([`vault_backup::cli`]) so that the multi-call
+//! `vault-toolkit` binary of the packaged build runs the very same program when invoked as `vault-backup`.
 
-mod cli;
-
-use std::process::ExitCode;
-
-use clap::Parser;
-
-fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    vault_core::cli::main("vault-backup", || cli::run(cli))
+fn main() -> std::process::ExitCode {
+    vault_backup::cli::main()
 }

@@ -5,15 +5,15 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::{
+    AllowedNames, CheckStatus, DbKind, ExportFormat, Manifest, RunOptions, SecretSpec, ServeOptions, check, db_creds,
+    render, resolve_allowing, run_command, serve, write_private_file,
+};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use vault_core::config::AuthConfig;
 use vault_core::output::{Format, Table, write_json, write_record};
 use vault_core::{Client, Config, ConnectArgs, Exit};
-use vault_env::{
-    AllowedNames, CheckStatus, DbKind, ExportFormat, Manifest, RunOptions, SecretSpec, ServeOptions, check, db_creds,
-    render, resolve_allowing, run_command, serve, write_private_file,
-};
 
 /// Secrets for pipelines at run time, from HashiCorp Vault or OpenBao: read one, list them, export them, check a
 /// manifest, run a command with them in its environment, get database credentials, or serve a long-lived process
@@ -179,7 +179,7 @@ fn duration(text: &str) -> Result<Duration, String> {
 /// rest follow the shared table.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
-        if let Some(e) = cause.downcast_ref::<vault_env::Error>() {
+        if let Some(e) = cause.downcast_ref::<crate::Error>() {
             return e.exit_code();
         }
         if cause.downcast_ref::<vault_core::Error>().is_some() {
@@ -187,6 +187,24 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
         }
     }
     vault_core::cli::exit_for(error).code()
+}
+
+/// The `vault-env` program: parses the process's command line, runs it, prints an error once and returns the exit
+/// code (exit codes from the shared table, or for `run` the command's own). The `vault-env` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
+/// invoked as `vault-env`, so both behave alike.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    vault_core::cli::init_logging();
+    match run(cli) {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(error) => {
+            let code = exit_code(&error);
+            if code != 0 {
+                let _ = writeln!(std::io::stderr().lock(), "vault-env: error: {error:#}");
+            }
+            std::process::ExitCode::from(code)
+        }
+    }
 }
 
 /// Runs the subcommand; returns the process exit code.
@@ -259,7 +277,7 @@ async fn get(client: &Client, args: &GetArgs) -> anyhow::Result<u8> {
     match &args.field {
         Some(key) => {
             let Some(value) = secret.data.get(key) else {
-                return Err(vault_env::Error::NoKey {
+                return Err(crate::Error::NoKey {
                     path: path.to_string(),
                     key: key.clone(),
                     keys: secret.data.keys().cloned().collect(),

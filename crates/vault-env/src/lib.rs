@@ -14,6 +14,7 @@
 //! Only `vault-core` talks to Vault; values stay [`vault_core::SecretString`]s until they leave the process (a
 //! child's environment, a file or stdout the user asked for, a protocol answer).
 
+pub mod cli;
 pub mod db;
 pub mod error;
 pub mod export;

@@ -4,13 +4,13 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::{BackupOptions, CanaryOptions, Options, Report, Thresholds, output};
 use anyhow::Context;
 use clap::{Args, Parser, ValueEnum};
 use vault_core::cli::UsageError;
 use vault_core::config::AuthConfig;
 use vault_core::output::OutputArgs;
 use vault_core::{Client, Config, ConnectArgs, Exit};
-use vault_health::{BackupOptions, CanaryOptions, Options, Report, Thresholds, output};
 
 /// Checks a Vault or OpenBao server: reachability, state (active, standby, sealed, uninitialised, DR), unseal
 /// progress, version, clock skew, the TLS certificate it serves, canary read latency, audit devices, the caller's
@@ -64,7 +64,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "PATH")]
     pub canary: Option<String>,
     /// How many canary reads to time
-    #[arg(long, value_name = "N", default_value_t = vault_health::DEFAULT_CANARY_READS)]
+    #[arg(long, value_name = "N", default_value_t = crate::DEFAULT_CANARY_READS)]
     pub canary_reads: usize,
     /// Warn when the canary's p99 latency is above this
     #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = duration)]
@@ -102,7 +102,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "DIR")]
     pub backup_dir: Option<std::path::PathBuf>,
     /// Backup file names to look for (a glob)
-    #[arg(long, value_name = "GLOB", default_value = vault_health::DEFAULT_BACKUP_PATTERN)]
+    #[arg(long, value_name = "GLOB", default_value = crate::DEFAULT_BACKUP_PATTERN)]
     pub backup_pattern: String,
     /// Warn when the newest backup is older than this
     #[arg(long, value_name = "DURATION", default_value = "26h", value_parser = duration)]
@@ -162,6 +162,17 @@ impl CheckArgs {
     }
 }
 
+/// The `vault-health` program: parses the process's command line, runs it, prints an error once and returns the exit
+/// code (exit codes from the shared table, or Nagios's with `--format nagios`). The `vault-health` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
+/// invoked as `vault-health`, so both behave alike.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    if cli.format == HealthFormat::Nagios {
+        return run_nagios(&cli);
+    }
+    vault_core::cli::main("vault-health", || run(&cli))
+}
+
 /// Runs the checks and writes the report; the exit code follows the shared table.
 pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
     let report = report(cli)?;
@@ -216,7 +227,7 @@ fn report(cli: &Cli) -> anyhow::Result<Report> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     Ok(runtime.block_on(async {
-        let report = vault_health::check(&client, &options).await;
+        let report = crate::check(&client, &options).await;
         if approle && let Err(error) = client.revoke_self().await {
             eprintln!("vault-health: warning: could not revoke this run's AppRole token: {error}");
         }

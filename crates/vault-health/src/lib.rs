@@ -27,6 +27,7 @@
 mod audit;
 mod backup;
 mod canary;
+pub mod cli;
 pub mod output;
 mod report;
 mod server;

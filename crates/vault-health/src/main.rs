@@ -1,16 +1,6 @@
-//! The `vault-health` binary: parse the command line, run the checks, print the report, exit with the shared code
-//! table (or Nagios's, with `--format nagios`).
+//! The `vault-health` binary. The command line lives in the library ([`vault_health::cli`]) so that the multi-call
+//! `vault-toolkit` binary of the packaged build runs the very same program when invoked as `vault-health`.
 
-mod cli;
-
-use std::process::ExitCode;
-
-use clap::Parser;
-
-fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    if cli.format == cli::HealthFormat::Nagios {
-        return cli::run_nagios(&cli);
-    }
-    vault_core::cli::main("vault-health", || cli::run(&cli))
+fn main() -> std::process::ExitCode {
+    vault_health::cli::main()
 }

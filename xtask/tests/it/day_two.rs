@@ -88,7 +88,7 @@ def migrated_settings(context: AssetExecutionContext, vault: VaultSecretsResourc
         # A Secret prints as [redacted]: this line is safe in the run's logs, and the test checks it is.
         context.log.info(f"read {path}#{key}: {value}")
         digests[f"{path}#{key}"] = hashlib.sha256(value.reveal().encode()).hexdigest()
-    return {"digests": digests, "vault_env": os.path.realpath(vault._process._argv[0])}
+    return {"digests": digests, "vault_env": os.path.abspath(vault._process._argv[0])}
 
 vault = VaultSecretsResource(
     vault_addr=EnvVar("VAULT_ADDR"), ca_cert=EnvVar("VAULT_CACERT"),

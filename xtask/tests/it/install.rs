@@ -1,7 +1,8 @@
 //! `cargo xtask install` and `cargo xtask dist`: the layout a prefix gets, tools that run from it, units that
 //! name it, re-installs that change nothing, and the tarball's own `install.sh` (checksums, refusals, upgrades).
 //! Both use the dev profile: a release or dist build is too slow for CI on two cores (the sizes are measured by
-//! `cargo xtask dist` and stated in the README).
+//! `cargo xtask dist` and stated in the README). The tools are links to the multi-call `vault-toolkit`: each must
+//! still run as itself and name itself.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -9,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::{root, text, xtask};
+
+/// The one real binary; the eight tools are relative links to it.
+const MULTICALL: &str = "vault-toolkit";
 
 /// The eight tools and the deployment command, as installed.
 const BINARIES: [&str; 9] = [
@@ -23,12 +27,13 @@ const BINARIES: [&str; 9] = [
     "vault-toolkit",
 ];
 
-/// Every regular file under `dir`, relative to it.
+/// Every regular file and symbolic link under `dir` (links not followed), relative to it.
 fn tree(dir: &Path) -> Vec<PathBuf> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            if entry.file_type().unwrap().is_dir() {
                 walk(base, &path, out);
             } else {
                 out.push(path.strip_prefix(base).unwrap().to_path_buf());
@@ -41,14 +46,20 @@ fn tree(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Content, mode, inode and modification time of every file under `dir`: what a re-install must not change.
+/// Content (a link's target), mode, inode and modification time of every file and link under `dir`: what a
+/// re-install must not change.
 fn fingerprint(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32, u64, i64, i64)> {
     tree(dir)
         .into_iter()
         .map(|file| {
             let path = dir.join(&file);
-            let meta = std::fs::metadata(&path).unwrap();
-            let record = (std::fs::read(&path).unwrap(), meta.mode(), meta.ino(), meta.mtime(), meta.mtime_nsec());
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let content = if meta.file_type().is_symlink() {
+                std::fs::read_link(&path).unwrap().into_os_string().into_encoded_bytes()
+            } else {
+                std::fs::read(&path).unwrap()
+            };
+            let record = (content, meta.mode(), meta.ino(), meta.mtime(), meta.mtime_nsec());
             (file, record)
         })
         .collect()
@@ -57,17 +68,7 @@ fn fingerprint(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32, u64, i64, i64)> {
 /// What every install into `prefix` must have produced, whichever installer did it.
 fn assert_installed(prefix: &Path) {
     let share = prefix.join("share/vault-toolkit");
-    for bin in BINARIES {
-        let path = prefix.join("bin").join(bin);
-        let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert_eq!(meta.mode() & 0o777, 0o755, "{}", path.display());
-        let out = Command::new(&path).arg("--version").output().unwrap();
-        let version = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{bin} --version: {}", text(&out));
-        // The deployment command calls itself vault-toolkit once installed, not `cargo xtask`.
-        assert!(version.starts_with(&format!("{bin} ")), "{bin} --version printed {version:?}");
-    }
-    assert_eq!(tree(&prefix.join("bin")).len(), BINARIES.len(), "only the tools go into bin/");
+    assert_bin(&prefix.join("bin"));
 
     // Every shipped data file is there, and only units are changed on the way (they name the prefix).
     for (from, to) in
@@ -89,6 +90,37 @@ fn assert_installed(prefix: &Path) {
     }
     assert_eq!(std::fs::read(root().join("README.md")).unwrap(), std::fs::read(share.join("README.md")).unwrap());
     assert_units_name(prefix);
+}
+
+/// What a `bin/` folder holds, installed or in the unpacked tarball: `vault-toolkit`, a regular executable, and the
+/// eight tools as relative links to it; each name runs as itself (`--version` and `--help` name it, not the
+/// xtask), and nothing else is there.
+fn assert_bin(bin: &Path) {
+    let real = std::fs::symlink_metadata(bin.join(MULTICALL)).unwrap();
+    assert!(real.file_type().is_file(), "{MULTICALL} must be the one real binary");
+    for name in BINARIES {
+        let path = bin.join(name);
+        let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(meta.mode() & 0o777, 0o755, "{}", path.display());
+        if name != MULTICALL {
+            let link = std::fs::read_link(&path).unwrap_or_else(|e| panic!("{} is not a link: {e}", path.display()));
+            assert_eq!(link, Path::new(MULTICALL), "{} must link to {MULTICALL}, relatively", path.display());
+        }
+        let out = Command::new(&path).arg("--version").output().unwrap();
+        let version = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{name} --version: {}", text(&out));
+        // The deployment command calls itself vault-toolkit once installed, not `cargo xtask`; a tool link that
+        // fell through to the xtask would say vault-toolkit too.
+        assert_eq!(version.trim(), format!("{name} {}", env!("CARGO_PKG_VERSION")), "{name} --version");
+        let help = Command::new(&path).arg("--help").output().unwrap();
+        assert!(help.status.success(), "{name} --help: {}", text(&help));
+        let help = String::from_utf8_lossy(&help.stdout);
+        assert!(help.contains(&format!("Usage: {name} ")), "{name} --help does not name itself:\n{help}");
+        if name != MULTICALL {
+            assert!(!help.contains("Project automation"), "{name} --help is the xtask's:\n{help}");
+        }
+    }
+    assert_eq!(tree(bin).len(), BINARIES.len(), "only the tools go into bin/");
 }
 
 /// The unit copies under the prefix name the prefix: no `/usr/local/` left, and every path into the prefix's bin/
@@ -169,12 +201,26 @@ fn dist_unpacked(out: &Path, unpacked: &Path) -> PathBuf {
     for file in ["install.sh", "README.md", "SHA256SUMS"] {
         assert!(package.join(file).is_file(), "{file} missing from the tarball");
     }
-    // SHA256SUMS inside covers every file of the package but itself.
+    // SHA256SUMS inside covers every regular file of the package but itself (the one binary among them, and
+    // LINKS); LINKS names every link, as it is in bin/.
     let sums = std::fs::read_to_string(package.join("SHA256SUMS")).unwrap();
     let listed: Vec<PathBuf> = sums.lines().map(|l| PathBuf::from(l.split_once("  ").unwrap().1)).collect();
     let mut expected = tree(&package);
-    expected.retain(|p| p != Path::new("SHA256SUMS"));
+    expected.retain(|p| p != Path::new("SHA256SUMS") && !package.join(p).is_symlink());
     assert_eq!(listed, expected);
+    assert!(listed.contains(&PathBuf::from("LINKS")) && listed.contains(&PathBuf::from("bin/vault-toolkit")));
+    let links = std::fs::read_to_string(package.join("LINKS")).unwrap();
+    let mut in_bin: Vec<String> = tree(&package)
+        .into_iter()
+        .filter(|p| package.join(p).is_symlink())
+        .map(|p| format!("{} {}", p.display(), std::fs::read_link(package.join(&p)).unwrap().display()))
+        .collect();
+    in_bin.sort();
+    let mut listed_links: Vec<&str> = links.lines().collect();
+    listed_links.sort_unstable();
+    assert_eq!(listed_links, in_bin, "LINKS and the links in bin/ differ");
+    // Every tool runs from the unpacked tarball, before any install.
+    assert_bin(&package.join("bin"));
     package
 }
 
@@ -209,6 +255,28 @@ fn the_tarball_installs_with_its_install_sh() {
     assert!(!stale.exists(), "a file the new version does not ship was left:\n{}", text(&upgrade));
     assert!(String::from_utf8_lossy(&upgrade.stdout).contains(&format!("removed {}", stale.display())));
     assert_installed(&prefix);
+
+    // An older install's separate binary, or a link that points elsewhere, is replaced by the link; then a
+    // re-install changes nothing again.
+    let old_binary = prefix.join("bin/vault-env");
+    std::fs::remove_file(&old_binary).unwrap();
+    std::fs::write(&old_binary, "#!/bin/sh\necho old vault-env\n").unwrap();
+    make_readable(&old_binary);
+    let elsewhere = prefix.join("bin/secret-scan");
+    std::fs::remove_file(&elsewhere).unwrap();
+    std::os::unix::fs::symlink("/bin/true", &elsewhere).unwrap();
+    let replaced = install_sh(&package, &["--prefix", prefix.to_str().unwrap()]);
+    assert!(replaced.status.success(), "{}", text(&replaced));
+    let listed = String::from_utf8_lossy(&replaced.stdout);
+    for path in [&old_binary, &elsewhere] {
+        assert!(listed.contains(&format!("installed {} -> vault-toolkit", path.display())), "{listed}");
+    }
+    assert_eq!(listed.lines().count(), 2, "only the two replaced links were installed:\n{listed}");
+    assert_installed(&prefix);
+    let before = fingerprint(&prefix);
+    let again = install_sh(&package, &["--prefix", prefix.to_str().unwrap()]);
+    assert!(again.status.success() && again.stdout.is_empty(), "{}", text(&again));
+    assert_eq!(before, fingerprint(&prefix), "a re-install changed files:\n{}", text(&again));
 
     // Usage errors: exit 2, one line, nothing created.
     for args in [
@@ -281,4 +349,45 @@ fn install_sh_is_posix_and_shellcheck_clean() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
     let first = std::fs::read_to_string(root().join("scripts/install.sh")).unwrap();
     assert!(first.starts_with("#!/bin/sh\n"), "install.sh runs on hosts without bash");
+}
+
+/// LINKS is data install.sh acts on: a line that would make a link outside bin/, point one outside it, or at a
+/// file the package does not hold is refused before anything is installed (exit 4), even when SHA256SUMS vouches
+/// for the file (a package built wrong, not a damaged download).
+#[test]
+fn install_sh_refuses_bad_links_before_any_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = dist_unpacked(&dir.path().join("out"), &dir.path().join("unpacked"));
+    let good = std::fs::read_to_string(package.join("LINKS")).unwrap();
+    let sums = std::fs::read_to_string(package.join("SHA256SUMS")).unwrap();
+    for bad in [
+        "bin/../escape vault-toolkit",
+        "bin/sub/name vault-toolkit",
+        "share/vault-toolkit/vault-env vault-toolkit",
+        "bin/ vault-toolkit",
+        "bin/.hidden vault-toolkit",
+        "bin/vault-env ../../../bin/sh",
+        "bin/vault-env /bin/sh",
+        "bin/vault-env not-in-the-package",
+        "bin/vault-env vault toolkit",
+        "bin/vault-env",
+        "bin/vault-env .",
+        "bin/vault-toolkit vault-toolkit",
+    ] {
+        let links = format!("{good}{bad}\n");
+        std::fs::write(package.join("LINKS"), &links).unwrap();
+        let digest = Command::new("sha256sum").arg(package.join("LINKS")).output().unwrap();
+        let digest = String::from_utf8_lossy(&digest.stdout).split_whitespace().next().unwrap().to_owned();
+        let resummed: String = sums
+            .lines()
+            .map(|l| if l.ends_with("  LINKS") { format!("{digest}  LINKS\n") } else { format!("{l}\n") })
+            .collect();
+        std::fs::write(package.join("SHA256SUMS"), resummed).unwrap();
+        let prefix = dir.path().join("prefix");
+        let out = install_sh(&package, &["--prefix", prefix.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(4), "{bad:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("install.sh: error: LINKS: ") && stderr.lines().count() == 1, "{bad:?}: {stderr}");
+        assert!(!prefix.exists(), "{bad:?}: the prefix was created");
+    }
 }
