@@ -108,6 +108,39 @@ impl DevServer {
         self.process.log()
     }
 
+    /// A token the server issued (policy `default`, 1 h) and then revoked: what a tool meets when its token died
+    /// before it started.
+    pub async fn revoked_token(&self) -> Result<String> {
+        let client = crate::http::plain_client("OpenBao")?;
+        let failed = |action: &str, detail: String| crate::error::Error::Api {
+            server: "OpenBao",
+            action: action.to_owned(),
+            detail,
+        };
+        let call = |path: &str, body: serde_json::Value| {
+            client
+                .post(format!("{}/v1/{path}", self.addr()))
+                .header("X-Vault-Token", self.root_token())
+                .json(&body)
+                .send()
+        };
+        let created = call("auth/token/create", serde_json::json!({ "policies": ["default"], "ttl": "1h" }))
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| failed("creating a token", crate::error::chain(&e)))?;
+        let answer: serde_json::Value =
+            created.json().await.map_err(|e| failed("reading the new token", crate::error::chain(&e)))?;
+        let token = answer["auth"]["client_token"]
+            .as_str()
+            .ok_or_else(|| failed("reading the new token", "no auth.client_token in the answer".to_owned()))?
+            .to_owned();
+        call("auth/token/revoke", serde_json::json!({ "token": token }))
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| failed("revoking the token", crate::error::chain(&e)))?;
+        Ok(token)
+    }
+
     /// Stops the server (SIGTERM, then SIGKILL after 10 s). Its port stays reserved until the value is dropped, so a
     /// test can go on checking what its tool does when the server is down.
     pub async fn stop(&mut self) {

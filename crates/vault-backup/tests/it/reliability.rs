@@ -49,22 +49,6 @@ fn a_server_that_never_answers_is_given_up_on_within_the_client_timeout() {
 #[tokio::test]
 async fn a_dead_token_at_start_is_an_auth_failure() {
     let server = vault_testkit::DevServer::start().await.expect("OpenBao dev server");
-    let root = vault_core::Client::new(
-        vault_core::Config::with_token(server.addr(), vault_core::SecretString::from(server.root_token())).unwrap(),
-    )
-    .unwrap();
-    let answer = root
-        .request(
-            reqwest::Method::POST,
-            "auth/token/create",
-            Some(&serde_json::json!({ "policies": ["default"], "ttl": "1h" })),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let token = answer["auth"]["client_token"].as_str().unwrap().to_owned();
-    root.request(reqwest::Method::POST, "auth/token/revoke", Some(&serde_json::json!({ "token": token })))
-        .await
-        .unwrap();
+    let token = server.revoked_token().await.expect("a revoked token");
     toolcheck::check_dead_token(&tool(), &entries(), server.addr(), &token);
 }

@@ -59,13 +59,7 @@ async fn a_dead_token_at_start_is_an_auth_failure_everywhere() {
     let server = dev_server().await;
     let admin = root(&server);
     put(&admin, "secret/app/db", &[("k", "v")]).await;
-    let answer = admin
-        .request(Method::POST, "auth/token/create", Some(&json!({ "policies": ["default"], "ttl": "1h" })))
-        .await
-        .unwrap()
-        .unwrap();
-    let token = answer["auth"]["client_token"].as_str().unwrap().to_owned();
-    admin.request(Method::POST, "auth/token/revoke", Some(&json!({ "token": token }))).await.unwrap();
+    let token = server.revoked_token().await.expect("a revoked token");
     let one_shot: Vec<Entry> = entries().into_iter().filter(|e| e.name != "serve --stdio").collect();
     toolcheck::check_dead_token(&tool(), &one_shot, server.addr(), &token);
 
