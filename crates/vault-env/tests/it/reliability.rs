@@ -7,8 +7,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::time::Duration;
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use vault_testkit::toolcheck::{self, Entry, Tool};
 
 use crate::util::{dev_server, put, root, vault_env_std};
