@@ -349,3 +349,39 @@ pub fn check_long_path(tool: &Tool, entries: impl Fn(&str) -> Vec<Entry>, addres
         }
     }
 }
+
+/// The four connection classes as separate tests of one tool, for a test module that defines `tool() -> Tool` and
+/// `entries() -> Vec<Entry>`: settings that cannot be sent, a zero client timeout, a server that never answers
+/// (each entry ends within 3.5 s at a 2 s client timeout) and a dead token at start. Tools whose entry points
+/// differ per class (vault-env's `serve`, vault-health's Nagios mode) call the `check_*` functions themselves.
+#[macro_export]
+macro_rules! connection_class_tests {
+    () => {
+        #[test]
+        fn settings_that_cannot_be_sent_are_refused_by_every_entry_point() {
+            $crate::toolcheck::check_bad_settings(&tool(), &entries());
+        }
+
+        #[test]
+        fn a_zero_client_timeout_is_refused_by_every_entry_point() {
+            $crate::toolcheck::check_zero_client_timeout(&tool(), &entries());
+        }
+
+        #[test]
+        fn a_server_that_never_answers_is_given_up_on_within_the_client_timeout() {
+            $crate::toolcheck::check_time_limit(
+                &tool(),
+                &entries(),
+                &[("VAULT_CLIENT_TIMEOUT", "2s")],
+                ::std::time::Duration::from_millis(3500),
+            );
+        }
+
+        #[tokio::test]
+        async fn a_dead_token_at_start_is_an_auth_failure() {
+            let server = $crate::DevServer::start().await.expect("OpenBao dev server");
+            let token = server.revoked_token().await.expect("a revoked token");
+            $crate::toolcheck::check_dead_token(&tool(), &entries(), server.addr(), &token);
+        }
+    };
+}
