@@ -16,11 +16,14 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`Cluster`] runs a raft cluster of TLS nodes that can be killed, frozen and restarted, for leader changes.
+//!
 //! [`container::Container`] boots a Debian machine with its own systemd, for what runs under systemd.
 //!
 //! Set `VAULT_TESTKIT_KEEP=1` to keep each server's directory (config, data, log) for a post-mortem.
 
 mod blackhole;
+mod cluster;
 pub mod container;
 mod dev;
 mod error;
@@ -36,6 +39,7 @@ pub mod toolcheck;
 mod workdir;
 
 pub use blackhole::{DroppingPort, SilentServer};
+pub use cluster::Cluster;
 pub use dev::DevServer;
 pub use error::{Error, Result};
 pub use install::{Tools, bao_binary, install_all, postgres_bin_dir, tools_dir, weed_binary};

@@ -190,6 +190,11 @@ impl ServerProcess {
         }
     }
 
+    /// Sends `signal` (e.g. SIGSTOP to freeze the process) if it has not exited.
+    pub(crate) fn send(&self, signal: Signal) {
+        self.signal(signal);
+    }
+
     fn kill_and_reap(&self) {
         let mut child = self.child();
         let _ = child.kill();

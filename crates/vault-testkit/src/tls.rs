@@ -162,13 +162,13 @@ listener "tcp" {{
 }
 
 /// A quoted HCL string; JSON's escaping is valid HCL.
-fn hcl_string(path: &Path) -> String {
+pub(crate) fn hcl_string(path: &Path) -> String {
     Value::from(path.to_string_lossy()).to_string()
 }
 
 /// Writes `ca.pem`, `server.pem` and `server-key.pem` into `dir` and returns the CA's PEM. The CA and the leaf
 /// are EC P-256; the leaf is for `localhost` and `127.0.0.1`, for server authentication only, as rustls demands.
-fn write_certificates(dir: &Path) -> Result<String> {
+pub(crate) fn write_certificates(dir: &Path) -> Result<String> {
     let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.distinguished_name.push(DnType::CommonName, "vault-testkit CA");

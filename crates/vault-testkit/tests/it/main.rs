@@ -1,6 +1,7 @@
 //! Integration tests of the test kit: each kind of server starts, answers the way a user would check it, runs
 //! beside a second one of its kind, and leaves nothing behind.
 
+mod cluster;
 mod dev;
 mod install;
 mod postgres;
