@@ -6,6 +6,7 @@ mod util;
 mod check;
 mod db;
 mod export;
+mod failover;
 mod get;
 mod reliability;
 mod robust;
