@@ -120,6 +120,16 @@ path "sys/storage/raft/snapshot-force" {
   capabilities = ["update"]
 }
 
+# deploy --nodes waits until every node is a raft voter.
+path "sys/storage/raft/configuration" {
+  capabilities = ["read"]
+}
+
+# deploy --nodes sets autopilot's dead-server cleanup (never below the deployed number of voters).
+path "sys/storage/raft/autopilot/configuration" {
+  capabilities = ["read", "update"]
+}
+
 # Hash a value the way an audit device does, to find it in audit logs without writing it down.
 path "sys/audit-hash/*" {
   capabilities = ["update"]

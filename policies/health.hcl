@@ -26,6 +26,16 @@ path "sys/audit" {
   capabilities = ["read", "sudo"]
 }
 
+# The cluster check: raft peers, voters and the leader.
+path "sys/storage/raft/configuration" {
+  capabilities = ["read"]
+}
+
+# The cluster check: autopilot's health, failure tolerance and each node's applied-index lag.
+path "sys/storage/raft/autopilot/state" {
+  capabilities = ["read"]
+}
+
 # The canary read latency check (vault-health --canary secret/health/canary); deploy writes it.
 path "secret/data/health/canary" {
   capabilities = ["read"]

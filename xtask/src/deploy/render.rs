@@ -16,6 +16,10 @@ pub struct ServerSettings<'a> {
     pub api_addr: &'a str,
     pub ui: bool,
     pub node_id: &'a str,
+    /// The API addresses of the other nodes of a cluster, for `retry_join`; empty for a single node.
+    pub retry_join: Vec<String>,
+    /// The CA that signed the other nodes' certificates, for `retry_join`.
+    pub leader_ca: Option<std::path::PathBuf>,
 }
 
 /// The two audit device names and their files. Two, because Vault stops answering requests when no audit device
@@ -48,7 +52,7 @@ storage "raft" {{
   node_id = "{node}"
   # 1 is the tuning for production; the default (5) is for development.
   performance_multiplier = 1
-}}
+{joins}}}
 
 listener "tcp" {{
   address         = "{listen}"
@@ -67,6 +71,7 @@ telemetry {{
         node = s.node_id,
         listen = s.listen,
         tls = layout.tls_dir.display(),
+        joins = retry_join(s),
     );
     if s.flavor == Flavor::OpenBao {
         for (name, file) in audit_devices(layout) {
@@ -86,6 +91,20 @@ audit "file" "{name}" {{
     out
 }
 
+/// One `retry_join` block per other node: a node that starts uninitialised joins whichever of them leads.
+fn retry_join(s: &ServerSettings<'_>) -> String {
+    let mut out = String::new();
+    for addr in &s.retry_join {
+        let _ = writeln!(out, "  retry_join {{");
+        let _ = writeln!(out, "    leader_api_addr = \"{addr}\"");
+        if let Some(ca) = &s.leader_ca {
+            let _ = writeln!(out, "    leader_ca_cert_file = \"{}\"", ca.display());
+        }
+        let _ = writeln!(out, "  }}");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +118,8 @@ mod tests {
             api_addr: "https://127.0.0.1:8200",
             ui: false,
             node_id: "vault-1",
+            retry_join: Vec::new(),
+            leader_ca: None,
         };
         let hcl = render(&layout, &settings);
         assert!(hcl.contains("tls_min_version = \"tls12\""));
@@ -109,5 +130,29 @@ mod tests {
         assert!(hcl.contains("ui = false"));
         let vault = render(&layout, &ServerSettings { flavor: Flavor::Vault, ..settings });
         assert!(vault.contains("disable_mlock = true") && !vault.contains("audit \"file\""));
+        assert!(!hcl.contains("retry_join"), "a single node joins nobody");
+    }
+
+    #[test]
+    fn a_cluster_node_joins_every_other_node_with_their_ca() {
+        let layout = Layout::local(std::path::Path::new("/srv/v/nodes/node2"));
+        let settings = ServerSettings {
+            flavor: Flavor::OpenBao,
+            listen: "127.0.0.1:8202".parse().unwrap(),
+            api_addr: "https://127.0.0.1:8202",
+            ui: false,
+            node_id: "vault-2",
+            retry_join: vec!["https://127.0.0.1:8200".into(), "https://127.0.0.1:8204".into()],
+            leader_ca: Some("/srv/v/tls/ca.pem".into()),
+        };
+        let hcl = render(&layout, &settings);
+        assert_eq!(hcl.matches("retry_join {").count(), 2, "{hcl}");
+        assert!(hcl.contains("leader_api_addr = \"https://127.0.0.1:8204\""));
+        assert!(hcl.contains("leader_ca_cert_file = \"/srv/v/tls/ca.pem\""));
+        assert!(hcl.contains("node_id = \"vault-2\""));
+        assert!(hcl.contains("cluster_addr = \"https://127.0.0.1:8203\""));
+        // The blocks sit inside the raft stanza.
+        let raft = &hcl[hcl.find("storage \"raft\"").unwrap()..hcl.find("listener").unwrap()];
+        assert!(raft.contains("retry_join"));
     }
 }

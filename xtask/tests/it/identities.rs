@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::{Stop, as_role, free_port_pair, root, text, xtask};
 
 /// The tools the jobs run, built once for this test binary (they are other packages of the workspace).
-fn tool(name: &str) -> PathBuf {
+pub fn tool(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

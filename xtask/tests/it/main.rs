@@ -1,6 +1,7 @@
 //! `cargo xtask deploy`, `install`, `dist` and the operator scripts, end to end (deploy against a real OpenBao):
 //! one integration-test binary.
 
+mod cluster;
 mod day_two;
 mod demo;
 mod deploy;
@@ -48,8 +49,18 @@ pub fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
-/// Stops a `--local DIR` deployment's server by its pid file (SIGTERM, then waits for it to exit).
+/// Stops a `--local DIR` deployment's server by its pid file (SIGTERM, then waits for it to exit), and the other
+/// nodes of a cluster (`DIR/nodes/*`).
 pub fn stop(dir: &Path) {
+    if let Ok(nodes) = std::fs::read_dir(dir.join("nodes")) {
+        for node in nodes.filter_map(Result::ok) {
+            stop_one(&node.path());
+        }
+    }
+    stop_one(dir);
+}
+
+fn stop_one(dir: &Path) {
     let Ok(pid) = std::fs::read_to_string(dir.join("server.pid")) else { return };
     let _ = Command::new("kill").args(["-TERM", pid.trim()]).status();
     let proc = format!("/proc/{}", pid.trim());
