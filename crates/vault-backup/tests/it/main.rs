@@ -1,6 +1,7 @@
 //! Integration tests for vault-backup against real servers: OpenBao raft+TLS and SeaweedFS S3 from vault-testkit.
 
 mod cli;
+mod cluster;
 mod drill;
 mod encryption;
 mod prune;
