@@ -1,0 +1,1050 @@
+//! Python code that reads migrated variables, found with a real parser, and the edits that make Dagster assets and
+//! ops read them through `VaultSecretsResource` instead.
+//!
+//! The parser is tree-sitter with its Python grammar (`tree-sitter`, `tree-sitter-python`, both maintained by the
+//! tree-sitter project). It was chosen over the alternatives for three reasons: it gives a concrete syntax tree
+//! with byte offsets for every node, so an edit replaces exactly the bytes of one expression and the comments and
+//! formatting around it stay as they were (the diff stays minimal); it recovers from syntax errors instead of
+//! giving up, so one broken file does not hide the reads in the rest; and it is a small C library plus one
+//! generated parser, which builds in well under a minute on two cores, where the published Rust ports of CPython's
+//! grammar pull in large generated Rust parsers and big-integer crates and are no longer maintained. A file
+//! that has syntax errors is still searched, but nothing in it is rewritten.
+//!
+//! What counts as a read: `os.getenv("X"[, default])`, `getenv` imported from `os`, `os.environ["X"]`,
+//! `os.environ.get("X"[, default])` (also through `from os import environ`), and Dagster's `EnvVar("X")`. Aliases
+//! (`import os as o`, `import dagster as dg`) are followed.
+//!
+//! A read is rewritten only where a resource is at hand when it runs: in the body of a function decorated with
+//! Dagster's `@asset`, `@multi_asset`, `@op`, `@asset_check` or `@multi_asset_check` (nested functions and lambdas
+//! included). Anything else is listed with the reason (see [`Why`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tree_sitter::{Node, Parser, Tree};
+
+use crate::plan::Target;
+
+/// Decorators whose functions run inside a Dagster run and may take resources as parameters.
+const RUN_TIME_DECORATORS: &[&str] = &["asset", "multi_asset", "op", "asset_check", "multi_asset_check"];
+/// Decorators whose bodies run when the definitions load (they wire ops together; they cannot take resources).
+const LOAD_TIME_DECORATORS: &[&str] = &["graph", "graph_asset", "graph_multi_asset", "job"];
+/// Base classes of Dagster resources.
+const RESOURCE_BASES: &[&str] = &["ConfigurableResource", "ConfigurableIOManager", "ConfigurableIOManagerFactory"];
+/// The resource class and where it comes from.
+const RESOURCE_CLASS: &str = "VaultSecretsResource";
+const RESOURCE_MODULE: &str = "vault_dagster";
+/// The parameter (and resource key) added to an asset that lacks one.
+pub const DEFAULT_RESOURCE_KEY: &str = "vault";
+
+/// How the Definitions' resource is configured: from the environment, as integrations/dagster/README.md shows.
+const RESOURCE_FIELDS: &[(&str, &str)] = &[
+    ("vault_addr", "VAULT_ADDR"),
+    ("ca_cert", "VAULT_CACERT"),
+    ("role_id_file", "VAULT_ROLE_ID_FILE"),
+    ("secret_id_file", "VAULT_SECRET_ID_FILE"),
+    ("vault_env_bin", "VAULT_ENV_BIN"),
+];
+
+/// Where each migrated variable went, from the plan: one target, or several (then no rewrite can choose).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Planned {
+    /// The plan puts the variable in one place.
+    One(Target),
+    /// The plan puts it in several places (e.g. `.env` and `.env.production`).
+    Many(Vec<Target>),
+}
+
+/// Options of the rewrite.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Keep `os.getenv("X", default)`'s default as the value used when the key is missing in Vault.
+    pub keep_defaults: bool,
+}
+
+/// Why a read is not rewritten.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// At module level: it runs when the module is imported, before any resource exists.
+    ModuleLevel,
+    /// In a class body (not a method): also at import time.
+    ClassBody(String),
+    /// In a decorator's arguments or a parameter's default: evaluated when the definition is made.
+    DefinitionTime(String),
+    /// In a plain function (not an asset/op): no resource is passed to it.
+    Helper(String),
+    /// In a graph/job body, which runs when the definitions load.
+    GraphBody(String),
+    /// In a resource class or its configuration.
+    Resource(String),
+    /// `EnvVar(...)` outside an asset body: Dagster resolves it from the environment.
+    EnvVarConfig,
+    /// The name is computed.
+    Dynamic,
+    /// The variable is not in the plan.
+    NotPlanned,
+    /// The plan sends it to several places.
+    Ambiguous(Vec<String>),
+    /// The asset has a parameter of that name which is not the Vault resource.
+    NameTaken(String),
+    /// The file has syntax errors.
+    SyntaxError,
+    /// `--patch` was not asked for, or there is no plan.
+    NoPatch,
+}
+
+impl std::fmt::Display for Why {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Why::ModuleLevel => write!(f, "module-level read: it runs at import time, before any Dagster resource exists"),
+            Why::ClassBody(c) => write!(f, "in the body of class {c}: it runs at import time"),
+            Why::DefinitionTime(func) => write!(
+                f,
+                "in a decorator or parameter default of {func}: it runs when the module is imported, not in a run"
+            ),
+            Why::Helper(func) => write!(
+                f,
+                "in {func}(), which is not a Dagster asset or op: no resource is passed to it (pass the value in from the asset, or run the program under vault-env)"
+            ),
+            Why::GraphBody(func) => {
+                write!(f, "in the body of graph {func}, which runs when the definitions load: it cannot take resources")
+            }
+            Why::Resource(c) => write!(
+                f,
+                "in resource class {c}: give it a `vault: VaultSecretsResource` field and read with self.vault.get_secret(...), or run the process under vault-env"
+            ),
+            Why::EnvVarConfig => write!(
+                f,
+                "EnvVar in resource configuration: Dagster reads it from the environment when the run starts; run the Dagster process under vault-env, or have the resource read the secret through VaultSecretsResource"
+            ),
+            Why::Dynamic => write!(f, "the variable's name is computed at run time: it cannot be matched to the plan"),
+            Why::NotPlanned => write!(f, "not in the plan"),
+            Why::Ambiguous(paths) => write!(f, "the plan puts it in several places ({}): choose one", paths.join(", ")),
+            Why::NameTaken(p) => {
+                write!(f, "the function already has a parameter `{p}` that is not a VaultSecretsResource")
+            }
+            Why::SyntaxError => write!(f, "the file has syntax errors: nothing in it is rewritten"),
+            Why::NoPatch => write!(f, "listed only (add --patch with --plan for a rewrite)"),
+        }
+    }
+}
+
+impl Why {
+    /// Whether the program that does this read can be run under `vault-env run` instead (the read happens in the
+    /// process's own environment).
+    pub fn wants_vault_env(&self) -> bool {
+        matches!(
+            self,
+            Why::ModuleLevel
+                | Why::ClassBody(_)
+                | Why::DefinitionTime(_)
+                | Why::Helper(_)
+                | Why::GraphBody(_)
+                | Why::Resource(_)
+                | Why::EnvVarConfig
+        )
+    }
+}
+
+/// One read found in a Python file.
+#[derive(Clone, Debug)]
+pub struct Read {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+    /// The variable; `None` when the name is computed.
+    pub key: Option<String>,
+    /// `python` (os.getenv, os.environ) or `dagster` (EnvVar).
+    pub kind: &'static str,
+    /// Where it is: `asset orders`, `op load`, `function helper`, `class Config`, `module`.
+    pub context: String,
+    /// Whether it has a fallback default (`os.getenv("X", "fallback")`).
+    pub has_default: bool,
+    /// The target it was rewritten to, or why not.
+    pub outcome: Result<Target, Why>,
+}
+
+/// A replacement of the bytes `start..end` by `text`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Edit {
+    /// First byte replaced.
+    pub start: usize,
+    /// One past the last byte replaced (`start` for an insertion).
+    pub end: usize,
+    /// The new text.
+    pub text: String,
+}
+
+/// Applies non-overlapping edits to a text.
+pub fn apply_edits(text: &str, edits: &[Edit]) -> String {
+    let mut sorted: Vec<&Edit> = edits.iter().collect();
+    sorted.sort();
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut at = 0;
+    for e in sorted {
+        if e.start < at {
+            continue;
+        }
+        out.push_str(&text[at..e.start]);
+        out.push_str(&e.text);
+        at = e.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// The names a module binds to `os`, `os.getenv`, `os.environ`, `dagster` and Dagster's names.
+#[derive(Default, Debug)]
+struct Bindings {
+    os: BTreeSet<String>,
+    getenv: BTreeSet<String>,
+    environ: BTreeSet<String>,
+    dagster: BTreeSet<String>,
+    /// Local name → Dagster's name, for `from dagster import asset as a`.
+    from_dagster: BTreeMap<String, String>,
+    dagster_wildcard: bool,
+    /// Local names bound to `VaultSecretsResource`.
+    vault_class: BTreeSet<String>,
+    /// `vault_dagster` imported as a module (`import vault_dagster as vd`).
+    vault_module: BTreeSet<String>,
+    /// The `from dagster import …` statement to extend, and the end of its last name.
+    dagster_from_end: Option<usize>,
+    vault_from_end: Option<usize>,
+    /// Where a new import line goes.
+    import_line_at: usize,
+}
+
+/// A parsed Python file.
+#[allow(missing_debug_implementations, reason = "holds a tree-sitter tree, which has no useful Debug")]
+pub struct Source<'a> {
+    text: &'a str,
+    tree: Tree,
+    bind: Bindings,
+}
+
+fn parser() -> Parser {
+    let mut p = Parser::new();
+    p.set_language(&tree_sitter_python::LANGUAGE.into()).expect("the Python grammar matches the tree-sitter version");
+    p
+}
+
+fn txt<'a>(n: Node<'_>, text: &'a str) -> &'a str {
+    &text[n.byte_range()]
+}
+
+fn named_children<'t>(n: Node<'t>) -> Vec<Node<'t>> {
+    let mut c = n.walk();
+    n.named_children(&mut c).collect()
+}
+
+fn children<'t>(n: Node<'t>) -> Vec<Node<'t>> {
+    let mut c = n.walk();
+    n.children(&mut c).collect()
+}
+
+/// The value of a plain string literal (no f-string, no escapes, no concatenation).
+fn string_literal(n: Node<'_>, text: &str) -> Option<String> {
+    if n.kind() != "string" {
+        return None;
+    }
+    let mut content = String::new();
+    for c in children(n) {
+        match c.kind() {
+            "string_start" => {
+                let s = txt(c, text).to_ascii_lowercase();
+                if s.contains('f') || s.contains('b') {
+                    return None;
+                }
+            }
+            "string_content" => content.push_str(txt(c, text)),
+            "string_end" => {}
+            _ => return None,
+        }
+    }
+    if content.contains('\\') { None } else { Some(content) }
+}
+
+/// The quote a string literal opens with (to write new literals alike).
+fn quote_of(n: Node<'_>, text: &str) -> char {
+    let s = txt(n, text);
+    if s.trim_start_matches(|c: char| c.is_ascii_alphabetic()).starts_with('\'') { '\'' } else { '"' }
+}
+
+fn line_start(text: &str, at: usize) -> usize {
+    text[..at].rfind('\n').map_or(0, |i| i + 1)
+}
+
+fn indent_at(text: &str, at: usize) -> String {
+    let start = line_start(text, at);
+    text[start..].chars().take_while(|c| *c == ' ' || *c == '\t').collect()
+}
+
+impl<'a> Source<'a> {
+    /// Parses a file.
+    pub fn parse(text: &'a str) -> Self {
+        let tree = parser().parse(text, None).expect("parsing is not cancelled");
+        let mut s = Self { text, tree, bind: Bindings::default() };
+        s.bind = s.bindings();
+        s
+    }
+
+    /// Whether the file has syntax errors.
+    pub fn has_errors(&self) -> bool {
+        self.tree.root_node().has_error()
+    }
+
+    fn bindings(&self) -> Bindings {
+        let text = self.text;
+        let mut b = Bindings::default();
+        let root = self.tree.root_node();
+        let mut stack = vec![root];
+        let mut last_top_import: Option<Node<'_>> = None;
+        let mut first_def = None;
+        for c in named_children(root) {
+            match c.kind() {
+                "import_statement" | "import_from_statement" | "future_import_statement" => {
+                    if first_def.is_none() {
+                        last_top_import = Some(c);
+                    }
+                }
+                "function_definition" | "class_definition" | "decorated_definition" => {
+                    first_def.get_or_insert(c.start_byte());
+                }
+                _ => {}
+            }
+        }
+        b.import_line_at = match last_top_import {
+            Some(n) => text[n.end_byte()..].find('\n').map_or(text.len(), |i| n.end_byte() + i + 1),
+            None => {
+                // After a leading docstring, else at the top.
+                let first = named_children(root).into_iter().find(|c| c.kind() != "comment");
+                match first {
+                    Some(n)
+                        if n.kind() == "expression_statement"
+                            && named_children(n).first().is_some_and(|s| s.kind() == "string") =>
+                    {
+                        text[n.end_byte()..].find('\n').map_or(text.len(), |i| n.end_byte() + i + 1)
+                    }
+                    _ => 0,
+                }
+            }
+        };
+        while let Some(n) = stack.pop() {
+            match n.kind() {
+                "import_statement" => {
+                    for name in named_children(n) {
+                        let (module, alias) = match name.kind() {
+                            "aliased_import" => (
+                                name.child_by_field_name("name").map(|m| txt(m, text)).unwrap_or_default(),
+                                name.child_by_field_name("alias").map(|a| txt(a, text).to_owned()),
+                            ),
+                            _ => (txt(name, text), None),
+                        };
+                        let top = module.split('.').next().unwrap_or_default().to_owned();
+                        let bound = alias.clone().unwrap_or_else(|| top.clone());
+                        match (module, alias.is_some()) {
+                            ("os", _) => {
+                                b.os.insert(bound);
+                            }
+                            (m, false) if m.starts_with("os.") => {
+                                b.os.insert(bound);
+                            }
+                            ("dagster", _) => {
+                                b.dagster.insert(bound);
+                            }
+                            ("vault_dagster", _) => {
+                                b.vault_module.insert(bound);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                "import_from_statement" => {
+                    let module = n.child_by_field_name("module_name").map(|m| txt(m, text)).unwrap_or_default();
+                    let mut c = n.walk();
+                    let names: Vec<Node<'_>> = n.children_by_field_name("name", &mut c).collect();
+                    let wildcard = named_children(n).iter().any(|x| x.kind() == "wildcard_import");
+                    if module == "dagster" && wildcard {
+                        b.dagster_wildcard = true;
+                    }
+                    let top = n.parent().is_some_and(|p| p.kind() == "module");
+                    if top && !names.is_empty() && !wildcard {
+                        let end = names.last().map(|l| l.end_byte());
+                        match module {
+                            "dagster" if b.dagster_from_end.is_none() => b.dagster_from_end = end,
+                            "vault_dagster" if b.vault_from_end.is_none() => b.vault_from_end = end,
+                            _ => {}
+                        }
+                    }
+                    for name in names {
+                        let (orig, local) = match name.kind() {
+                            "aliased_import" => (
+                                name.child_by_field_name("name").map(|m| txt(m, text)).unwrap_or_default(),
+                                name.child_by_field_name("alias").map(|a| txt(a, text)).unwrap_or_default(),
+                            ),
+                            _ => (txt(name, text), txt(name, text)),
+                        };
+                        match (module, orig) {
+                            ("os", "getenv") => {
+                                b.getenv.insert(local.to_owned());
+                            }
+                            ("os", "environ") => {
+                                b.environ.insert(local.to_owned());
+                            }
+                            ("dagster", _) => {
+                                b.from_dagster.insert(local.to_owned(), orig.to_owned());
+                            }
+                            (m, "VaultSecretsResource") if m == RESOURCE_MODULE || m.starts_with("vault_dagster.") => {
+                                b.vault_class.insert(local.to_owned());
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => stack.extend(named_children(n)),
+            }
+        }
+        b
+    }
+
+    /// The Dagster name an expression stands for (`asset`, `dg.asset`, `asset(...)` → `asset`).
+    fn dagster_name(&self, n: Node<'_>) -> Option<String> {
+        let n = if n.kind() == "call" { n.child_by_field_name("function")? } else { n };
+        match n.kind() {
+            "identifier" => {
+                let name = txt(n, self.text);
+                match self.bind.from_dagster.get(name) {
+                    Some(orig) => Some(orig.clone()),
+                    None if self.bind.dagster_wildcard => Some(name.to_owned()),
+                    None => None,
+                }
+            }
+            "attribute" => {
+                let obj = n.child_by_field_name("object")?;
+                let attr = n.child_by_field_name("attribute")?;
+                self.bind.dagster.contains(txt(obj, self.text)).then(|| txt(attr, self.text).to_owned())
+            }
+            _ => None,
+        }
+    }
+
+    fn is_os(&self, n: Node<'_>) -> bool {
+        n.kind() == "identifier" && self.bind.os.contains(txt(n, self.text))
+    }
+
+    /// `os.environ` or a name bound to it.
+    fn is_environ(&self, n: Node<'_>) -> bool {
+        match n.kind() {
+            "identifier" => self.bind.environ.contains(txt(n, self.text)),
+            "attribute" => {
+                n.child_by_field_name("object").is_some_and(|o| self.is_os(o))
+                    && n.child_by_field_name("attribute").is_some_and(|a| txt(a, self.text) == "environ")
+            }
+            _ => false,
+        }
+    }
+
+    fn is_resource_annotation(&self, n: Node<'_>) -> bool {
+        let t = txt(n, self.text);
+        self.bind.vault_class.contains(t)
+            || t.rsplit_once('.').is_some_and(|(m, c)| c == RESOURCE_CLASS && self.bind.vault_module.contains(m))
+    }
+}
+
+/// A read expression found in the tree, before its context is judged.
+struct Found<'t> {
+    /// The expression to replace.
+    node: Node<'t>,
+    key: Option<(String, char)>,
+    kind: &'static str,
+    default: Option<Node<'t>>,
+    envvar: bool,
+}
+
+fn find_reads<'t>(src: &Source<'_>, root: Node<'t>) -> Vec<Found<'t>> {
+    let text = src.text;
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(n) = stack.pop() {
+        stack.extend(named_children(n).into_iter().rev());
+        match n.kind() {
+            "call" => {
+                let Some(func) = n.child_by_field_name("function") else { continue };
+                let args = n.child_by_field_name("arguments");
+                let arg_nodes: Vec<Node<'_>> = args.map(named_children).unwrap_or_default();
+                let positional: Vec<Node<'_>> =
+                    arg_nodes.iter().copied().filter(|a| a.kind() != "keyword_argument").collect();
+                let keyword = |name: &str| {
+                    arg_nodes.iter().copied().find_map(|a| {
+                        (a.kind() == "keyword_argument"
+                            && a.child_by_field_name("name").is_some_and(|k| txt(k, text) == name))
+                        .then(|| a.child_by_field_name("value"))
+                        .flatten()
+                    })
+                };
+                let getenv = match func.kind() {
+                    "identifier" => src.bind.getenv.contains(txt(func, text)),
+                    "attribute" => {
+                        func.child_by_field_name("attribute").is_some_and(|a| txt(a, text) == "getenv")
+                            && func.child_by_field_name("object").is_some_and(|o| src.is_os(o))
+                    }
+                    _ => false,
+                };
+                let environ_get = func.kind() == "attribute"
+                    && func.child_by_field_name("attribute").is_some_and(|a| txt(a, text) == "get")
+                    && func.child_by_field_name("object").is_some_and(|o| src.is_environ(o));
+                let envvar = src.dagster_name(func).is_some_and(|d| d == "EnvVar");
+                if getenv || environ_get || envvar {
+                    let name_node = positional.first().copied().or_else(|| keyword("key")).or_else(|| keyword("name"));
+                    let key = name_node.and_then(|k| string_literal(k, text).map(|s| (s, quote_of(k, text))));
+                    let default = if envvar { None } else { positional.get(1).copied().or_else(|| keyword("default")) };
+                    if name_node.is_none() {
+                        continue;
+                    }
+                    out.push(Found { node: n, key, kind: if envvar { "dagster" } else { "python" }, default, envvar });
+                }
+            }
+            "subscript" => {
+                let Some(value) = n.child_by_field_name("value") else { continue };
+                if !src.is_environ(value) {
+                    continue;
+                }
+                // A write or a delete is not a read.
+                if let Some(p) = n.parent() {
+                    let target = matches!(p.kind(), "assignment" | "augmented_assignment")
+                        && p.child_by_field_name("left").is_some_and(|l| l.id() == n.id());
+                    if target || p.kind() == "delete_statement" {
+                        continue;
+                    }
+                }
+                let mut c = n.walk();
+                let subs: Vec<Node<'_>> = n.children_by_field_name("subscript", &mut c).collect();
+                let key = match subs.as_slice() {
+                    [one] => string_literal(*one, text).map(|s| (s, quote_of(*one, text))),
+                    _ => None,
+                };
+                out.push(Found { node: n, key, kind: "python", default: None, envvar: false });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Where a read sits.
+enum Place<'t> {
+    /// In the body of a run-time function: the function definition node and its description.
+    RunTime { func: Node<'t>, what: String },
+    Other(Why, String),
+}
+
+fn decorators<'t>(func: Node<'t>) -> Vec<Node<'t>> {
+    match func.parent() {
+        Some(p) if p.kind() == "decorated_definition" => {
+            named_children(p).into_iter().filter(|d| d.kind() == "decorator").collect()
+        }
+        _ => vec![],
+    }
+}
+
+fn place<'t>(src: &Source<'_>, node: Node<'t>) -> Place<'t> {
+    let text = src.text;
+    let mut child = node;
+    let mut cur = node.parent();
+    // Functions passed on the way up (nested ones), innermost first.
+    while let Some(n) = cur {
+        match n.kind() {
+            "function_definition" => {
+                let name = n.child_by_field_name("name").map(|x| txt(x, text)).unwrap_or("?").to_owned();
+                let in_body = n.child_by_field_name("body").is_some_and(|b| b.id() == child.id());
+                if !in_body {
+                    // A parameter default or annotation: evaluated when the def runs.
+                    return enclosing_def_time(src, n, name);
+                }
+                let kinds: Vec<String> = decorators(n)
+                    .into_iter()
+                    .filter_map(|d| named_children(d).into_iter().next().and_then(|e| src.dagster_name(e)))
+                    .collect();
+                if let Some(k) = kinds.iter().find(|k| RUN_TIME_DECORATORS.contains(&k.as_str())) {
+                    return Place::RunTime { func: n, what: format!("{k} {name}") };
+                }
+                if let Some(k) = kinds.iter().find(|k| LOAD_TIME_DECORATORS.contains(&k.as_str())) {
+                    return Place::Other(Why::GraphBody(name.clone()), format!("{k} {name}"));
+                }
+                // A nested function inside an asset still runs in the asset (a closure sees its parameters).
+                if let Place::RunTime { func, what } = place(src, n) {
+                    return Place::RunTime { func, what };
+                }
+                if let Some(class) = enclosing_class(n) {
+                    let cname = class.child_by_field_name("name").map(|x| txt(x, text)).unwrap_or("?").to_owned();
+                    if is_resource_class(src, class) {
+                        return Place::Other(Why::Resource(cname.clone()), format!("resource {cname}.{name}"));
+                    }
+                    return Place::Other(Why::Helper(format!("{cname}.{name}")), format!("method {cname}.{name}"));
+                }
+                return Place::Other(Why::Helper(name.clone()), format!("function {name}"));
+            }
+            "decorator" => {
+                let def = n.parent().and_then(|p| p.child_by_field_name("definition"));
+                let name = def
+                    .and_then(|d| d.child_by_field_name("name"))
+                    .map(|x| txt(x, text).to_owned())
+                    .unwrap_or_else(|| "?".into());
+                return match def {
+                    Some(d) if d.kind() == "function_definition" => enclosing_def_time(src, d, name),
+                    _ => Place::Other(Why::DefinitionTime(name.clone()), format!("decorator of {name}")),
+                };
+            }
+            "class_definition" => {
+                let cname = n.child_by_field_name("name").map(|x| txt(x, text)).unwrap_or("?").to_owned();
+                if is_resource_class(src, n) {
+                    return Place::Other(Why::Resource(cname.clone()), format!("resource {cname}"));
+                }
+                return Place::Other(Why::ClassBody(cname.clone()), format!("class {cname}"));
+            }
+            "call" if resource_constructor(src, n) => {
+                let callee = n.child_by_field_name("function").map(|f| txt(f, text)).unwrap_or("?").to_owned();
+                return Place::Other(Why::EnvVarConfig, format!("resource config {callee}(...)"));
+            }
+            _ => {}
+        }
+        child = n;
+        cur = n.parent();
+    }
+    Place::Other(Why::ModuleLevel, "module".into())
+}
+
+/// A read in a function's defaults or decorators: it runs where the `def` itself runs.
+fn enclosing_def_time<'t>(src: &Source<'_>, func: Node<'t>, name: String) -> Place<'t> {
+    match place(src, func) {
+        Place::RunTime { func, what } => Place::RunTime { func, what },
+        Place::Other(Why::ModuleLevel, _) => Place::Other(Why::DefinitionTime(name.clone()), format!("definition of {name}")),
+        other => other,
+    }
+}
+
+fn enclosing_class(func: Node<'_>) -> Option<Node<'_>> {
+    let mut cur = func.parent();
+    while let Some(n) = cur {
+        match n.kind() {
+            "class_definition" => return Some(n),
+            "function_definition" => return None,
+            _ => cur = n.parent(),
+        }
+    }
+    None
+}
+
+fn is_resource_class(src: &Source<'_>, class: Node<'_>) -> bool {
+    class.child_by_field_name("superclasses").is_some_and(|s| {
+        named_children(s).into_iter().any(|b| {
+            let t = txt(b, src.text);
+            RESOURCE_BASES.iter().any(|r| t == *r || t.ends_with(&format!(".{r}")))
+        })
+    })
+}
+
+/// Whether a call looks like building a resource for Definitions (`Something(field=EnvVar(...))`): any call that
+/// is not EnvVar itself, not Definitions, holding keyword arguments; EnvVar only appears in config anyway.
+fn resource_constructor(src: &Source<'_>, call: Node<'_>) -> bool {
+    let Some(func) = call.child_by_field_name("function") else { return false };
+    let name = txt(func, src.text);
+    let last = name.rsplit('.').next().unwrap_or(name);
+    last != "EnvVar" && last.chars().next().is_some_and(char::is_uppercase)
+}
+
+/// The parameter of a run-time function that holds the Vault resource: an existing one annotated
+/// `VaultSecretsResource` (its name is the resource key), or `vault` to be added. `Err` when `vault` is taken.
+fn resource_param(src: &Source<'_>, func: Node<'_>) -> Result<(String, bool), Why> {
+    let Some(params) = func.child_by_field_name("parameters") else {
+        return Ok((DEFAULT_RESOURCE_KEY.into(), false));
+    };
+    let mut vault_taken = false;
+    for p in named_children(params) {
+        let name = match p.kind() {
+            "identifier" => Some(p),
+            "typed_parameter" => named_children(p).into_iter().find(|c| c.kind() == "identifier"),
+            "default_parameter" | "typed_default_parameter" => p.child_by_field_name("name"),
+            _ => None,
+        };
+        let Some(name) = name else { continue };
+        let annotated = p.child_by_field_name("type").is_some_and(|t| src.is_resource_annotation(t));
+        if annotated {
+            return Ok((txt(name, src.text).to_owned(), true));
+        }
+        if txt(name, src.text) == DEFAULT_RESOURCE_KEY {
+            vault_taken = true;
+        }
+    }
+    if vault_taken { Err(Why::NameTaken(DEFAULT_RESOURCE_KEY.into())) } else { Ok((DEFAULT_RESOURCE_KEY.into(), false)) }
+}
+
+/// The edit that adds `vault: VaultSecretsResource` to a function's parameters.
+fn add_param_edit(func: Node<'_>, class: &str) -> Option<Edit> {
+    let params = func.child_by_field_name("parameters")?;
+    let named = named_children(params);
+    let new = format!("{DEFAULT_RESOURCE_KEY}: {class}");
+    if let Some(kw) = named.iter().find(|p| {
+        p.kind() == "dictionary_splat_pattern"
+            || (p.kind() == "typed_parameter"
+                && named_children(**p).first().is_some_and(|c| c.kind() == "dictionary_splat_pattern"))
+    }) {
+        return Some(Edit { start: kw.start_byte(), end: kw.start_byte(), text: format!("{new}, ") });
+    }
+    match named.last() {
+        Some(last) => Some(Edit { start: last.end_byte(), end: last.end_byte(), text: format!(", {new}") }),
+        None => {
+            let open = params.start_byte() + 1;
+            Some(Edit { start: open, end: open, text: new })
+        }
+    }
+}
+
+/// The result of looking at one Python file.
+#[derive(Debug, Default)]
+pub struct FileResult {
+    /// Every read found.
+    pub reads: Vec<Read>,
+    /// The edits of the rewrite (empty without targets).
+    pub edits: Vec<Edit>,
+    /// Resource keys the rewritten functions now take, which `Definitions` must provide.
+    pub resource_keys: BTreeSet<String>,
+    /// Whether the file needs `from vault_dagster import VaultSecretsResource`.
+    pub needs_class: bool,
+}
+
+/// Finds the reads of `wanted` (and every read with a computed name) in one Python file, and, with `targets`,
+/// the edits that rewrite those in assets and ops.
+pub fn analyze(
+    text: &str,
+    wanted: &BTreeSet<String>,
+    targets: Option<&BTreeMap<String, Planned>>,
+    options: Options,
+) -> FileResult {
+    let src = Source::parse(text);
+    let broken = src.has_errors();
+    let root = src.tree.root_node();
+    let mut result = FileResult::default();
+    let class_name = src.bind.vault_class.iter().next().cloned().unwrap_or_else(|| RESOURCE_CLASS.to_owned());
+    // Functions that get a parameter, by node id (added once).
+    let mut params_added: BTreeSet<usize> = BTreeSet::new();
+    for found in find_reads(&src, root) {
+        let key = found.key.as_ref().map(|(k, _)| k.clone());
+        if key.as_ref().is_some_and(|k| !wanted.contains(k)) {
+            continue;
+        }
+        let pos = found.node.start_position();
+        let column = text[line_start(text, found.node.start_byte())..found.node.start_byte()].chars().count() + 1;
+        let placed = place(&src, found.node);
+        let context = match &placed {
+            Place::RunTime { what, .. } => what.clone(),
+            Place::Other(_, what) => what.clone(),
+        };
+        let outcome = decide(&src, &found, &placed, key.as_deref(), targets, broken);
+        let outcome = match outcome {
+            Ok((target, func)) => {
+                match rewrite(&src, &found, func, &target, options, &class_name, &mut params_added, &mut result) {
+                    Ok(()) => Ok(target),
+                    Err(why) => Err(why),
+                }
+            }
+            Err(why) => Err(why),
+        };
+        result.reads.push(Read {
+            line: pos.row + 1,
+            column,
+            key,
+            kind: found.kind,
+            context,
+            has_default: found.default.is_some(),
+            outcome,
+        });
+    }
+    result
+}
+
+fn decide<'t>(
+    src: &Source<'_>,
+    found: &Found<'t>,
+    placed: &Place<'t>,
+    key: Option<&str>,
+    targets: Option<&BTreeMap<String, Planned>>,
+    broken: bool,
+) -> Result<(Target, Node<'t>), Why> {
+    let Some(key) = key else { return Err(Why::Dynamic) };
+    let func = match placed {
+        Place::RunTime { func, .. } => *func,
+        Place::Other(why, _) => return Err(why.clone()),
+    };
+    if found.envvar {
+        // `EnvVar("X")` in an asset body is an object; only `EnvVar("X").get_value()` is a read of the value.
+        let getvalue = found.node.parent().is_some_and(|p| {
+            p.kind() == "attribute"
+                && p.child_by_field_name("attribute").is_some_and(|a| txt(a, src.text) == "get_value")
+                && p.parent().is_some_and(|c| c.kind() == "call")
+        });
+        if !getvalue {
+            return Err(Why::EnvVarConfig);
+        }
+    }
+    let Some(targets) = targets else { return Err(Why::NoPatch) };
+    if broken {
+        return Err(Why::SyntaxError);
+    }
+    match targets.get(key) {
+        None => Err(Why::NotPlanned),
+        Some(Planned::Many(all)) => Err(Why::Ambiguous(all.iter().map(|t| format!("{}#{}", t.path, t.key)).collect())),
+        Some(Planned::One(t)) => Ok((t.clone(), func)),
+    }
+}
+
+#[allow(clippy::too_many_arguments, reason = "one call site; the pieces are the rewrite's state")]
+fn rewrite(
+    src: &Source<'_>,
+    found: &Found<'_>,
+    func: Node<'_>,
+    target: &Target,
+    options: Options,
+    class_name: &str,
+    params_added: &mut BTreeSet<usize>,
+    result: &mut FileResult,
+) -> Result<(), Why> {
+    let (param, present) = resource_param(src, func)?;
+    let q = found.key.as_ref().map_or('"', |(_, q)| *q);
+    let lit = |s: &str| format!("{q}{s}{q}");
+    // What is replaced: the read itself, or `EnvVar("X").get_value()` as a whole.
+    let node = if found.envvar {
+        found.node.parent().and_then(|a| a.parent()).unwrap_or(found.node)
+    } else {
+        found.node
+    };
+    let expr = match (found.default, options.keep_defaults) {
+        (Some(d), true) => format!(
+            "(lambda s: {} if s is None else s.reveal())({param}.get_secret({}).get({}))",
+            txt(d, src.text),
+            lit(&target.path),
+            lit(&target.key)
+        ),
+        _ => format!("{param}.get_secret({}, {}).reveal()", lit(&target.path), lit(&target.key)),
+    };
+    result.edits.push(Edit { start: node.start_byte(), end: node.end_byte(), text: expr });
+    result.resource_keys.insert(param);
+    if !present && params_added.insert(func.id()) {
+        if let Some(e) = add_param_edit(func, class_name) {
+            result.edits.push(e);
+        }
+        result.needs_class = true;
+    }
+    Ok(())
+}
+
+/// The edits that give every `Definitions(...)` in the file the resources `keys` it lacks, plus the imports the
+/// file then needs (`needs_class` says the file's own rewrites need the class too). Returns the edits and notes
+/// on Definitions that could not be edited.
+pub fn definitions_edits(text: &str, keys: &BTreeSet<String>, needs_class: bool) -> (Vec<Edit>, Vec<String>) {
+    let src = Source::parse(text);
+    let mut edits = Vec::new();
+    let mut notes = Vec::new();
+    let mut uses_class = needs_class;
+    let mut uses_envvar = false;
+    let class_name = src.bind.vault_class.iter().next().cloned().unwrap_or_else(|| RESOURCE_CLASS.to_owned());
+    let envvar = if src.bind.from_dagster.iter().any(|(_, o)| o == "EnvVar") {
+        src.bind.from_dagster.iter().find(|(_, o)| *o == "EnvVar").map(|(l, _)| l.clone()).unwrap_or_default()
+    } else if src.bind.dagster_wildcard {
+        "EnvVar".into()
+    } else if let Some(m) = src.bind.dagster.iter().next() {
+        format!("{m}.EnvVar")
+    } else {
+        uses_envvar = true;
+        "EnvVar".into()
+    };
+    let needs_envvar_import = uses_envvar;
+    let mut any_defs = false;
+    if !keys.is_empty() {
+        let mut stack = vec![src.tree.root_node()];
+        while let Some(n) = stack.pop() {
+            stack.extend(named_children(n));
+            if n.kind() != "call" {
+                continue;
+            }
+            let Some(func) = n.child_by_field_name("function") else { continue };
+            if src.dagster_name(func).as_deref() != Some("Definitions") {
+                continue;
+            }
+            any_defs = true;
+            let Some(args) = n.child_by_field_name("arguments") else { continue };
+            let resources = named_children(args).into_iter().find(|a| {
+                a.kind() == "keyword_argument" && a.child_by_field_name("name").is_some_and(|k| txt(k, text) == "resources")
+            });
+            let line = n.start_position().row + 1;
+            match resources.and_then(|r| r.child_by_field_name("value")) {
+                None => {
+                    let items = named_children(args);
+                    let indent = match items.last() {
+                        Some(last) if last.start_position().row > args.start_position().row => {
+                            indent_at(text, last.start_byte())
+                        }
+                        _ => indent_at(text, args.start_byte()),
+                    };
+                    let pairs = resource_pairs(keys, &class_name, &envvar, &indent);
+                    edits.push(insert_argument(text, args, &format!("resources={{{pairs}}}")));
+                    uses_class = true;
+                }
+                Some(value) => {
+                    let dict = match value.kind() {
+                        "dictionary" => Some(value),
+                        "identifier" => module_dict(&src, txt(value, text)),
+                        _ => None,
+                    };
+                    let Some(dict) = dict else {
+                        notes.push(format!(
+                            "line {line}: Definitions' resources is not a dict literal: add {} to it",
+                            keys.iter().map(|k| format!("\"{k}\": {class_name}(...)")).collect::<Vec<_>>().join(", ")
+                        ));
+                        continue;
+                    };
+                    let present: BTreeSet<String> = named_children(dict)
+                        .into_iter()
+                        .filter(|p| p.kind() == "pair")
+                        .filter_map(|p| p.child_by_field_name("key").and_then(|k| string_literal(k, text)))
+                        .collect();
+                    let missing: BTreeSet<String> = keys.difference(&present).cloned().collect();
+                    if missing.is_empty() {
+                        continue;
+                    }
+                    edits.push(insert_pairs(text, dict, &missing, &class_name, &envvar));
+                    uses_class = true;
+                }
+            }
+        }
+    }
+    let _ = any_defs;
+    if uses_class && !src.bind.vault_class.contains(&class_name) {
+        edits.push(import_edit(text, &src.bind, RESOURCE_MODULE, RESOURCE_CLASS, src.bind.vault_from_end));
+    }
+    if needs_envvar_import && edits.iter().any(|e| e.text.contains("EnvVar(")) {
+        edits.push(import_edit(text, &src.bind, "dagster", "EnvVar", src.bind.dagster_from_end));
+    }
+    // Two insertions at the same place (both imports on a new line): keep their order stable.
+    (merge_same_place(edits), notes)
+}
+
+/// Whether the text holds a `Definitions(...)` call (to tell the user when no file does).
+pub fn has_definitions(text: &str) -> bool {
+    let src = Source::parse(text);
+    let mut stack = vec![src.tree.root_node()];
+    while let Some(n) = stack.pop() {
+        stack.extend(named_children(n));
+        if n.kind() == "call"
+            && n.child_by_field_name("function").and_then(|f| src.dagster_name(f)).as_deref() == Some("Definitions")
+        {
+            return true;
+        }
+    }
+    false
+}
+
+fn merge_same_place(mut edits: Vec<Edit>) -> Vec<Edit> {
+    edits.sort();
+    let mut out: Vec<Edit> = Vec::new();
+    for e in edits {
+        match out.last_mut() {
+            Some(last) if last.start == e.start && last.end == e.end && last.start == last.end => last.text.push_str(&e.text),
+            _ => out.push(e),
+        }
+    }
+    out
+}
+
+fn import_edit(text: &str, bind: &Bindings, module: &str, name: &str, from_end: Option<usize>) -> Edit {
+    match from_end {
+        Some(end) => Edit { start: end, end, text: format!(", {name}") },
+        None => {
+            let at = bind.import_line_at;
+            let lead = if at > 0 && !text[..at].ends_with('\n') { "\n" } else { "" };
+            Edit { start: at, end: at, text: format!("{lead}from {module} import {name}\n") }
+        }
+    }
+}
+
+fn module_dict<'t>(src: &'t Source<'_>, name: &str) -> Option<Node<'t>> {
+    named_children(src.tree.root_node()).into_iter().find_map(|stmt| {
+        let a = named_children(stmt).into_iter().next()?;
+        (stmt.kind() == "expression_statement"
+            && a.kind() == "assignment"
+            && a.child_by_field_name("left").is_some_and(|l| txt(l, src.text) == name))
+        .then(|| a.child_by_field_name("right"))
+        .flatten()
+        .filter(|r| r.kind() == "dictionary")
+    })
+}
+
+fn resource_call(class: &str, envvar: &str, indent: &str) -> String {
+    let mut s = format!("{class}(\n");
+    for (field, var) in RESOURCE_FIELDS {
+        s.push_str(&format!("{indent}    {field}={envvar}(\"{var}\"),\n"));
+    }
+    s.push_str(indent);
+    s.push(')');
+    s
+}
+
+fn resource_pairs(keys: &BTreeSet<String>, class: &str, envvar: &str, indent: &str) -> String {
+    keys.iter().map(|k| format!("\"{k}\": {}", resource_call(class, envvar, indent))).collect::<Vec<_>>().join(", ")
+}
+
+/// Inserts pairs into a dict literal, on new lines when the dict already spans lines.
+fn insert_pairs(text: &str, dict: Node<'_>, keys: &BTreeSet<String>, class: &str, envvar: &str) -> Edit {
+    let items: Vec<Node<'_>> = named_children(dict).into_iter().filter(|c| c.kind() != "comment").collect();
+    let multiline = dict.start_position().row != dict.end_position().row;
+    let close = dict.end_byte() - 1;
+    match items.last() {
+        None => {
+            let indent = indent_at(text, dict.start_byte());
+            Edit { start: close, end: close, text: resource_pairs(keys, class, envvar, &indent) }
+        }
+        Some(last) => {
+            // After the last item and its trailing comma, if any.
+            let after = &text[last.end_byte()..close];
+            let comma = after.find(',').filter(|i| after[..*i].trim().is_empty());
+            let at = comma.map_or(last.end_byte(), |i| last.end_byte() + i + 1);
+            if multiline && last.start_position().row > dict.start_position().row {
+                let indent = indent_at(text, last.start_byte());
+                let mut s = String::new();
+                if comma.is_none() {
+                    s.push(',');
+                }
+                for k in keys {
+                    s.push_str(&format!("\n{indent}\"{k}\": {},", resource_call(class, envvar, &indent)));
+                }
+                Edit { start: at, end: at, text: s }
+            } else {
+                let indent = indent_at(text, dict.start_byte());
+                let lead = if comma.is_some() { " " } else { ", " };
+                Edit { start: at, end: at, text: format!("{lead}{}", resource_pairs(keys, class, envvar, &indent)) }
+            }
+        }
+    }
+}
+
+/// Adds a keyword argument to a call's argument list, on its own line when the arguments already are.
+fn insert_argument(text: &str, args: Node<'_>, arg: &str) -> Edit {
+    let items: Vec<Node<'_>> = named_children(args).into_iter().filter(|c| c.kind() != "comment").collect();
+    let close = args.end_byte() - 1;
+    match items.last() {
+        None => Edit { start: close, end: close, text: arg.to_owned() },
+        Some(last) => {
+            let after = &text[last.end_byte()..close];
+            let comma = after.find(',').filter(|i| after[..*i].trim().is_empty());
+            let at = comma.map_or(last.end_byte(), |i| last.end_byte() + i + 1);
+            if last.start_position().row > args.start_position().row {
+                let indent = indent_at(text, last.start_byte());
+                let lead = if comma.is_none() { "," } else { "" };
+                Edit { start: at, end: at, text: format!("{lead}\n{indent}{arg},") }
+            } else {
+                let lead = if comma.is_some() { " " } else { ", " };
+                Edit { start: at, end: at, text: format!("{lead}{arg}") }
+            }
+        }
+    }
+}
