@@ -178,7 +178,8 @@ pub struct Edit {
 /// Applies non-overlapping edits to a text.
 pub fn apply_edits(text: &str, edits: &[Edit]) -> String {
     let mut sorted: Vec<&Edit> = edits.iter().collect();
-    sorted.sort();
+    // Stable: two insertions at one place keep the order they were made in.
+    sorted.sort_by_key(|e| (e.start, e.end));
     let mut out = String::with_capacity(text.len() + 256);
     let mut at = 0;
     for e in sorted {
@@ -887,7 +888,7 @@ pub fn definitions_edits(text: &str, keys: &BTreeSet<String>, needs_class: bool)
                         _ => indent_at(text, args.start_byte()),
                     };
                     let pairs = resource_pairs(keys, &class_name, &envvar, &indent);
-                    edits.push(insert_argument(text, args, &format!("resources={{{pairs}}}")));
+                    edits.extend(insert_argument(text, args, &format!("resources={{{pairs}}}")));
                     uses_class = true;
                 }
                 Some(value) => {
@@ -912,7 +913,7 @@ pub fn definitions_edits(text: &str, keys: &BTreeSet<String>, needs_class: bool)
                     if missing.is_empty() {
                         continue;
                     }
-                    edits.push(insert_pairs(text, dict, &missing, &class_name, &envvar));
+                    edits.extend(insert_pairs(text, dict, &missing, &class_name, &envvar));
                     uses_class = true;
                 }
             }
@@ -945,7 +946,7 @@ pub fn has_definitions(text: &str) -> bool {
 }
 
 fn merge_same_place(mut edits: Vec<Edit>) -> Vec<Edit> {
-    edits.sort();
+    edits.sort_by_key(|e| (e.start, e.end));
     let mut out: Vec<Edit> = Vec::new();
     for e in edits {
         match out.last_mut() {
@@ -994,14 +995,14 @@ fn resource_pairs(keys: &BTreeSet<String>, class: &str, envvar: &str, indent: &s
 }
 
 /// Inserts pairs into a dict literal, on new lines when the dict already spans lines.
-fn insert_pairs(text: &str, dict: Node<'_>, keys: &BTreeSet<String>, class: &str, envvar: &str) -> Edit {
+fn insert_pairs(text: &str, dict: Node<'_>, keys: &BTreeSet<String>, class: &str, envvar: &str) -> Vec<Edit> {
     let items: Vec<Node<'_>> = named_children(dict).into_iter().filter(|c| c.kind() != "comment").collect();
     let multiline = dict.start_position().row != dict.end_position().row;
     let close = dict.end_byte() - 1;
     match items.last() {
         None => {
             let indent = indent_at(text, dict.start_byte());
-            Edit { start: close, end: close, text: resource_pairs(keys, class, envvar, &indent) }
+            vec![Edit { start: close, end: close, text: resource_pairs(keys, class, envvar, &indent) }]
         }
         Some(last) => {
             // After the last item and its trailing comma, if any.
@@ -1009,42 +1010,246 @@ fn insert_pairs(text: &str, dict: Node<'_>, keys: &BTreeSet<String>, class: &str
             let comma = after.find(',').filter(|i| after[..*i].trim().is_empty());
             let at = comma.map_or(last.end_byte(), |i| last.end_byte() + i + 1);
             if multiline && last.start_position().row > dict.start_position().row {
+                let mut edits = Vec::new();
+                if comma.is_none() {
+                    edits.push(Edit { start: at, end: at, text: ",".into() });
+                }
+                let at = past_line_comment(text, at);
                 let indent = indent_at(text, last.start_byte());
                 let mut s = String::new();
-                if comma.is_none() {
-                    s.push(',');
-                }
                 for k in keys {
                     s.push_str(&format!("\n{indent}\"{k}\": {},", resource_call(class, envvar, &indent)));
                 }
-                Edit { start: at, end: at, text: s }
+                edits.push(Edit { start: at, end: at, text: s });
+                edits
             } else {
                 let indent = indent_at(text, dict.start_byte());
                 let lead = if comma.is_some() { " " } else { ", " };
-                Edit { start: at, end: at, text: format!("{lead}{}", resource_pairs(keys, class, envvar, &indent)) }
+                vec![Edit { start: at, end: at, text: format!("{lead}{}", resource_pairs(keys, class, envvar, &indent)) }]
             }
         }
     }
 }
 
+/// The end of the line at `at` when only blanks and a comment follow on it (a new item goes after the comment
+/// that belongs to the last one), else `at`.
+fn past_line_comment(text: &str, at: usize) -> usize {
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let rest = text[at..end].trim();
+    if rest.is_empty() || rest.starts_with('#') { end } else { at }
+}
+
 /// Adds a keyword argument to a call's argument list, on its own line when the arguments already are.
-fn insert_argument(text: &str, args: Node<'_>, arg: &str) -> Edit {
+fn insert_argument(text: &str, args: Node<'_>, arg: &str) -> Vec<Edit> {
     let items: Vec<Node<'_>> = named_children(args).into_iter().filter(|c| c.kind() != "comment").collect();
     let close = args.end_byte() - 1;
     match items.last() {
-        None => Edit { start: close, end: close, text: arg.to_owned() },
+        None => vec![Edit { start: close, end: close, text: arg.to_owned() }],
         Some(last) => {
             let after = &text[last.end_byte()..close];
             let comma = after.find(',').filter(|i| after[..*i].trim().is_empty());
             let at = comma.map_or(last.end_byte(), |i| last.end_byte() + i + 1);
             if last.start_position().row > args.start_position().row {
+                let mut edits = Vec::new();
+                if comma.is_none() {
+                    edits.push(Edit { start: at, end: at, text: ",".into() });
+                }
+                let at = past_line_comment(text, at);
                 let indent = indent_at(text, last.start_byte());
-                let lead = if comma.is_none() { "," } else { "" };
-                Edit { start: at, end: at, text: format!("{lead}\n{indent}{arg},") }
+                edits.push(Edit { start: at, end: at, text: format!("\n{indent}{arg},") });
+                edits
             } else {
                 let lead = if comma.is_some() { " " } else { ", " };
-                Edit { start: at, end: at, text: format!("{lead}{arg}") }
+                vec![Edit { start: at, end: at, text: format!("{lead}{arg}") }]
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets() -> BTreeMap<String, Planned> {
+        let t = |p: &str, k: &str| Planned::One(Target { path: p.into(), key: k.into() });
+        BTreeMap::from([
+            ("DB_PASSWORD".to_owned(), t("secret/app/db", "DB_PASSWORD")),
+            ("API_TOKEN".to_owned(), t("secret/app/api", "API_TOKEN")),
+            (
+                "SPLIT".to_owned(),
+                Planned::Many(vec![
+                    Target { path: "secret/a".into(), key: "SPLIT".into() },
+                    Target { path: "secret/b".into(), key: "SPLIT".into() },
+                ]),
+            ),
+        ])
+    }
+
+    fn wanted() -> BTreeSet<String> {
+        ["DB_PASSWORD", "API_TOKEN", "SPLIT"].iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// Rewrites one file as `refs --patch` would (its own Definitions included) and checks the result parses.
+    fn rewrite_with(text: &str, options: Options) -> (String, Vec<Read>) {
+        let t = targets();
+        let mut r = analyze(text, &wanted(), Some(&t), options);
+        let (more, _) = definitions_edits(text, &r.resource_keys, r.needs_class);
+        r.edits.extend(more);
+        let new = apply_edits(text, &r.edits);
+        assert!(!Source::parse(&new).has_errors(), "the rewrite parses:\n{new}");
+        (new, r.reads)
+    }
+
+    fn rewrite(text: &str) -> (String, Vec<Read>) {
+        rewrite_with(text, Options::default())
+    }
+
+    fn why(reads: &[Read], line: usize) -> Why {
+        reads.iter().find(|r| r.line == line).unwrap_or_else(|| panic!("a read on line {line}")).outcome.clone().unwrap_err()
+    }
+
+    #[test]
+    fn getenv_in_an_asset_with_comments_kept() {
+        let src = "import os\nfrom dagster import asset\n\n\n@asset\ndef orders(context):\n    # the database\n    pw = os.getenv('DB_PASSWORD')  # note\n    return pw\n";
+        let (new, reads) = rewrite(src);
+        assert_eq!(
+            new,
+            "import os\nfrom dagster import asset\nfrom vault_dagster import VaultSecretsResource\n\n\n@asset\ndef orders(context, vault: VaultSecretsResource):\n    # the database\n    pw = vault.get_secret('secret/app/db', 'DB_PASSWORD').reveal()  # note\n    return pw\n"
+        );
+        assert_eq!(reads.len(), 1);
+        assert_eq!(reads[0].context, "asset orders");
+        assert_eq!((reads[0].line, reads[0].column), (8, 10));
+    }
+
+    #[test]
+    fn every_read_form_and_alias() {
+        let src = "import os as o\nfrom os import getenv, environ as env\nfrom dagster import asset as a, op, multi_asset\n\n@a(group_name='x')\ndef one():\n    return o.environ['DB_PASSWORD'], o.environ.get('API_TOKEN'), getenv(\"DB_PASSWORD\"), env.get('API_TOKEN'), env['DB_PASSWORD']\n\n@op\ndef two(context, **kwargs):\n    return o.getenv(key='API_TOKEN')\n\n@multi_asset(outs={})\ndef three():\n    pass\n";
+        let (new, reads) = rewrite(src);
+        assert_eq!(reads.len(), 6, "{reads:?}");
+        assert!(reads.iter().all(|r| r.outcome.is_ok()), "{reads:?}");
+        assert!(new.contains("def one(vault: VaultSecretsResource):"), "{new}");
+        assert!(new.contains("def two(context, vault: VaultSecretsResource, **kwargs):"), "{new}");
+        assert!(new.contains("def three():"), "untouched: {new}");
+        assert_eq!(new.matches(".reveal()").count(), 6);
+        assert!(!new.contains("environ") || new.contains("environ as env"), "{new}");
+    }
+
+    #[test]
+    fn defaults_are_dropped_or_kept() {
+        let src = "import os\nfrom dagster import asset\n\n@asset\ndef a():\n    return os.getenv('API_TOKEN', 'fallback'), os.environ.get('DB_PASSWORD', default=None)\n";
+        let (new, reads) = rewrite(src);
+        assert!(reads.iter().all(|r| r.has_default));
+        assert!(!new.contains("fallback"), "{new}");
+        let (kept, _) = rewrite_with(src, Options { keep_defaults: true });
+        assert!(
+            kept.contains("(lambda s: 'fallback' if s is None else s.reveal())(vault.get_secret('secret/app/api').get('API_TOKEN'))"),
+            "{kept}"
+        );
+        assert!(kept.contains("(lambda s: None if s is None"), "{kept}");
+    }
+
+    #[test]
+    fn an_existing_resource_parameter_is_used() {
+        let src = "import os\nfrom dagster import asset\nfrom vault_dagster import VaultSecretsResource\n\n@asset\ndef a(secrets: VaultSecretsResource):\n    return os.environ['API_TOKEN']\n";
+        let t = targets();
+        let r = analyze(src, &wanted(), Some(&t), Options::default());
+        assert_eq!(r.resource_keys, BTreeSet::from(["secrets".to_owned()]));
+        let new = apply_edits(src, &r.edits);
+        assert!(new.contains("return secrets.get_secret('secret/app/api', 'API_TOKEN').reveal()"), "{new}");
+        assert!(new.contains("def a(secrets: VaultSecretsResource):"), "{new}");
+        assert_eq!(new.matches("import VaultSecretsResource").count(), 1);
+    }
+
+    #[test]
+    fn a_taken_name_is_not_overwritten() {
+        let src = "import os\nfrom dagster import asset\n\n@asset\ndef a(vault):\n    return os.environ['API_TOKEN']\n";
+        let (new, reads) = rewrite(src);
+        assert_eq!(new, src);
+        assert_eq!(why(&reads, 6), Why::NameTaken("vault".into()));
+    }
+
+    #[test]
+    fn unsafe_places_are_listed_with_their_reason() {
+        let src = "import os\nfrom dagster import asset, graph_asset, ConfigurableResource, Definitions, EnvVar\n\nTOKEN = os.environ['API_TOKEN']\n\nclass Settings:\n    pw = os.getenv('DB_PASSWORD')\n\ndef helper():\n    return os.getenv('DB_PASSWORD')\n\n@asset(description=os.getenv('API_TOKEN'))\ndef a(x=os.getenv('DB_PASSWORD')):\n    name = 'API_' + 'TOKEN'\n    return os.environ[name], os.getenv(f'{name}')\n\n@graph_asset\ndef g():\n    return os.getenv('API_TOKEN')\n\nclass Api(ConfigurableResource):\n    token: str\n    def client(self):\n        return os.getenv('API_TOKEN')\n\ndefs = Definitions(assets=[a], resources={'api': Api(token=EnvVar('API_TOKEN'))})\n\n@asset\ndef split():\n    return os.getenv('SPLIT')\n\n@asset\ndef other():\n    return os.getenv('NOT_PLANNED')\n";
+        let (new, reads) = rewrite(src);
+        assert_eq!(new, src, "nothing here is safe to rewrite");
+        assert_eq!(why(&reads, 4), Why::ModuleLevel);
+        assert_eq!(why(&reads, 7), Why::ClassBody("Settings".into()));
+        assert_eq!(why(&reads, 10), Why::Helper("helper".into()));
+        assert_eq!(why(&reads, 12), Why::DefinitionTime("a".into()));
+        assert_eq!(why(&reads, 13), Why::DefinitionTime("a".into()));
+        let dynamic: Vec<&Read> = reads.iter().filter(|r| r.line == 15).collect();
+        assert_eq!(dynamic.len(), 2);
+        assert!(dynamic.iter().all(|r| r.key.is_none() && r.outcome == Err(Why::Dynamic)));
+        assert_eq!(why(&reads, 19), Why::GraphBody("g".into()));
+        assert_eq!(why(&reads, 24), Why::Resource("Api".into()));
+        assert_eq!(why(&reads, 26), Why::EnvVarConfig);
+        assert!(matches!(why(&reads, 30), Why::Ambiguous(p) if p.len() == 2));
+        assert!(reads.iter().all(|r| r.line != 34), "a variable that is not wanted is not a read of interest");
+        assert!(why(&reads, 4).wants_vault_env() && !Why::Dynamic.wants_vault_env());
+    }
+
+    #[test]
+    fn writes_and_deletes_are_not_reads() {
+        let src = "import os\nos.environ['API_TOKEN'] = 'x'\ndel os.environ['DB_PASSWORD']\nos.environ['API_TOKEN'] += 'y'\n";
+        let (_, reads) = rewrite(src);
+        assert!(reads.is_empty(), "{reads:?}");
+    }
+
+    #[test]
+    fn nested_functions_and_envvar_get_value_in_an_asset() {
+        let src = "import os\nimport dagster as dg\n\n@dg.asset\ndef a(context: dg.AssetExecutionContext):\n    def inner():\n        return os.getenv('DB_PASSWORD')\n    f = lambda: dg.EnvVar('API_TOKEN').get_value()\n    return inner(), f()\n\ndefs = dg.Definitions(assets=[a])\n";
+        let (new, reads) = rewrite(src);
+        assert!(reads.iter().all(|r| r.outcome.is_ok()), "{reads:?}");
+        assert!(new.contains("lambda: vault.get_secret('secret/app/api', 'API_TOKEN').reveal()\n"), "{new}");
+        assert!(new.contains("def a(context: dg.AssetExecutionContext, vault: VaultSecretsResource):"), "{new}");
+        assert!(new.contains("vault_addr=dg.EnvVar(\"VAULT_ADDR\")"), "the dagster alias is used: {new}");
+        assert!(new.contains("defs = dg.Definitions(assets=[a], resources={\"vault\": VaultSecretsResource("), "{new}");
+        assert!(!new.contains("from dagster import EnvVar"), "{new}");
+    }
+
+    #[test]
+    fn definitions_gain_the_resource_once() {
+        let head = "import os\nfrom dagster import Definitions, asset, EnvVar\nfrom vault_dagster import VaultSecretsResource\n\n@asset\ndef a():\n    return os.getenv('API_TOKEN')\n\n";
+        // A multi-line resources dict gains a pair on its own line.
+        let src = format!("{head}defs = Definitions(\n    assets=[a],\n    resources={{\n        \"io\": make_io(),  # comment\n    }},\n)\n");
+        let (new, _) = rewrite(&src);
+        assert!(new.contains("        \"io\": make_io(),  # comment\n        \"vault\": VaultSecretsResource(\n            vault_addr=EnvVar(\"VAULT_ADDR\"),"), "{new}");
+        assert_eq!(new.matches("import VaultSecretsResource").count(), 1, "{new}");
+        assert_eq!(new.matches("import").count(), 3, "no import added twice: {new}");
+        // No trailing comma, and a comment after the last item.
+        let src = format!("{head}defs = Definitions(\n    assets=[a]  # the assets\n)\n");
+        let (new, _) = rewrite(&src);
+        assert!(new.contains("    assets=[a],  # the assets\n    resources={\"vault\": VaultSecretsResource(\n"), "{new}");
+        let src = format!("{head}defs = Definitions(\n    assets=[a]\n)\n");
+        let (new, _) = rewrite(&src);
+        assert!(new.contains("    assets=[a],\n    resources={\"vault\": VaultSecretsResource(\n"), "{new}");
+        // A dict that has the key already is left alone.
+        let src = format!("{head}defs = Definitions(assets=[a], resources={{'vault': VaultSecretsResource()}})\n");
+        let (new, _) = rewrite(&src);
+        assert!(new.ends_with("resources={'vault': VaultSecretsResource()})\n"), "{new}");
+        // A dict bound to a module-level name is extended there.
+        let src = format!("{head}RESOURCES = {{\"io\": 1}}\ndefs = Definitions(assets=[a], resources=RESOURCES)\n");
+        let (new, _) = rewrite(&src);
+        assert!(new.contains("RESOURCES = {\"io\": 1, \"vault\": VaultSecretsResource("), "{new}");
+    }
+
+    #[test]
+    fn a_file_without_imports_or_with_syntax_errors() {
+        let (new, _) = rewrite("\"\"\"Doc.\"\"\"\n");
+        assert_eq!(new, "\"\"\"Doc.\"\"\"\n");
+        let src = "import os\nfrom dagster import asset\n\n@asset\ndef a(:\n    return os.getenv('API_TOKEN')\n";
+        let t = targets();
+        let r = analyze(src, &wanted(), Some(&t), Options::default());
+        assert!(r.edits.is_empty());
+        assert!(r.reads.iter().all(|x| x.outcome.is_err()), "{:?}", r.reads);
+    }
+
+    #[test]
+    fn without_targets_reads_are_listed_only() {
+        let src = "import os\nfrom dagster import asset\n\n@asset\ndef a():\n    return os.getenv('API_TOKEN')\n";
+        let r = analyze(src, &wanted(), None, Options::default());
+        assert!(r.edits.is_empty());
+        assert_eq!(r.reads[0].outcome, Err(Why::NoPatch));
     }
 }
