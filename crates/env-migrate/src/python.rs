@@ -16,7 +16,9 @@
 //!
 //! A read is rewritten only where a resource is at hand when it runs: in the body of a function decorated with
 //! Dagster's `@asset`, `@multi_asset`, `@op`, `@asset_check` or `@multi_asset_check` (nested functions and lambdas
-//! included). Anything else is listed with the reason (see [`Why`]).
+//! included), and `EnvVar("X")` given to a field of a `ConfigurableResource` class defined and built in the same
+//! file (the field becomes a property that reads the secret through a nested `vault: VaultSecretsResource`, so
+//! every `resource.field` keeps working). Anything else is listed with the reason (see [`Why`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -114,7 +116,7 @@ impl std::fmt::Display for Why {
             ),
             Why::EnvVarConfig => write!(
                 f,
-                "EnvVar in resource configuration: Dagster reads it from the environment when the run starts; run the Dagster process under vault-env, or have the resource read the secret through VaultSecretsResource"
+                "EnvVar in resource configuration: Dagster reads it from the environment when the run starts (rewritten only for a resource class defined and built in this file, given by EnvVar everywhere); run the Dagster process under vault-env, or have the resource read the secret through VaultSecretsResource"
             ),
             Why::Dynamic => write!(f, "the variable's name is computed at run time: it cannot be matched to the plan"),
             Why::NotPlanned => write!(f, "not in the plan"),
@@ -712,6 +714,8 @@ pub struct FileResult {
     pub resource_keys: BTreeSet<String>,
     /// Whether the file needs `from vault_dagster import VaultSecretsResource`.
     pub needs_class: bool,
+    /// Whether the file's edits use `EnvVar` where the file does not import it.
+    pub needs_envvar: bool,
 }
 
 /// Finds the reads of `wanted` (and every read with a computed name) in one Python file, and, with `targets`,
@@ -722,6 +726,18 @@ pub fn analyze(
     targets: Option<&BTreeMap<String, Planned>>,
     options: Options,
 ) -> FileResult {
+    analyze_in(text, wanted, targets, options, &BTreeSet::new())
+}
+
+/// [`analyze`] for a file of a project whose other files call the classes named in `elsewhere`: a resource
+/// class built in another file is not rewritten (that file's construction would need the change too).
+pub fn analyze_in(
+    text: &str,
+    wanted: &BTreeSet<String>,
+    targets: Option<&BTreeMap<String, Planned>>,
+    options: Options,
+    elsewhere: &BTreeSet<String>,
+) -> FileResult {
     let src = Source::parse(text);
     let broken = src.has_errors();
     let root = src.tree.root_node();
@@ -729,6 +745,8 @@ pub fn analyze(
     let class_name = src.bind.vault_class.iter().next().cloned().unwrap_or_else(|| RESOURCE_CLASS.to_owned());
     // Functions that get a parameter, by node id (added once).
     let mut params_added: BTreeSet<usize> = BTreeSet::new();
+    // `EnvVar("X")` values of resource constructors: rewritten after the loop, class by class.
+    let mut config_reads: Vec<(usize, Node<'_>, String)> = Vec::new();
     for found in find_reads(&src, root) {
         let key = found.key.as_ref().map(|(k, _)| k.clone());
         if key.as_ref().is_some_and(|k| !wanted.contains(k)) {
@@ -751,6 +769,11 @@ pub fn analyze(
             }
             Err(why) => Err(why),
         };
+        if outcome == Err(Why::EnvVarConfig) && targets.is_some() && !broken {
+            if let Some(k) = &key {
+                config_reads.push((result.reads.len(), found.node, k.clone()));
+            }
+        }
         result.reads.push(Read {
             line: pos.row + 1,
             column,
@@ -761,7 +784,225 @@ pub fn analyze(
             outcome,
         });
     }
+    if let Some(targets) = targets {
+        resource_config(&src, &config_reads, targets, elsewhere, &class_name, &mut result);
+    }
     result
+}
+
+/// How this file writes `EnvVar`: its own name for it, `dg.EnvVar`, or `EnvVar` to be imported (`true`).
+fn envvar_name(src: &Source<'_>) -> (String, bool) {
+    if let Some((local, _)) = src.bind.from_dagster.iter().find(|(_, o)| *o == "EnvVar") {
+        (local.clone(), false)
+    } else if src.bind.dagster_wildcard {
+        ("EnvVar".into(), false)
+    } else if let Some(m) = src.bind.dagster.iter().next() {
+        (format!("{m}.EnvVar"), false)
+    } else {
+        ("EnvVar".into(), true)
+    }
+}
+
+/// Classes of this file that are Dagster resources, by name.
+fn resource_classes<'t>(src: &Source<'_>, root: Node<'t>) -> BTreeMap<String, Node<'t>> {
+    let mut out = BTreeMap::new();
+    for c in named_children(root) {
+        let class = if c.kind() == "decorated_definition" { c.child_by_field_name("definition") } else { Some(c) };
+        if let Some(class) = class.filter(|n| n.kind() == "class_definition" && is_resource_class(src, *n)) {
+            if let Some(name) = class.child_by_field_name("name") {
+                out.insert(txt(name, src.text).to_owned(), class);
+            }
+        }
+    }
+    out
+}
+
+/// Every call of a class by its plain name, anywhere in the file.
+fn calls_of<'t>(root: Node<'t>, text: &str, class: &str) -> Vec<Node<'t>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(n) = stack.pop() {
+        stack.extend(named_children(n));
+        if n.kind() == "call"
+            && n.child_by_field_name("function").is_some_and(|f| f.kind() == "identifier" && txt(f, text) == class)
+        {
+            out.push(n);
+        }
+    }
+    out
+}
+
+/// The names a file calls (`Name(...)`), to know which resource classes other files construct.
+pub fn called_names(text: &str) -> BTreeSet<String> {
+    let src = Source::parse(text);
+    let mut out = BTreeSet::new();
+    let mut stack = vec![src.tree.root_node()];
+    while let Some(n) = stack.pop() {
+        stack.extend(named_children(n));
+        if n.kind() == "call" {
+            if let Some(f) = n.child_by_field_name("function").filter(|f| f.kind() == "identifier") {
+                out.insert(txt(f, text).to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// A field declared in a class body: the statement and its annotation.
+fn class_field<'t>(class: Node<'t>, text: &str, name: &str) -> Option<(Node<'t>, Node<'t>)> {
+    let body = class.child_by_field_name("body")?;
+    named_children(body).into_iter().find_map(|stmt| {
+        let a = named_children(stmt).into_iter().next()?;
+        let ty = a.child_by_field_name("type")?;
+        (stmt.kind() == "expression_statement"
+            && a.kind() == "assignment"
+            && a.child_by_field_name("left").is_some_and(|l| txt(l, text) == name))
+        .then_some((stmt, ty))
+    })
+}
+
+/// `EnvVar("X")` in the configuration of a resource class defined in this file (and built only here): the class
+/// gains a `vault: VaultSecretsResource` field, each such field becomes a property that reads the secret through
+/// it when a run uses it, and each construction passes the Vault resource instead of the `EnvVar`s.
+fn resource_config(
+    src: &Source<'_>,
+    config_reads: &[(usize, Node<'_>, String)],
+    targets: &BTreeMap<String, Planned>,
+    elsewhere: &BTreeSet<String>,
+    class_name: &str,
+    result: &mut FileResult,
+) {
+    let text = src.text;
+    let root = src.tree.root_node();
+    let classes = resource_classes(src, root);
+    // class → field → (key, reads)
+    let mut by_class: BTreeMap<String, BTreeMap<String, (String, Vec<usize>)>> = BTreeMap::new();
+    let mut refused: BTreeSet<String> = BTreeSet::new();
+    for (idx, node, key) in config_reads {
+        let Some(kw) = node.parent().filter(|p| p.kind() == "keyword_argument") else { continue };
+        let Some(call) = kw.parent().and_then(|a| a.parent()).filter(|c| c.kind() == "call") else { continue };
+        let Some(class) = call.child_by_field_name("function").map(|f| txt(f, text).to_owned()) else { continue };
+        let Some(field) = kw.child_by_field_name("name").map(|n| txt(n, text).to_owned()) else { continue };
+        if !classes.contains_key(&class) || elsewhere.contains(&class) {
+            continue;
+        }
+        let entry = by_class.entry(class.clone()).or_default().entry(field).or_insert_with(|| (key.clone(), vec![]));
+        if entry.0 != *key {
+            refused.insert(class);
+        }
+        entry.1.push(*idx);
+    }
+    let (envvar, import_envvar) = envvar_name(src);
+    for (class, fields) in by_class {
+        if refused.contains(&class) {
+            continue;
+        }
+        let node = classes[&class];
+        let calls = calls_of(root, text, &class);
+        // Every field must be declared, planned in one place, and given by EnvVar in every construction.
+        let mut plan: Vec<(String, Target, Node<'_>, Node<'_>)> = Vec::new();
+        let mut ok = true;
+        for (field, (key, _)) in &fields {
+            let target = match targets.get(key) {
+                Some(Planned::One(t)) => t.clone(),
+                _ => {
+                    ok = false;
+                    break;
+                }
+            };
+            let Some((stmt, ty)) = class_field(node, text, field) else {
+                ok = false;
+                break;
+            };
+            let given_everywhere = calls.iter().all(|c| keyword(*c, text, field).is_some_and(|v| is_envvar_of(src, v, key)));
+            ok &= given_everywhere;
+            plan.push((field.clone(), target, stmt, ty));
+        }
+        if !ok || plan.is_empty() {
+            continue;
+        }
+        plan.sort_by_key(|(_, _, stmt, _)| stmt.start_byte());
+        // The field that holds the Vault resource: an existing one, or `vault`.
+        let existing = node.child_by_field_name("body").and_then(|b| {
+            named_children(b).into_iter().find_map(|stmt| {
+                let a = named_children(stmt).into_iter().next()?;
+                let ty = a.child_by_field_name("type")?;
+                src.is_resource_annotation(ty).then(|| a.child_by_field_name("left").map(|l| txt(l, text).to_owned()))?
+            })
+        });
+        if existing.is_none() && class_field(node, text, DEFAULT_RESOURCE_KEY).is_some() {
+            continue;
+        }
+        let vf = existing.clone().unwrap_or_else(|| DEFAULT_RESOURCE_KEY.to_owned());
+        for (i, (field, target, stmt, ty)) in plan.iter().enumerate() {
+            let indent = indent_at(text, stmt.start_byte());
+            // From the start of the line, so each property has a blank line before it.
+            let start = line_start(text, stmt.start_byte());
+            let mut s = String::new();
+            if i == 0 && existing.is_none() {
+                s.push_str(&format!("{indent}{vf}: {class_name}\n"));
+            }
+            s.push_str(&format!(
+                "\n{indent}@property\n{indent}def {field}(self) -> {}:\n{indent}    return self.{vf}.get_secret(\"{}\", \"{}\").reveal()",
+                txt(*ty, text),
+                target.path,
+                target.key
+            ));
+            result.edits.push(Edit { start, end: stmt.end_byte(), text: s });
+        }
+        for call in &calls {
+            let passes_vault = keyword(*call, text, &vf).is_some();
+            for (i, (field, ..)) in plan.iter().enumerate() {
+                let Some(value) = keyword(*call, text, field) else { continue };
+                let Some(kw) = value.parent() else { continue };
+                if i == 0 && !passes_vault {
+                    let indent = indent_at(text, kw.start_byte());
+                    let resource = resource_call(class_name, &envvar, &indent);
+                    result.edits.push(Edit { start: kw.start_byte(), end: kw.end_byte(), text: format!("{vf}={resource}") });
+                    result.needs_envvar |= import_envvar;
+                } else {
+                    result.edits.push(delete_argument(kw));
+                }
+            }
+        }
+        result.needs_class = true;
+        for (field, target, ..) in &plan {
+            for idx in &fields[field].1 {
+                result.reads[*idx].outcome = Ok(target.clone());
+            }
+        }
+    }
+}
+
+/// A keyword argument's value in a call.
+fn keyword<'t>(call: Node<'t>, text: &str, name: &str) -> Option<Node<'t>> {
+    let args = call.child_by_field_name("arguments")?;
+    named_children(args).into_iter().find_map(|a| {
+        (a.kind() == "keyword_argument" && a.child_by_field_name("name").is_some_and(|k| txt(k, text) == name))
+            .then(|| a.child_by_field_name("value"))
+            .flatten()
+    })
+}
+
+fn is_envvar_of(src: &Source<'_>, value: Node<'_>, key: &str) -> bool {
+    value.kind() == "call"
+        && value.child_by_field_name("function").and_then(|f| src.dagster_name(f)).as_deref() == Some("EnvVar")
+        && value
+            .child_by_field_name("arguments")
+            .and_then(|a| named_children(a).into_iter().next())
+            .and_then(|k| string_literal(k, src.text))
+            .is_some_and(|k| k == key)
+}
+
+/// Removes an argument with the comma that follows it (or, for the last one, the comma before it).
+fn delete_argument(arg: Node<'_>) -> Edit {
+    match arg.next_named_sibling() {
+        Some(next) => Edit { start: arg.start_byte(), end: next.start_byte(), text: String::new() },
+        None => match arg.prev_named_sibling() {
+            Some(prev) => Edit { start: prev.end_byte(), end: arg.end_byte(), text: String::new() },
+            None => Edit { start: arg.start_byte(), end: arg.end_byte(), text: String::new() },
+        },
+    }
 }
 
 fn decide<'t>(
@@ -842,24 +1083,18 @@ fn rewrite(
 /// The edits that give every `Definitions(...)` in the file the resources `keys` it lacks, plus the imports the
 /// file then needs (`needs_class` says the file's own rewrites need the class too). Returns the edits and notes
 /// on Definitions that could not be edited.
-pub fn definitions_edits(text: &str, keys: &BTreeSet<String>, needs_class: bool) -> (Vec<Edit>, Vec<String>) {
+pub fn definitions_edits(
+    text: &str,
+    keys: &BTreeSet<String>,
+    needs_class: bool,
+    needs_envvar: bool,
+) -> (Vec<Edit>, Vec<String>) {
     let src = Source::parse(text);
     let mut edits = Vec::new();
     let mut notes = Vec::new();
     let mut uses_class = needs_class;
-    let mut uses_envvar = false;
     let class_name = src.bind.vault_class.iter().next().cloned().unwrap_or_else(|| RESOURCE_CLASS.to_owned());
-    let envvar = if src.bind.from_dagster.iter().any(|(_, o)| o == "EnvVar") {
-        src.bind.from_dagster.iter().find(|(_, o)| *o == "EnvVar").map(|(l, _)| l.clone()).unwrap_or_default()
-    } else if src.bind.dagster_wildcard {
-        "EnvVar".into()
-    } else if let Some(m) = src.bind.dagster.iter().next() {
-        format!("{m}.EnvVar")
-    } else {
-        uses_envvar = true;
-        "EnvVar".into()
-    };
-    let needs_envvar_import = uses_envvar;
+    let (envvar, needs_envvar_import) = envvar_name(&src);
     let mut any_defs = false;
     if !keys.is_empty() {
         let mut stack = vec![src.tree.root_node()];
@@ -923,7 +1158,7 @@ pub fn definitions_edits(text: &str, keys: &BTreeSet<String>, needs_class: bool)
     if uses_class && !src.bind.vault_class.contains(&class_name) {
         edits.push(import_edit(text, &src.bind, RESOURCE_MODULE, RESOURCE_CLASS, src.bind.vault_from_end));
     }
-    if needs_envvar_import && edits.iter().any(|e| e.text.contains("EnvVar(")) {
+    if needs_envvar_import && (needs_envvar || edits.iter().any(|e| e.text.contains("EnvVar("))) {
         edits.push(import_edit(text, &src.bind, "dagster", "EnvVar", src.bind.dagster_from_end));
     }
     // Two insertions at the same place (both imports on a new line): keep their order stable.
@@ -1093,7 +1328,7 @@ mod tests {
     fn rewrite_with(text: &str, options: Options) -> (String, Vec<Read>) {
         let t = targets();
         let mut r = analyze(text, &wanted(), Some(&t), options);
-        let (more, _) = definitions_edits(text, &r.resource_keys, r.needs_class);
+        let (more, _) = definitions_edits(text, &r.resource_keys, r.needs_class, r.needs_envvar);
         r.edits.extend(more);
         let new = apply_edits(text, &r.edits);
         assert!(!Source::parse(&new).has_errors(), "the rewrite parses:\n{new}");
@@ -1170,7 +1405,7 @@ mod tests {
 
     #[test]
     fn unsafe_places_are_listed_with_their_reason() {
-        let src = "import os\nfrom dagster import asset, graph_asset, ConfigurableResource, Definitions, EnvVar\n\nTOKEN = os.environ['API_TOKEN']\n\nclass Settings:\n    pw = os.getenv('DB_PASSWORD')\n\ndef helper():\n    return os.getenv('DB_PASSWORD')\n\n@asset(description=os.getenv('API_TOKEN'))\ndef a(x=os.getenv('DB_PASSWORD')):\n    name = 'API_' + 'TOKEN'\n    return os.environ[name], os.getenv(f'{name}')\n\n@graph_asset\ndef g():\n    return os.getenv('API_TOKEN')\n\nclass Api(ConfigurableResource):\n    token: str\n    def client(self):\n        return os.getenv('API_TOKEN')\n\ndefs = Definitions(assets=[a], resources={'api': Api(token=EnvVar('API_TOKEN'))})\n\n@asset\ndef split():\n    return os.getenv('SPLIT')\n\n@asset\ndef other():\n    return os.getenv('NOT_PLANNED')\n";
+        let src = "import os\nfrom dagster import asset, graph_asset, ConfigurableResource, Definitions, EnvVar\n\nTOKEN = os.environ['API_TOKEN']\n\nclass Settings:\n    pw = os.getenv('DB_PASSWORD')\n\ndef helper():\n    return os.getenv('DB_PASSWORD')\n\n@asset(description=os.getenv('API_TOKEN'))\ndef a(x=os.getenv('DB_PASSWORD')):\n    name = 'API_' + 'TOKEN'\n    return os.environ[name], os.getenv(f'{name}')\n\n@graph_asset\ndef g():\n    return os.getenv('API_TOKEN')\n\nclass Api(ConfigurableResource):\n    token: str\n    def client(self):\n        return os.getenv('API_TOKEN')\n\ndefs = Definitions(assets=[a], resources={'api': Api(), 'x': External(token=EnvVar('API_TOKEN'))})\n\n@asset\ndef split():\n    return os.getenv('SPLIT')\n\n@asset\ndef other():\n    return os.getenv('NOT_PLANNED')\n";
         let (new, reads) = rewrite(src);
         assert_eq!(new, src, "nothing here is safe to rewrite");
         assert_eq!(why(&reads, 4), Why::ModuleLevel);
@@ -1251,5 +1486,29 @@ mod tests {
         let r = analyze(src, &wanted(), None, Options::default());
         assert!(r.edits.is_empty());
         assert_eq!(r.reads[0].outcome, Err(Why::NoPatch));
+    }
+
+    #[test]
+    fn envvar_in_resource_config_becomes_a_property_reading_vault() {
+        let src = "import dagster as dg\n\n\nclass Slack(dg.ConfigurableResource):\n    \"\"\"Posts to Slack.\"\"\"\n\n    channel: str\n    token: str  # the bot token\n    api_key: str = \"\"\n\n    def post(self):\n        return self.token\n\n\ndefs = dg.Definitions(\n    resources={\"slack\": Slack(channel=\"#etl\", token=dg.EnvVar(\"API_TOKEN\"), api_key=dg.EnvVar(\"DB_PASSWORD\"))},\n)\n";
+        let (new, reads) = rewrite(src);
+        assert!(reads.iter().all(|r| r.outcome.is_ok()), "{reads:?}");
+        assert!(
+            new.contains("    channel: str\n    vault: VaultSecretsResource\n\n    @property\n    def token(self) -> str:\n        return self.vault.get_secret(\"secret/app/api\", \"API_TOKEN\").reveal()  # the bot token\n\n    @property\n    def api_key(self) -> str:\n"),
+            "{new}"
+        );
+        assert!(new.contains("Slack(channel=\"#etl\", vault=VaultSecretsResource(\n"), "{new}");
+        assert!(new.contains("vault_env_bin=dg.EnvVar(\"VAULT_ENV_BIN\"),\n    ))},"), "{new}");
+        assert!(!new.contains("dg.EnvVar(\"API_TOKEN\")") && !new.contains("EnvVar(\"DB_PASSWORD\")"), "{new}");
+        assert!(new.starts_with("import dagster as dg\nfrom vault_dagster import VaultSecretsResource\n"), "{new}");
+        // Built in another file too: left alone (that construction would need the change as well).
+        let t = targets();
+        let r = analyze_in(src, &wanted(), Some(&t), Options::default(), &BTreeSet::from(["Slack".to_owned()]));
+        assert!(r.edits.is_empty());
+        assert!(r.reads.iter().all(|x| x.outcome == Err(Why::EnvVarConfig)));
+        // A construction that gives the field another way: left alone.
+        let other = src.replace("defs = ", "x = Slack(channel=\"a\", token=\"literal\", api_key=\"b\")\ndefs = ");
+        let (new, _) = rewrite(&other);
+        assert_eq!(new, other);
     }
 }

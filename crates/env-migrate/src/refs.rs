@@ -191,6 +191,7 @@ pub fn search(paths: &[PathBuf], query: &Query, patch: bool) -> Outcome {
     let mut out = Outcome::default();
     let mut python_files: Vec<(String, String, python::FileResult)> = Vec::new();
     let targets = if patch { query.targets.as_ref() } else { None };
+    let mut python_texts: Vec<(String, String)> = Vec::new();
     for path in files(paths) {
         let Ok(bytes) = std::fs::read(&path) else { continue };
         if bytes.contains(&0) {
@@ -199,13 +200,20 @@ pub fn search(paths: &[PathBuf], query: &Query, patch: bool) -> Outcome {
         let Ok(text) = String::from_utf8(bytes) else { continue };
         let name = shown(&path);
         if is_python(&path, &text) {
-            let result = python::analyze(&text, &query.keys, targets, query.options);
-            python_files.push((name, text, result));
+            python_texts.push((name, text));
         } else {
             out.references.extend(scan_text(&name, &text, query, kind_of(&path, &text)));
         }
     }
 
+    // Which names each file calls: a resource class built in another file is not rewritten.
+    let called: Vec<BTreeSet<String>> = python_texts.iter().map(|(_, t)| python::called_names(t)).collect();
+    for (i, (name, text)) in python_texts.into_iter().enumerate() {
+        let elsewhere: BTreeSet<String> =
+            called.iter().enumerate().filter(|(j, _)| *j != i).flat_map(|(_, c)| c.iter().cloned()).collect();
+        let result = python::analyze_in(&text, &query.keys, targets, query.options, &elsewhere);
+        python_files.push((name, text, result));
+    }
     // The resource keys rewritten functions take: every Definitions must provide them.
     let keys: BTreeSet<String> = python_files.iter().flat_map(|(_, _, r)| r.resource_keys.iter().cloned()).collect();
     let mut any_definitions = false;
@@ -214,7 +222,7 @@ pub fn search(paths: &[PathBuf], query: &Query, patch: bool) -> Outcome {
         let mut edits = std::mem::take(&mut result.edits);
         if patch && !keys.is_empty() || result.needs_class {
             any_definitions |= python::has_definitions(text);
-            let (more, notes) = python::definitions_edits(text, &keys, result.needs_class);
+            let (more, notes) = python::definitions_edits(text, &keys, result.needs_class, result.needs_envvar);
             edits.extend(more);
             out.notes.extend(notes.into_iter().map(|n| format!("{name}: {n}")));
         }

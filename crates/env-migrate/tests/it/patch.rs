@@ -4,7 +4,8 @@
 //! makes), reading through `VaultSecretsResource` as the pipeline's AppRole. Each asset must return the digest of
 //! the value planted for it; no migrated value may remain in the tree (`secret-scan --vault-known`); every read the
 //! patch leaves is listed with its reason, and the second project runs under the `vault-env run` line `refs`
-//! proposes for them. Without Dagster the test fails: it never skips.
+//! proposes for them (its module-level read and its helper's read find their variables there; everything else
+//! reads through the resource). Without Dagster the test fails: it never skips.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -309,13 +310,24 @@ async fn the_etl_project_lists_what_it_cannot_rewrite_and_runs_under_vault_env()
         .filter(|r| r["action"] == "rewrite")
         .map(|r| (r["key"].as_str().unwrap(), r["context"].as_str().unwrap()))
         .collect();
-    assert_eq!(rewritten, vec![("S3_ACCESS_KEY", "asset extract"), ("WAREHOUSE_PASSWORD", "asset load")]);
+    assert_eq!(
+        rewritten,
+        vec![
+            ("S3_ACCESS_KEY", "asset extract"),
+            ("WAREHOUSE_PASSWORD", "asset load"),
+            ("SLACK_BOT_TOKEN", "resource config SlackResource(...)"),
+        ]
+    );
     let pipeline = std::fs::read_to_string(m.root.join("etl/pipeline.py")).unwrap();
     assert!(pipeline.contains("digest(secrets.get_secret("), "{pipeline}");
     assert!(pipeline.contains("def load(context: dg.AssetExecutionContext, vault: VaultSecretsResource)"), "{pipeline}");
     assert!(pipeline.contains("\"secrets\": VaultSecretsResource(") && pipeline.contains("\"vault\": VaultSecretsResource("));
     assert!(pipeline.contains("role_id_file=dg.EnvVar(\"VAULT_ROLE_ID_FILE\")"), "{pipeline}");
     assert_eq!(pipeline.matches("import VaultSecretsResource").count(), 1, "{pipeline}");
+    // The resource's EnvVar field became a property reading Vault through a nested VaultSecretsResource.
+    assert!(pipeline.contains("    vault: VaultSecretsResource\n\n    @property\n    def token(self) -> str:\n        return self.vault.get_secret(\"secret/dagster/etl/default/"), "{pipeline}");
+    assert!(pipeline.contains("\"slack\": SlackResource(vault=VaultSecretsResource(\n"), "{pipeline}");
+    assert!(!pipeline.contains("EnvVar(\"SLACK_BOT_TOKEN\")"), "{pipeline}");
 
     // Every read not rewritten is listed with its reason and, where a program reads its environment, the
     // vault-env line to run it with.
@@ -330,7 +342,6 @@ async fn the_etl_project_lists_what_it_cannot_rewrite_and_runs_under_vault_env()
     };
     assert!(reason("etl/pipeline.py", "WAREHOUSE_DSN").contains("module-level read"));
     assert!(reason("etl/pipeline.py", "S3_SECRET_KEY").contains("s3_secret_key()"));
-    assert!(reason("etl/pipeline.py", "SLACK_BOT_TOKEN").contains("EnvVar in resource configuration"));
     assert!(reason("deploy/nightly.sh", "WAREHOUSE_PASSWORD").contains("run the script under vault-env"));
     assert!(reason("deploy/docker-compose.yml", "SLACK_BOT_TOKEN").contains("compose"));
     assert!(reason("deploy/docker-compose.yml", "S3_ACCESS_KEY").contains("compose"));
