@@ -456,7 +456,9 @@ fn cmd_refs(cli: &Cli, paths: &[PathBuf], args: &RefsArgs) -> anyhow::Result<Exi
     let options = crate::python::Options { keep_defaults: args.keep_defaults };
     let mut query = match &args.plan {
         Some(p) => refs::Query::from_plan(&plan::load(p)?, options),
-        None if args.patch => usage_bail!("--patch needs --plan PLAN: the rewrite reads each variable from where the plan put it"),
+        None if args.patch => {
+            usage_bail!("--patch needs --plan PLAN: the rewrite reads each variable from where the plan put it")
+        }
         None => refs::Query { options, ..refs::Query::default() },
     };
     query.keys.extend(args.keys.iter().cloned());

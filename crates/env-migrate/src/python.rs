@@ -97,7 +97,9 @@ pub enum Why {
 impl std::fmt::Display for Why {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Why::ModuleLevel => write!(f, "module-level read: it runs at import time, before any Dagster resource exists"),
+            Why::ModuleLevel => {
+                write!(f, "module-level read: it runs at import time, before any Dagster resource exists")
+            }
             Why::ClassBody(c) => write!(f, "in the body of class {c}: it runs at import time"),
             Why::DefinitionTime(func) => write!(
                 f,
@@ -305,10 +307,8 @@ impl<'a> Source<'a> {
         let mut first_def = None;
         for c in named_children(root) {
             match c.kind() {
-                "import_statement" | "import_from_statement" | "future_import_statement" => {
-                    if first_def.is_none() {
-                        last_top_import = Some(c);
-                    }
+                "import_statement" | "import_from_statement" | "future_import_statement" if first_def.is_none() => {
+                    last_top_import = Some(c);
                 }
                 "function_definition" | "class_definition" | "decorated_definition" => {
                     first_def.get_or_insert(c.start_byte());
@@ -537,7 +537,10 @@ fn find_reads<'t>(src: &Source<'_>, root: Node<'t>) -> Vec<Found<'t>> {
 /// Where a read sits.
 enum Place<'t> {
     /// In the body of a run-time function: the function definition node and its description.
-    RunTime { func: Node<'t>, what: String },
+    RunTime {
+        func: Node<'t>,
+        what: String,
+    },
     Other(Why, String),
 }
 
@@ -562,7 +565,7 @@ fn place<'t>(src: &Source<'_>, node: Node<'t>) -> Place<'t> {
                 let in_body = n.child_by_field_name("body").is_some_and(|b| b.id() == child.id());
                 if !in_body {
                     // A parameter default or annotation: evaluated when the def runs.
-                    return enclosing_def_time(src, n, name);
+                    return enclosing_def_time(src, n, &name);
                 }
                 let kinds: Vec<String> = decorators(n)
                     .into_iter()
@@ -594,7 +597,7 @@ fn place<'t>(src: &Source<'_>, node: Node<'t>) -> Place<'t> {
                     .map(|x| txt(x, text).to_owned())
                     .unwrap_or_else(|| "?".into());
                 return match def {
-                    Some(d) if d.kind() == "function_definition" => enclosing_def_time(src, d, name),
+                    Some(d) if d.kind() == "function_definition" => enclosing_def_time(src, d, &name),
                     _ => Place::Other(Why::DefinitionTime(name.clone()), format!("decorator of {name}")),
                 };
             }
@@ -618,10 +621,12 @@ fn place<'t>(src: &Source<'_>, node: Node<'t>) -> Place<'t> {
 }
 
 /// A read in a function's defaults or decorators: it runs where the `def` itself runs.
-fn enclosing_def_time<'t>(src: &Source<'_>, func: Node<'t>, name: String) -> Place<'t> {
+fn enclosing_def_time<'t>(src: &Source<'_>, func: Node<'t>, name: &str) -> Place<'t> {
     match place(src, func) {
         Place::RunTime { func, what } => Place::RunTime { func, what },
-        Place::Other(Why::ModuleLevel, _) => Place::Other(Why::DefinitionTime(name.clone()), format!("definition of {name}")),
+        Place::Other(Why::ModuleLevel, _) => {
+            Place::Other(Why::DefinitionTime(name.to_owned()), format!("definition of {name}"))
+        }
         other => other,
     }
 }
@@ -679,7 +684,11 @@ fn resource_param(src: &Source<'_>, func: Node<'_>) -> Result<(String, bool), Wh
             vault_taken = true;
         }
     }
-    if vault_taken { Err(Why::NameTaken(DEFAULT_RESOURCE_KEY.into())) } else { Ok((DEFAULT_RESOURCE_KEY.into(), false)) }
+    if vault_taken {
+        Err(Why::NameTaken(DEFAULT_RESOURCE_KEY.into()))
+    } else {
+        Ok((DEFAULT_RESOURCE_KEY.into(), false))
+    }
 }
 
 /// The edit that adds `vault: VaultSecretsResource` to a function's parameters.
@@ -769,10 +778,8 @@ pub fn analyze_in(
             }
             Err(why) => Err(why),
         };
-        if outcome == Err(Why::EnvVarConfig) && targets.is_some() && !broken {
-            if let Some(k) = &key {
-                config_reads.push((result.reads.len(), found.node, k.clone()));
-            }
+        if let (Err(Why::EnvVarConfig), Some(k), Some(_), false) = (&outcome, &key, targets, broken) {
+            config_reads.push((result.reads.len(), found.node, k.clone()));
         }
         result.reads.push(Read {
             line: pos.row + 1,
@@ -808,10 +815,9 @@ fn resource_classes<'t>(src: &Source<'_>, root: Node<'t>) -> BTreeMap<String, No
     let mut out = BTreeMap::new();
     for c in named_children(root) {
         let class = if c.kind() == "decorated_definition" { c.child_by_field_name("definition") } else { Some(c) };
-        if let Some(class) = class.filter(|n| n.kind() == "class_definition" && is_resource_class(src, *n)) {
-            if let Some(name) = class.child_by_field_name("name") {
-                out.insert(txt(name, src.text).to_owned(), class);
-            }
+        let class = class.filter(|n| n.kind() == "class_definition" && is_resource_class(src, *n));
+        if let Some((class, name)) = class.and_then(|c| c.child_by_field_name("name").map(|n| (c, n))) {
+            out.insert(txt(name, src.text).to_owned(), class);
         }
     }
     out
@@ -839,10 +845,9 @@ pub fn called_names(text: &str) -> BTreeSet<String> {
     let mut stack = vec![src.tree.root_node()];
     while let Some(n) = stack.pop() {
         stack.extend(named_children(n));
-        if n.kind() == "call" {
-            if let Some(f) = n.child_by_field_name("function").filter(|f| f.kind() == "identifier") {
-                out.insert(txt(f, text).to_owned());
-            }
+        let callee = (n.kind() == "call").then(|| n.child_by_field_name("function")).flatten();
+        if let Some(f) = callee.filter(|f| f.kind() == "identifier") {
+            out.insert(txt(f, text).to_owned());
         }
     }
     out
@@ -914,7 +919,8 @@ fn resource_config(
                 ok = false;
                 break;
             };
-            let given_everywhere = calls.iter().all(|c| keyword(*c, text, field).is_some_and(|v| is_envvar_of(src, v, key)));
+            let given_everywhere =
+                calls.iter().all(|c| keyword(*c, text, field).is_some_and(|v| is_envvar_of(src, v, key)));
             ok &= given_everywhere;
             plan.push((field.clone(), target, stmt, ty));
         }
@@ -927,7 +933,8 @@ fn resource_config(
             named_children(b).into_iter().find_map(|stmt| {
                 let a = named_children(stmt).into_iter().next()?;
                 let ty = a.child_by_field_name("type")?;
-                src.is_resource_annotation(ty).then(|| a.child_by_field_name("left").map(|l| txt(l, text).to_owned()))?
+                src.is_resource_annotation(ty)
+                    .then(|| a.child_by_field_name("left").map(|l| txt(l, text).to_owned()))?
             })
         });
         if existing.is_none() && class_field(node, text, DEFAULT_RESOURCE_KEY).is_some() {
@@ -958,7 +965,11 @@ fn resource_config(
                 if i == 0 && !passes_vault {
                     let indent = indent_at(text, kw.start_byte());
                     let resource = resource_call(class_name, &envvar, &indent);
-                    result.edits.push(Edit { start: kw.start_byte(), end: kw.end_byte(), text: format!("{vf}={resource}") });
+                    result.edits.push(Edit {
+                        start: kw.start_byte(),
+                        end: kw.end_byte(),
+                        text: format!("{vf}={resource}"),
+                    });
                     result.needs_envvar |= import_envvar;
                 } else {
                     result.edits.push(delete_argument(kw));
@@ -1055,11 +1066,8 @@ fn rewrite(
     let q = found.key.as_ref().map_or('"', |(_, q)| *q);
     let lit = |s: &str| format!("{q}{s}{q}");
     // What is replaced: the read itself, or `EnvVar("X").get_value()` as a whole.
-    let node = if found.envvar {
-        found.node.parent().and_then(|a| a.parent()).unwrap_or(found.node)
-    } else {
-        found.node
-    };
+    let node =
+        if found.envvar { found.node.parent().and_then(|a| a.parent()).unwrap_or(found.node) } else { found.node };
     let expr = match (found.default, options.keep_defaults) {
         (Some(d), true) => format!(
             "(lambda s: {} if s is None else s.reveal())({param}.get_secret({}).get({}))",
@@ -1110,7 +1118,8 @@ pub fn definitions_edits(
             any_defs = true;
             let Some(args) = n.child_by_field_name("arguments") else { continue };
             let resources = named_children(args).into_iter().find(|a| {
-                a.kind() == "keyword_argument" && a.child_by_field_name("name").is_some_and(|k| txt(k, text) == "resources")
+                a.kind() == "keyword_argument"
+                    && a.child_by_field_name("name").is_some_and(|k| txt(k, text) == "resources")
             });
             let line = n.start_position().row + 1;
             match resources.and_then(|r| r.child_by_field_name("value")) {
@@ -1185,7 +1194,9 @@ fn merge_same_place(mut edits: Vec<Edit>) -> Vec<Edit> {
     let mut out: Vec<Edit> = Vec::new();
     for e in edits {
         match out.last_mut() {
-            Some(last) if last.start == e.start && last.end == e.end && last.start == last.end => last.text.push_str(&e.text),
+            Some(last) if last.start == e.start && last.end == e.end && last.start == last.end => {
+                last.text.push_str(&e.text);
+            }
             _ => out.push(e),
         }
     }
@@ -1260,7 +1271,11 @@ fn insert_pairs(text: &str, dict: Node<'_>, keys: &BTreeSet<String>, class: &str
             } else {
                 let indent = indent_at(text, dict.start_byte());
                 let lead = if comma.is_some() { " " } else { ", " };
-                vec![Edit { start: at, end: at, text: format!("{lead}{}", resource_pairs(keys, class, envvar, &indent)) }]
+                vec![Edit {
+                    start: at,
+                    end: at,
+                    text: format!("{lead}{}", resource_pairs(keys, class, envvar, &indent)),
+                }]
             }
         }
     }
@@ -1340,7 +1355,13 @@ mod tests {
     }
 
     fn why(reads: &[Read], line: usize) -> Why {
-        reads.iter().find(|r| r.line == line).unwrap_or_else(|| panic!("a read on line {line}")).outcome.clone().unwrap_err()
+        reads
+            .iter()
+            .find(|r| r.line == line)
+            .unwrap_or_else(|| panic!("a read on line {line}"))
+            .outcome
+            .clone()
+            .unwrap_err()
     }
 
     #[test]
@@ -1426,7 +1447,8 @@ mod tests {
 
     #[test]
     fn writes_and_deletes_are_not_reads() {
-        let src = "import os\nos.environ['API_TOKEN'] = 'x'\ndel os.environ['DB_PASSWORD']\nos.environ['API_TOKEN'] += 'y'\n";
+        let src =
+            "import os\nos.environ['API_TOKEN'] = 'x'\ndel os.environ['DB_PASSWORD']\nos.environ['API_TOKEN'] += 'y'\n";
         let (_, reads) = rewrite(src);
         assert!(reads.is_empty(), "{reads:?}");
     }
@@ -1447,7 +1469,9 @@ mod tests {
     fn definitions_gain_the_resource_once() {
         let head = "import os\nfrom dagster import Definitions, asset, EnvVar\nfrom vault_dagster import VaultSecretsResource\n\n@asset\ndef a():\n    return os.getenv('API_TOKEN')\n\n";
         // A multi-line resources dict gains a pair on its own line.
-        let src = format!("{head}defs = Definitions(\n    assets=[a],\n    resources={{\n        \"io\": make_io(),  # comment\n    }},\n)\n");
+        let src = format!(
+            "{head}defs = Definitions(\n    assets=[a],\n    resources={{\n        \"io\": make_io(),  # comment\n    }},\n)\n"
+        );
         let (new, _) = rewrite(&src);
         assert!(new.contains("        \"io\": make_io(),  # comment\n        \"vault\": VaultSecretsResource(\n            vault_addr=EnvVar(\"VAULT_ADDR\"),"), "{new}");
         assert_eq!(new.matches("import VaultSecretsResource").count(), 1, "{new}");
@@ -1455,7 +1479,10 @@ mod tests {
         // No trailing comma, and a comment after the last item.
         let src = format!("{head}defs = Definitions(\n    assets=[a]  # the assets\n)\n");
         let (new, _) = rewrite(&src);
-        assert!(new.contains("    assets=[a],  # the assets\n    resources={\"vault\": VaultSecretsResource(\n"), "{new}");
+        assert!(
+            new.contains("    assets=[a],  # the assets\n    resources={\"vault\": VaultSecretsResource(\n"),
+            "{new}"
+        );
         let src = format!("{head}defs = Definitions(\n    assets=[a]\n)\n");
         let (new, _) = rewrite(&src);
         assert!(new.contains("    assets=[a],\n    resources={\"vault\": VaultSecretsResource(\n"), "{new}");

@@ -115,7 +115,9 @@ impl Query {
     fn target_text(&self, key: &str) -> Option<String> {
         match self.targets.as_ref()?.get(key)? {
             Planned::One(t) => Some(format!("{}#{}", t.path, t.key)),
-            Planned::Many(all) => Some(all.iter().map(|t| format!("{}#{}", t.path, t.key)).collect::<Vec<_>>().join(",")),
+            Planned::Many(all) => {
+                Some(all.iter().map(|t| format!("{}#{}", t.path, t.key)).collect::<Vec<_>>().join(","))
+            }
         }
     }
 
@@ -242,11 +244,8 @@ pub fn search(paths: &[PathBuf], query: &Query, patch: bool) -> Outcome {
             .filter(|r| r.outcome.as_ref().err().is_some_and(Why::wants_vault_env))
             .filter_map(|r| r.key.clone())
             .collect();
-        let command = if is_dagster {
-            format!("dagster code-server start -f {name}")
-        } else {
-            format!("python3 {name}")
-        };
+        let command =
+            if is_dagster { format!("dagster code-server start -f {name}") } else { format!("python3 {name}") };
         let suggestion = (!manual_keys.is_empty()).then(|| vault_env_run(&query.secret_paths(&manual_keys), &command));
         for r in &result.reads {
             let key = r.key.clone().unwrap_or_default();
@@ -316,7 +315,9 @@ pub fn unified_diff(name: &str, old: &str, new: &str) -> String {
 
 fn is_python(path: &Path, text: &str) -> bool {
     path.extension().is_some_and(|e| e == "py" || e == "pyi")
-        || (path.extension().is_none() && text.starts_with("#!") && text.lines().next().is_some_and(|l| l.contains("python")))
+        || (path.extension().is_none()
+            && text.starts_with("#!")
+            && text.lines().next().is_some_and(|l| l.contains("python")))
 }
 
 /// What kind of file a non-Python file is, for the advice.
@@ -339,7 +340,8 @@ fn kind_of(path: &Path, text: &str) -> FileKind {
         FileKind::Compose
     } else if yaml {
         FileKind::Yaml
-    } else if name == "Dockerfile" || name.starts_with("Dockerfile.") || ext == "dockerfile" || name == "Containerfile" {
+    } else if name == "Dockerfile" || name.starts_with("Dockerfile.") || ext == "dockerfile" || name == "Containerfile"
+    {
         FileKind::Dockerfile
     } else if matches!(ext.as_str(), "service" | "socket" | "timer" | "target" | "path") {
         FileKind::Systemd
@@ -379,8 +381,10 @@ fn bare_dollar() -> &'static Regex {
 fn compose_entry() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r#"^\s*(?:-\s*["']?(?P<list>[A-Za-z_][A-Za-z0-9_]*)(?:=|["']?\s*$)|(?P<map>[A-Za-z_][A-Za-z0-9_]*)\s*:)"#)
-            .expect("compiles")
+        Regex::new(
+            r#"^\s*(?:-\s*["']?(?P<list>[A-Za-z_][A-Za-z0-9_]*)(?:=|["']?\s*$)|(?P<map>[A-Za-z_][A-Za-z0-9_]*)\s*:)"#,
+        )
+        .expect("compiles")
     })
 }
 
@@ -413,7 +417,8 @@ fn scan_text(file: &str, text: &str, query: &Query, kind: FileKind) -> Vec<Refer
                 }
             }
             if let Some(v) = trimmed.strip_prefix("EnvironmentFile=") {
-                let file_name = Path::new(v.trim().trim_start_matches('-')).file_name().map(|f| f.to_string_lossy().into_owned());
+                let file_name =
+                    Path::new(v.trim().trim_start_matches('-')).file_name().map(|f| f.to_string_lossy().into_owned());
                 if let Some(planned) = file_name.and_then(|f| query.sources.get(&f)) {
                     for k in planned {
                         found.push((n + 1, k.clone(), "systemd"));
@@ -439,12 +444,10 @@ fn scan_text(file: &str, text: &str, query: &Query, kind: FileKind) -> Vec<Refer
                 env_indent = indent;
             } else if in_environment && !trimmed.is_empty() && indent <= env_indent {
                 in_environment = false;
-            } else if in_environment {
-                if let Some(c) = compose_entry().captures(line) {
-                    let name = c.name("list").or_else(|| c.name("map")).map(|m| m.as_str()).unwrap_or_default();
-                    if keys.contains(name) {
-                        found.push((n + 1, name.to_owned(), "compose"));
-                    }
+            } else if let Some(c) = compose_entry().captures(line).filter(|_| in_environment) {
+                let name = c.name("list").or_else(|| c.name("map")).map(|m| m.as_str()).unwrap_or_default();
+                if keys.contains(name) {
+                    found.push((n + 1, name.to_owned(), "compose"));
                 }
             }
         }
@@ -520,7 +523,8 @@ fn scan_text(file: &str, text: &str, query: &Query, kind: FileKind) -> Vec<Refer
     found
         .into_iter()
         .map(|(line, key, k)| {
-            let kind = if kind_name.is_empty() || (kind == FileKind::Other && k != "interpolation") { k } else { kind_name };
+            let kind =
+                if kind_name.is_empty() || (kind == FileKind::Other && k != "interpolation") { k } else { kind_name };
             Reference {
                 file: file.to_owned(),
                 line,
@@ -560,9 +564,18 @@ mod tests {
     fn shell_docker_compose_systemd_and_make() {
         let mut q = query(&["DB_PASSWORD", "API_TOKEN"]);
         q.sources.insert(".env".into(), ["DB_PASSWORD".to_owned()].into());
-        let sh = scan_text("run.sh", "#!/bin/sh\npsql \"postgres://u:$DB_PASSWORD@h/db\"\ncurl -H \"${API_TOKEN}\"\n", &q, FileKind::Shell);
+        let sh = scan_text(
+            "run.sh",
+            "#!/bin/sh\npsql \"postgres://u:$DB_PASSWORD@h/db\"\ncurl -H \"${API_TOKEN}\"\n",
+            &q,
+            FileKind::Shell,
+        );
         assert_eq!(sh.len(), 2);
-        assert!(sh.iter().all(|r| r.kind == "shell" && r.suggestion.as_deref() == Some("vault-env run --secret PATH -- sh run.sh")));
+        assert!(
+            sh.iter()
+                .all(|r| r.kind == "shell"
+                    && r.suggestion.as_deref() == Some("vault-env run --secret PATH -- sh run.sh"))
+        );
         let docker = scan_text("Dockerfile", "ARG API_TOKEN\nRUN echo ${API_TOKEN}\n", &q, FileKind::Dockerfile);
         assert_eq!(docker.iter().map(|r| r.line).collect::<Vec<_>>(), vec![1, 2], "{docker:?}");
         assert!(docker[0].reason.as_deref().unwrap().contains("never bake"));

@@ -59,7 +59,8 @@ fn an_edited_plan_is_validated() {
 /// The migration guide's section on `refs` names flags and record fields: they must be the tool's.
 #[test]
 fn the_guide_matches_refs() {
-    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/secret-migration-guide.md")).unwrap();
+    let guide =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/secret-migration-guide.md")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (out, help, _) = run(cmd(dir.path()).args(["refs", "--help"]));
     assert_eq!(code(&out), 0);

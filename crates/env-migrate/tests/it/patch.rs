@@ -320,8 +320,14 @@ async fn the_etl_project_lists_what_it_cannot_rewrite_and_runs_under_vault_env()
     );
     let pipeline = std::fs::read_to_string(m.root.join("etl/pipeline.py")).unwrap();
     assert!(pipeline.contains("digest(secrets.get_secret("), "{pipeline}");
-    assert!(pipeline.contains("def load(context: dg.AssetExecutionContext, vault: VaultSecretsResource)"), "{pipeline}");
-    assert!(pipeline.contains("\"secrets\": VaultSecretsResource(") && pipeline.contains("\"vault\": VaultSecretsResource("));
+    assert!(
+        pipeline.contains("def load(context: dg.AssetExecutionContext, vault: VaultSecretsResource)"),
+        "{pipeline}"
+    );
+    assert!(
+        pipeline.contains("\"secrets\": VaultSecretsResource(")
+            && pipeline.contains("\"vault\": VaultSecretsResource(")
+    );
     assert!(pipeline.contains("role_id_file=dg.EnvVar(\"VAULT_ROLE_ID_FILE\")"), "{pipeline}");
     assert_eq!(pipeline.matches("import VaultSecretsResource").count(), 1, "{pipeline}");
     // The resource's EnvVar field became a property reading Vault through a nested VaultSecretsResource.
@@ -348,8 +354,14 @@ async fn the_etl_project_lists_what_it_cannot_rewrite_and_runs_under_vault_env()
     assert!(reason("deploy/etl.service", "WAREHOUSE_DSN").contains("EnvironmentFile="));
     let unit = manual.iter().find(|r| r["file"] == "deploy/etl.service").unwrap();
     assert!(
-        unit["suggestion"].as_str().unwrap().starts_with("ExecStart=/usr/local/bin/vault-env run --secret secret/dagster/etl/")
-            && unit["suggestion"].as_str().unwrap().ends_with(" -- /opt/etl/venv/bin/dagster code-server start -m etl.pipeline"),
+        unit["suggestion"]
+            .as_str()
+            .unwrap()
+            .starts_with("ExecStart=/usr/local/bin/vault-env run --secret secret/dagster/etl/")
+            && unit["suggestion"]
+                .as_str()
+                .unwrap()
+                .ends_with(" -- /opt/etl/venv/bin/dagster code-server start -m etl.pipeline"),
         "{unit:#?}"
     );
     let suggestion = manual
@@ -358,7 +370,10 @@ async fn the_etl_project_lists_what_it_cannot_rewrite_and_runs_under_vault_env()
         .and_then(|r| r["suggestion"].as_str())
         .unwrap()
         .to_owned();
-    assert!(suggestion.starts_with("vault-env run --secret ") && suggestion.ends_with(" -- dagster code-server start -f etl/pipeline.py"));
+    assert!(
+        suggestion.starts_with("vault-env run --secret ")
+            && suggestion.ends_with(" -- dagster code-server start -f etl/pipeline.py")
+    );
     // The human list says the same on stderr.
     let (out, _, human) = run(cmd(&m.root).args(["refs", ".", "--patch", "--plan"]).arg(&m.plan));
     assert_eq!(code(&out), 1, "reads are left to change by hand: the answer is no");
