@@ -16,9 +16,9 @@
 //!
 //! A read is rewritten only where a resource is at hand when it runs: in the body of a function decorated with
 //! Dagster's `@asset`, `@multi_asset`, `@op`, `@asset_check` or `@multi_asset_check` (nested functions and lambdas
-//! included), and `EnvVar("X")` given to a field of a `ConfigurableResource` class defined and built in the same
-//! file (the field becomes a property that reads the secret through a nested `vault: VaultSecretsResource`, so
-//! every `resource.field` keeps working). Anything else is listed with the reason (see [`Why`]).
+//! included), and in a `ConfigurableResource` class defined and built in the same file: reads in its methods, and
+//! `EnvVar("X")` given to its fields (such a field becomes a property), go through a nested
+//! `vault: VaultSecretsResource` field. Anything else is listed with the reason (see [`Why`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -114,7 +114,7 @@ impl std::fmt::Display for Why {
             }
             Why::Resource(c) => write!(
                 f,
-                "in resource class {c}: give it a `vault: VaultSecretsResource` field and read with self.vault.get_secret(...), or run the process under vault-env"
+                "in resource class {c}, which is not built in this file (or in a static method or at class level): give it a `vault: VaultSecretsResource` field and read with self.vault.get_secret(...), or run the process under vault-env"
             ),
             Why::EnvVarConfig => write!(
                 f,
@@ -756,6 +756,7 @@ pub fn analyze_in(
     let mut params_added: BTreeSet<usize> = BTreeSet::new();
     // `EnvVar("X")` values of resource constructors: rewritten after the loop, class by class.
     let mut config_reads: Vec<(usize, Node<'_>, String)> = Vec::new();
+    let mut method_reads: Vec<MethodRead<'_>> = Vec::new();
     for found in find_reads(&src, root) {
         let key = found.key.as_ref().map(|(k, _)| k.clone());
         if key.as_ref().is_some_and(|k| !wanted.contains(k)) {
@@ -781,6 +782,17 @@ pub fn analyze_in(
         if let (Err(Why::EnvVarConfig), Some(k), Some(_), false) = (&outcome, &key, targets, broken) {
             config_reads.push((result.reads.len(), found.node, k.clone()));
         }
+        let in_method = matches!((&outcome, &key, targets, broken), (Err(Why::Resource(_)), Some(_), Some(_), false));
+        if let Some((method, _)) = resource_method(&src, found.node).filter(|_| in_method && !found.envvar) {
+            method_reads.push(MethodRead {
+                idx: result.reads.len(),
+                node: found.node,
+                key: key.clone().unwrap_or_default(),
+                default: found.default,
+                quote: found.key.as_ref().map_or('"', |(_, q)| *q),
+                method,
+            });
+        }
         result.reads.push(Read {
             line: pos.row + 1,
             column,
@@ -792,7 +804,7 @@ pub fn analyze_in(
         });
     }
     if let Some(targets) = targets {
-        resource_config(&src, &config_reads, targets, elsewhere, &class_name, &mut result);
+        resource_config(&src, &config_reads, &method_reads, targets, options, elsewhere, &class_name, &mut result);
     }
     result
 }
@@ -866,13 +878,67 @@ fn class_field<'t>(class: Node<'t>, text: &str, name: &str) -> Option<(Node<'t>,
     })
 }
 
-/// `EnvVar("X")` in the configuration of a resource class defined in this file (and built only here): the class
-/// gains a `vault: VaultSecretsResource` field, each such field becomes a property that reads the secret through
-/// it when a run uses it, and each construction passes the Vault resource instead of the `EnvVar`s.
+/// A read in a method of a resource class: the read's index, node, key, default and quote, and the method.
+struct MethodRead<'t> {
+    idx: usize,
+    node: Node<'t>,
+    key: String,
+    default: Option<Node<'t>>,
+    quote: char,
+    method: Node<'t>,
+}
+
+/// The method a read sits in directly (in its body), when that method belongs to a resource class, with the
+/// class's name; not for static or class methods.
+fn resource_method<'t>(src: &Source<'_>, node: Node<'t>) -> Option<(Node<'t>, String)> {
+    let mut cur = node.parent();
+    while let Some(n) = cur {
+        if n.kind() == "function_definition" {
+            let body = n.child_by_field_name("body")?;
+            if node.start_byte() < body.start_byte() {
+                return None;
+            }
+            let class = enclosing_class(n).filter(|c| is_resource_class(src, *c))?;
+            let plain = decorators(n).iter().all(|d| {
+                let t = txt(*d, src.text);
+                !t.contains("staticmethod") && !t.contains("classmethod")
+            });
+            let name = class.child_by_field_name("name").map(|x| txt(x, src.text).to_owned())?;
+            return plain.then_some((n, name));
+        }
+        if n.kind() == "lambda" || n.kind() == "class_definition" {
+            return None;
+        }
+        cur = n.parent();
+    }
+    None
+}
+
+/// The first parameter of a method (`self`).
+fn self_name(method: Node<'_>, text: &str) -> Option<String> {
+    let params = method.child_by_field_name("parameters")?;
+    let first = named_children(params).into_iter().next()?;
+    let id = match first.kind() {
+        "identifier" => Some(first),
+        "typed_parameter" => named_children(first).into_iter().find(|c| c.kind() == "identifier"),
+        _ => None,
+    }?;
+    Some(txt(id, text).to_owned())
+}
+
+/// Resource classes defined in this file and built only here (at least once): `EnvVar("X")` given to one of
+/// their fields, and reads in their methods, become reads through a `vault: VaultSecretsResource` field the class
+/// gains (an existing one is used). Each such field becomes a property that reads the secret when a run uses it,
+/// so `self.token` and `resource.token` keep working; each construction passes the Vault resource instead of the
+/// `EnvVar`s.
+#[allow(clippy::too_many_lines, reason = "one pass over a class: fields, methods, constructions")]
+#[allow(clippy::too_many_arguments, reason = "one call site; the pieces are the analysis's state")]
 fn resource_config(
     src: &Source<'_>,
     config_reads: &[(usize, Node<'_>, String)],
+    method_reads: &[MethodRead<'_>],
     targets: &BTreeMap<String, Planned>,
+    options: Options,
     elsewhere: &BTreeSet<String>,
     class_name: &str,
     result: &mut FileResult,
@@ -897,39 +963,56 @@ fn resource_config(
         }
         entry.1.push(*idx);
     }
+    let mut methods_by_class: BTreeMap<String, Vec<&MethodRead<'_>>> = BTreeMap::new();
+    for m in method_reads {
+        if let Some((_, class)) = resource_method(src, m.node) {
+            methods_by_class.entry(class).or_default().push(m);
+        }
+    }
+    let names: BTreeSet<String> = by_class.keys().chain(methods_by_class.keys()).cloned().collect();
     let (envvar, import_envvar) = envvar_name(src);
-    for (class, fields) in by_class {
-        if refused.contains(&class) {
+    for class in names {
+        let Some(node) = classes.get(&class).copied() else { continue };
+        let calls = calls_of(root, text, &class);
+        if elsewhere.contains(&class) || calls.is_empty() {
             continue;
         }
-        let node = classes[&class];
-        let calls = calls_of(root, text, &class);
-        // Every field must be declared, planned in one place, and given by EnvVar in every construction.
+        // Fields given by EnvVar: each declared, planned in one place, and given by EnvVar in every construction.
         let mut plan: Vec<(String, Target, Node<'_>, Node<'_>)> = Vec::new();
-        let mut ok = true;
-        for (field, (key, _)) in &fields {
-            let target = match targets.get(key) {
-                Some(Planned::One(t)) => t.clone(),
-                _ => {
+        if let Some(fields) = by_class.get(&class).filter(|_| !refused.contains(&class)) {
+            let mut ok = true;
+            for (field, (key, _)) in fields {
+                let (Some(Planned::One(target)), Some((stmt, ty))) = (targets.get(key), class_field(node, text, field))
+                else {
                     ok = false;
                     break;
-                }
-            };
-            let Some((stmt, ty)) = class_field(node, text, field) else {
-                ok = false;
-                break;
-            };
-            let given_everywhere =
-                calls.iter().all(|c| keyword(*c, text, field).is_some_and(|v| is_envvar_of(src, v, key)));
-            ok &= given_everywhere;
-            plan.push((field.clone(), target, stmt, ty));
-        }
-        if !ok || plan.is_empty() {
-            continue;
+                };
+                ok &= calls.iter().all(|c| keyword(*c, text, field).is_some_and(|v| is_envvar_of(src, v, key)));
+                plan.push((field.clone(), target.clone(), stmt, ty));
+            }
+            if !ok {
+                plan.clear();
+            }
         }
         plan.sort_by_key(|(_, _, stmt, _)| stmt.start_byte());
-        // The field that holds the Vault resource: an existing one, or `vault`.
-        let existing = node.child_by_field_name("body").and_then(|b| {
+        // Reads in methods whose variable the plan puts in one place.
+        let methods: Vec<(&MethodRead<'_>, Target, String)> = methods_by_class
+            .get(&class)
+            .map(|ms| {
+                ms.iter()
+                    .filter_map(|m| match (targets.get(&m.key), self_name(m.method, text)) {
+                        (Some(Planned::One(t)), Some(me)) => Some((*m, t.clone(), me)),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if plan.is_empty() && methods.is_empty() {
+            continue;
+        }
+        // The field that holds the Vault resource: an existing one, or `vault` (unless that name is taken).
+        let body = node.child_by_field_name("body");
+        let existing = body.and_then(|b| {
             named_children(b).into_iter().find_map(|stmt| {
                 let a = named_children(stmt).into_iter().next()?;
                 let ty = a.child_by_field_name("type")?;
@@ -957,12 +1040,56 @@ fn resource_config(
             ));
             result.edits.push(Edit { start, end: stmt.end_byte(), text: s });
         }
+        if plan.is_empty() && existing.is_none() {
+            // The field goes after the class's last annotated field, else after its docstring, else first.
+            let Some(body) = body else { continue };
+            let stmts = named_children(body);
+            let first_fn = stmts
+                .iter()
+                .position(|x| x.kind() == "function_definition" || x.kind() == "decorated_definition")
+                .unwrap_or(stmts.len());
+            let after = stmts[..first_fn].iter().rfind(|st| {
+                st.kind() == "expression_statement"
+                    && named_children(**st).first().is_some_and(|a| {
+                        (a.kind() == "assignment" && a.child_by_field_name("type").is_some()) || a.kind() == "string"
+                    })
+            });
+            let first = stmts.first().copied();
+            let Some(anchor) = after.copied().or(first) else { continue };
+            let indent = indent_at(text, anchor.start_byte());
+            let edit = match after {
+                Some(st) => {
+                    let at = text[st.end_byte()..].find('\n').map_or(text.len(), |i| st.end_byte() + i + 1);
+                    Edit { start: at, end: at, text: format!("{indent}{vf}: {class_name}\n") }
+                }
+                None => {
+                    let at = line_start(text, anchor.start_byte());
+                    Edit { start: at, end: at, text: format!("{indent}{vf}: {class_name}\n\n") }
+                }
+            };
+            result.edits.push(edit);
+        }
+        for (m, target, me) in &methods {
+            let q = m.quote;
+            let expr = match (m.default, options.keep_defaults) {
+                (Some(d), true) => format!(
+                    "(lambda s: {} if s is None else s.reveal())({me}.{vf}.get_secret({q}{}{q}).get({q}{}{q}))",
+                    txt(d, text),
+                    target.path,
+                    target.key
+                ),
+                _ => format!("{me}.{vf}.get_secret({q}{}{q}, {q}{}{q}).reveal()", target.path, target.key),
+            };
+            result.edits.push(Edit { start: m.node.start_byte(), end: m.node.end_byte(), text: expr });
+            result.reads[m.idx].outcome = Ok(target.clone());
+        }
         for call in &calls {
             let passes_vault = keyword(*call, text, &vf).is_some();
-            for (i, (field, ..)) in plan.iter().enumerate() {
+            let mut given = passes_vault;
+            for (field, ..) in &plan {
                 let Some(value) = keyword(*call, text, field) else { continue };
                 let Some(kw) = value.parent() else { continue };
-                if i == 0 && !passes_vault {
+                if !given {
                     let indent = indent_at(text, kw.start_byte());
                     let resource = resource_call(class_name, &envvar, &indent);
                     result.edits.push(Edit {
@@ -970,15 +1097,27 @@ fn resource_config(
                         end: kw.end_byte(),
                         text: format!("{vf}={resource}"),
                     });
-                    result.needs_envvar |= import_envvar;
+                    given = true;
                 } else {
                     result.edits.push(delete_argument(kw));
                 }
             }
+            if let Some(args) = call.child_by_field_name("arguments").filter(|_| !given) {
+                let items = named_children(args);
+                let indent = match items.last() {
+                    Some(last) if last.start_position().row > args.start_position().row => {
+                        indent_at(text, last.start_byte())
+                    }
+                    _ => indent_at(text, call.start_byte()),
+                };
+                let resource = resource_call(class_name, &envvar, &indent);
+                result.edits.extend(insert_argument(text, args, &format!("{vf}={resource}")));
+            }
+            result.needs_envvar |= import_envvar && !passes_vault;
         }
         result.needs_class = true;
         for (field, target, ..) in &plan {
-            for idx in &fields[field].1 {
+            for idx in &by_class[&class][field].1 {
                 result.reads[*idx].outcome = Ok(target.clone());
             }
         }
@@ -1426,7 +1565,7 @@ mod tests {
 
     #[test]
     fn unsafe_places_are_listed_with_their_reason() {
-        let src = "import os\nfrom dagster import asset, graph_asset, ConfigurableResource, Definitions, EnvVar\n\nTOKEN = os.environ['API_TOKEN']\n\nclass Settings:\n    pw = os.getenv('DB_PASSWORD')\n\ndef helper():\n    return os.getenv('DB_PASSWORD')\n\n@asset(description=os.getenv('API_TOKEN'))\ndef a(x=os.getenv('DB_PASSWORD')):\n    name = 'API_' + 'TOKEN'\n    return os.environ[name], os.getenv(f'{name}')\n\n@graph_asset\ndef g():\n    return os.getenv('API_TOKEN')\n\nclass Api(ConfigurableResource):\n    token: str\n    def client(self):\n        return os.getenv('API_TOKEN')\n\ndefs = Definitions(assets=[a], resources={'api': Api(), 'x': External(token=EnvVar('API_TOKEN'))})\n\n@asset\ndef split():\n    return os.getenv('SPLIT')\n\n@asset\ndef other():\n    return os.getenv('NOT_PLANNED')\n";
+        let src = "import os\nfrom dagster import asset, graph_asset, ConfigurableResource, Definitions, EnvVar\n\nTOKEN = os.environ['API_TOKEN']\n\nclass Settings:\n    pw = os.getenv('DB_PASSWORD')\n\ndef helper():\n    return os.getenv('DB_PASSWORD')\n\n@asset(description=os.getenv('API_TOKEN'))\ndef a(x=os.getenv('DB_PASSWORD')):\n    name = 'API_' + 'TOKEN'\n    return os.environ[name], os.getenv(f'{name}')\n\n@graph_asset\ndef g():\n    return os.getenv('API_TOKEN')\n\nclass Api(ConfigurableResource):\n    token: str\n    def client(self):\n        return os.getenv('API_TOKEN')\n\ndefs = Definitions(assets=[a], resources={'x': External(token=EnvVar('API_TOKEN'))})\n\n@asset\ndef split():\n    return os.getenv('SPLIT')\n\n@asset\ndef other():\n    return os.getenv('NOT_PLANNED')\n";
         let (new, reads) = rewrite(src);
         assert_eq!(new, src, "nothing here is safe to rewrite");
         assert_eq!(why(&reads, 4), Why::ModuleLevel);
@@ -1537,5 +1676,28 @@ mod tests {
         let other = src.replace("defs = ", "x = Slack(channel=\"a\", token=\"literal\", api_key=\"b\")\ndefs = ");
         let (new, _) = rewrite(&other);
         assert_eq!(new, other);
+    }
+
+    #[test]
+    fn reads_in_resource_methods_go_through_a_vault_field() {
+        let src = "import os\nfrom dagster import ConfigurableResource, Definitions, EnvVar\n\n\nclass Warehouse(ConfigurableResource):\n    \"\"\"The warehouse.\"\"\"\n\n    host: str\n\n    def connect(self):\n        return (self.host, os.getenv(\"DB_PASSWORD\", \"dev\"))\n\n    @staticmethod\n    def probe():\n        return os.getenv(\"DB_PASSWORD\")\n\n\ndefs = Definitions(resources={\"warehouse\": Warehouse(host=\"db\")})\n";
+        let (new, reads) = rewrite(src);
+        assert!(new.contains("    host: str\n    vault: VaultSecretsResource\n\n    def connect(self):\n        return (self.host, self.vault.get_secret(\"secret/app/db\", \"DB_PASSWORD\").reveal())"), "{new}");
+        assert!(
+            new.contains("Warehouse(host=\"db\", vault=VaultSecretsResource(\n    vault_addr=EnvVar(\"VAULT_ADDR\"),"),
+            "{new}"
+        );
+        assert!(
+            new.contains("    def probe():\n        return os.getenv(\"DB_PASSWORD\")"),
+            "a static method has no self: {new}"
+        );
+        assert!(reads[0].outcome.is_ok() && reads[0].has_default);
+        assert_eq!(reads[1].outcome, Err(Why::Resource("Warehouse".into())));
+        // A class without fields or docstring gets the field first.
+        let bare = "import os\nfrom dagster import ConfigurableResource\n\nclass Api(ConfigurableResource):\n    def token(self):\n        return os.environ['API_TOKEN']\n\nAPI = Api()\n";
+        let (new, _) = rewrite(bare);
+        assert!(new.contains("class Api(ConfigurableResource):\n    vault: VaultSecretsResource\n\n    def token(self):\n        return self.vault.get_secret('secret/app/api', 'API_TOKEN').reveal()"), "{new}");
+        assert!(new.contains("API = Api(vault=VaultSecretsResource(\n"), "{new}");
+        assert!(new.contains("from dagster import ConfigurableResource, EnvVar\n"), "{new}");
     }
 }

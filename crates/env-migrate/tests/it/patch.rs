@@ -296,9 +296,10 @@ async fn the_etl_project_lists_what_it_cannot_rewrite_and_runs_under_vault_env()
         pipeline_approle(&client(server.addr(), server.root_token()), &work.path().join("approle")).await;
 
     let (access, secret_key, wh_pw, slack) = (planted("AKIA"), planted("s3-"), planted("wh-"), planted("xoxb-"));
+    let signing = planted("sign-");
     let dsn = format!("postgresql://etl:{}@warehouse:5432/etl", planted(""));
     let env_file = format!(
-        "S3_ACCESS_KEY={access}\nS3_SECRET_KEY={secret_key}\nWAREHOUSE_PASSWORD='{wh_pw}'\nWAREHOUSE_DSN={dsn}\nSLACK_BOT_TOKEN={slack}\n"
+        "S3_ACCESS_KEY={access}\nS3_SECRET_KEY={secret_key}\nWAREHOUSE_PASSWORD='{wh_pw}'\nWAREHOUSE_DSN={dsn}\nSLACK_BOT_TOKEN={slack}\nSLACK_SIGNING_SECRET={signing}\n"
     );
     let m = migrate("etl", "etl", &env_file, &root_env, work.path());
     let mut seen = m.seen.clone();
@@ -313,6 +314,7 @@ async fn the_etl_project_lists_what_it_cannot_rewrite_and_runs_under_vault_env()
     assert_eq!(
         rewritten,
         vec![
+            ("SLACK_SIGNING_SECRET", "resource SlackResource.signing_digest"),
             ("S3_ACCESS_KEY", "asset extract"),
             ("WAREHOUSE_PASSWORD", "asset load"),
             ("SLACK_BOT_TOKEN", "resource config SlackResource(...)"),
@@ -334,6 +336,7 @@ async fn the_etl_project_lists_what_it_cannot_rewrite_and_runs_under_vault_env()
     assert!(pipeline.contains("    vault: VaultSecretsResource\n\n    @property\n    def token(self) -> str:\n        return self.vault.get_secret(\"secret/dagster/etl/default/"), "{pipeline}");
     assert!(pipeline.contains("\"slack\": SlackResource(vault=VaultSecretsResource(\n"), "{pipeline}");
     assert!(!pipeline.contains("EnvVar(\"SLACK_BOT_TOKEN\")"), "{pipeline}");
+    assert!(pipeline.contains("return digest(self.vault.get_secret(\"secret/dagster/etl/default/"), "{pipeline}");
 
     // Every read not rewritten is listed with its reason and, where a program reads its environment, the
     // vault-env line to run it with.
@@ -407,11 +410,11 @@ async fn the_etl_project_lists_what_it_cannot_rewrite_and_runs_under_vault_env()
         json!({
             "extract": { "access": sha(&access), "secret": sha(&secret_key) },
             "load": { "password": sha(&wh_pw), "dsn": sha(&dsn) },
-            "notify": sha(&slack),
+            "notify": { "token": sha(&slack), "signing": sha(&signing) },
         })
     );
 
-    let values = [access.as_str(), secret_key.as_str(), wh_pw.as_str(), slack.as_str(), dsn.as_str()];
+    let values = [access.as_str(), secret_key.as_str(), wh_pw.as_str(), slack.as_str(), dsn.as_str(), signing.as_str()];
     assert_tree_clean(&m, &root_env, &values, &mut seen);
     let texts: Vec<(&str, &str)> = seen.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     assert_absent(&values, &texts);
