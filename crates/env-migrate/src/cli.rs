@@ -527,10 +527,11 @@ fn cmd_refs(cli: &Cli, paths: &[PathBuf], args: &RefsArgs) -> anyhow::Result<Exi
         match cli.format {
             Format::Human => human(&mut stderr)?,
             _ => {
-                for r in found {
-                    let mut record = serde_json::to_value(r)?;
+                let records = found.iter().map(|r| ("reference", serde_json::to_value(r)));
+                for (kind, record) in records.chain([("summary", serde_json::to_value(&summary))]) {
+                    let mut record = record?;
                     if let Some(map) = record.as_object_mut() {
-                        map.insert("type".into(), "reference".into());
+                        map.insert("type".into(), kind.into());
                     }
                     writeln!(stderr, "{record}")?;
                 }

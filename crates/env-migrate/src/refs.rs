@@ -210,9 +210,19 @@ pub fn search(paths: &[PathBuf], query: &Query, patch: bool) -> Outcome {
 
     // Which names each file calls: a resource class built in another file is not rewritten.
     let called: Vec<BTreeSet<String>> = python_texts.iter().map(|(_, t)| python::called_names(t)).collect();
+    let mut callers: BTreeMap<&str, usize> = BTreeMap::new();
+    for names in &called {
+        for n in names {
+            *callers.entry(n.as_str()).or_default() += 1;
+        }
+    }
     for (i, (name, text)) in python_texts.into_iter().enumerate() {
-        let elsewhere: BTreeSet<String> =
-            called.iter().enumerate().filter(|(j, _)| *j != i).flat_map(|(_, c)| c.iter().cloned()).collect();
+        let own = &called[i];
+        let elsewhere: BTreeSet<String> = callers
+            .iter()
+            .filter(|(n, count)| **count > usize::from(own.contains(**n)))
+            .map(|(n, _)| (*n).to_owned())
+            .collect();
         let result = python::analyze_in(&text, &query.keys, targets, query.options, &elsewhere);
         python_files.push((name, text, result));
     }
@@ -222,7 +232,7 @@ pub fn search(paths: &[PathBuf], query: &Query, patch: bool) -> Outcome {
     for (name, text, result) in &mut python_files {
         let is_dagster = text.contains("dagster");
         let mut edits = std::mem::take(&mut result.edits);
-        if patch && !keys.is_empty() || result.needs_class {
+        if (patch && !keys.is_empty() && text.contains("Definitions")) || result.needs_class {
             any_definitions |= python::has_definitions(text);
             let (more, notes) = python::definitions_edits(text, &keys, result.needs_class, result.needs_envvar);
             edits.extend(more);

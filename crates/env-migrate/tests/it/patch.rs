@@ -158,8 +158,11 @@ fn migrate(fixture: &str, app: &str, env_file: &str, vault_env: &[(String, Strin
     std::fs::write(&patch_file, &patch).unwrap();
     git(&root, &["apply", "--check", patch_file.to_str().unwrap()]);
     git(&root, &["apply", patch_file.to_str().unwrap()]);
-    let references: Vec<Value> =
+    let mut references: Vec<Value> =
         records.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let summary = references.pop().expect("a summary record");
+    assert_eq!(summary["type"], "summary", "{records}");
+    assert_eq!(summary["references"], references.len(), "{records}");
     assert!(references.iter().all(|r| r["type"] == "reference"), "{records}");
     Migrated { root, plan, references, seen }
 }
