@@ -1239,6 +1239,12 @@ pub fn definitions_edits(
     let src = Source::parse(text);
     let mut edits = Vec::new();
     let mut notes = Vec::new();
+    if src.has_errors() {
+        if !keys.is_empty() && text.contains("Definitions") {
+            notes.push("the file has syntax errors: its Definitions were not given the Vault resource".to_owned());
+        }
+        return (edits, notes);
+    }
     let mut uses_class = needs_class;
     let class_name = src.bind.vault_class.iter().next().cloned().unwrap_or_else(|| RESOURCE_CLASS.to_owned());
     let (envvar, needs_envvar_import) = envvar_name(&src);
@@ -1699,5 +1705,31 @@ mod tests {
         assert!(new.contains("class Api(ConfigurableResource):\n    vault: VaultSecretsResource\n\n    def token(self):\n        return self.vault.get_secret('secret/app/api', 'API_TOKEN').reveal()"), "{new}");
         assert!(new.contains("API = Api(vault=VaultSecretsResource(\n"), "{new}");
         assert!(new.contains("from dagster import ConfigurableResource, EnvVar\n"), "{new}");
+    }
+
+    /// Every prefix and a few byte-level cuts of the samples above: never a panic, and a rewrite only of what parses.
+    #[test]
+    fn truncated_and_mangled_files_never_panic() {
+        let samples = [
+            "import os\nimport dagster as dg\nfrom vault_dagster import VaultSecretsResource\n\nclass S(dg.ConfigurableResource):\n    token: str\n    def f(self):\n        return os.getenv('DB_PASSWORD', 'x')\n\n@dg.asset\ndef a(context, **kw):\n    return os.environ['API_TOKEN'], dg.EnvVar('API_TOKEN').get_value()\n\ndefs = dg.Definitions(\n    assets=[a],  # c\n    resources={'s': S(token=dg.EnvVar('API_TOKEN'))},\n)\n",
+            "\u{e9}t\u{e9} = 1\nfrom os import getenv as g\nfrom dagster import asset, Definitions\n@asset\ndef \u{e9}(x=g('API_TOKEN')):\n    return g(\"DB_PASSWORD\") + '\u{1f600}'\nD = {}\ndefs = Definitions(assets=[\u{e9}], resources=D)\n",
+        ];
+        for sample in samples {
+            let cuts = sample.char_indices().map(|(i, _)| i).chain([sample.len()]);
+            for cut in cuts {
+                for text in [&sample[..cut], &format!("{}){}", &sample[..cut], &sample[cut..])] {
+                    let (new, _) = {
+                        let t = targets();
+                        let mut r = analyze(text, &wanted(), Some(&t), Options { keep_defaults: cut % 2 == 0 });
+                        let (more, _) = definitions_edits(text, &r.resource_keys, r.needs_class, r.needs_envvar);
+                        r.edits.extend(more);
+                        (apply_edits(text, &r.edits), r.reads)
+                    };
+                    if !Source::parse(text).has_errors() {
+                        assert!(!Source::parse(&new).has_errors(), "a clean file stays clean:\n{text}\n---\n{new}");
+                    }
+                }
+            }
+        }
     }
 }
