@@ -14,7 +14,7 @@ use serde::Serialize;
 use vault_core::output::{Format, Output, OutputArgs, Table, write_json, write_record};
 use vault_core::{Client, Config, ConnectArgs, Exit, usage_bail};
 
-const AFTER_HELP: &str = "The flow:\n  env-migrate detect .                      what is in the env files (never values)\n  env-migrate plan . -o plan.json           where each secret goes; review and edit\n  env-migrate apply plan.json               dry run: what would change in Vault\n  env-migrate apply plan.json --yes         write with check-and-set, read every value back\n  env-migrate strip plan.json               empty the verified values in the files (backup kept)\n  env-migrate rollback --plan plan.json     put the files back\n  env-migrate refs . --plan plan.json       code that still reads the variables\n\nExit codes:\n  0  success\n  1  the answer is no (a dry run found conflicts, refs found readers, example is stale)\n  2  usage or input error (unparseable env file, invalid plan, a value changed since the plan)\n  3  Vault unavailable: unreachable, TLS failure, sealed, authentication failed\n  4  operation failed: conflict, permission denied, a file not rewritten, a value not verified";
+const AFTER_HELP: &str = "The flow:\n  env-migrate detect .                      what is in the env files (never values)\n  env-migrate plan . -o plan.json           where each secret goes; review and edit\n  env-migrate apply plan.json               dry run: what would change in Vault\n  env-migrate apply plan.json --yes         write with check-and-set, read every value back\n  env-migrate strip plan.json               empty the verified values in the files (backup kept)\n  env-migrate rollback --plan plan.json     put the files back\n  env-migrate refs . --plan plan.json       code that still reads the variables, and what to do\n  env-migrate refs . --plan plan.json --patch | git apply\n                                            Dagster assets read them through VaultSecretsResource\n\nExit codes:\n  0  success\n  1  the answer is no (a dry run found conflicts, refs found readers, example is stale)\n  2  usage or input error (unparseable env file, invalid plan, a value changed since the plan)\n  3  Vault unavailable: unreachable, TLS failure, sealed, authentication failed\n  4  operation failed: conflict, permission denied, a file not rewritten, a value not verified";
 
 /// Move secrets out of .env files into Vault KV v2, verified, with nothing lost.
 #[derive(Debug, Parser)]
@@ -88,16 +88,13 @@ enum Command {
         #[arg(long)]
         plan: Option<PathBuf>,
     },
-    /// List code that still reads the migrated variables (file:line).
+    /// List code and configuration that still read the migrated variables, with what to do for each; with
+    /// --patch, write a unified diff that makes Dagster assets and ops read them through VaultSecretsResource.
     Refs {
         /// Folders or files to search (default: the current folder).
         paths: Vec<PathBuf>,
-        /// The variables of this plan (default: the secrets detected under PATHS).
-        #[arg(long)]
-        plan: Option<PathBuf>,
-        /// A variable to look for (repeatable).
-        #[arg(long = "key", value_name = "NAME")]
-        keys: Vec<String>,
+        #[command(flatten)]
+        args: RefsArgs,
     },
     /// Create or refresh `.env.example` (names, no values) beside the env files.
     Example {
@@ -107,6 +104,25 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+}
+
+/// The flags of `refs`.
+#[derive(Debug, clap::Args)]
+struct RefsArgs {
+    /// The variables of this plan, and where it put them (default: the secrets detected under PATHS).
+    #[arg(long)]
+    plan: Option<PathBuf>,
+    /// A variable to look for (repeatable).
+    #[arg(long = "key", value_name = "NAME")]
+    keys: Vec<String>,
+    /// Write a unified diff (for `git apply`) to stdout or -o FILE instead of the list, which goes to stderr.
+    /// Files are never changed. Needs --plan.
+    #[arg(long)]
+    patch: bool,
+    /// Keep `os.getenv("X", default)` defaults in the rewrite, for a key missing in Vault (dropped by default:
+    /// a silent fallback hides a failed read).
+    #[arg(long, requires = "patch")]
+    keep_defaults: bool,
 }
 
 fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
@@ -135,7 +151,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
         Command::Apply { plan, yes, concurrency } => cmd_apply(cli, plan, *yes, *concurrency),
         Command::Strip { plan, remove, dry_run } => cmd_strip(cli, plan, *remove, *dry_run),
         Command::Rollback { files, plan } => cmd_rollback(cli, files, plan.as_ref()),
-        Command::Refs { paths, plan, keys } => cmd_refs(cli, &default_paths(paths), plan.as_ref(), keys),
+        Command::Refs { paths, args } => cmd_refs(cli, &default_paths(paths), args),
         Command::Example { paths, check } => cmd_example(cli, &default_paths(paths), *check),
     }
 }
@@ -436,30 +452,94 @@ fn cmd_rollback(cli: &Cli, files: &[PathBuf], plan_path: Option<&PathBuf>) -> an
     Ok(if errors > 0 { Exit::Failed } else { Exit::Ok })
 }
 
-fn cmd_refs(cli: &Cli, paths: &[PathBuf], plan_path: Option<&PathBuf>, keys: &[String]) -> anyhow::Result<Exit> {
-    let mut wanted: BTreeSet<String> = keys.iter().cloned().collect();
-    if let Some(p) = plan_path {
-        wanted.extend(plan::load(p)?.entries.into_iter().map(|e| e.key));
-    }
-    if plan_path.is_none() && keys.is_empty() {
+fn cmd_refs(cli: &Cli, paths: &[PathBuf], args: &RefsArgs) -> anyhow::Result<Exit> {
+    let options = crate::python::Options { keep_defaults: args.keep_defaults };
+    let mut query = match &args.plan {
+        Some(p) => refs::Query::from_plan(&plan::load(p)?, options),
+        None if args.patch => {
+            usage_bail!("--patch needs --plan PLAN: the rewrite reads each variable from where the plan put it")
+        }
+        None => refs::Query { options, ..refs::Query::default() },
+    };
+    query.keys.extend(args.keys.iter().cloned());
+    if args.plan.is_none() && args.keys.is_empty() {
         let d = detect::detect(paths, false).map_err(|e| vault_core::cli::UsageError(e.to_string()))?;
-        wanted.extend(
+        query.keys.extend(
             d.variables.into_iter().filter(|v| v.classification.class == secret_scan::Class::Secret).map(|v| v.key),
         );
     }
-    let found = refs::scan(paths, &wanted);
+    let outcome = refs::search(paths, &query, args.patch);
+    let found = &outcome.references;
+    let rewritten = found.iter().filter(|r| r.action == refs::Action::Rewrite).count();
     #[derive(Serialize)]
     struct Summary {
         variables: usize,
         references: usize,
+        rewritten: usize,
+        manual: usize,
+        defaults: usize,
+        patch: bool,
     }
-    let summary = Summary { variables: wanted.len(), references: found.len() };
-    emit(cli, "reference", &found, &summary, |out| {
-        for r in &found {
-            writeln!(out, "{}:{}: {} ({})", r.file, r.line, r.key, r.kind)?;
+    let summary = Summary {
+        variables: query.keys.len(),
+        references: found.len(),
+        rewritten,
+        manual: found.len() - rewritten,
+        defaults: found.iter().filter(|r| r.default).count(),
+        patch: args.patch,
+    };
+    for n in &outcome.notes {
+        eprintln!("env-migrate: note: {n}");
+    }
+    let human = |out: &mut dyn Write| -> std::io::Result<()> {
+        for r in found {
+            let col = r.column.map(|c| format!(":{c}")).unwrap_or_default();
+            let key = if r.key.is_empty() { "(computed name)" } else { r.key.as_str() };
+            let context = r.context.as_deref().map(|c| format!(", {c}")).unwrap_or_default();
+            let default = if r.default { ", has a default" } else { "" };
+            write!(out, "{}:{}{col}: {key} ({}{context}{default})", r.file, r.line, r.kind)?;
+            match (r.action, &r.target) {
+                (refs::Action::Rewrite, Some(t)) => writeln!(out, " -> reads {t} through VaultSecretsResource")?,
+                _ => writeln!(out, " -> manual")?,
+            }
+            if let Some(why) = &r.reason {
+                writeln!(out, "    {why}")?;
+            }
+            if let Some(s) = &r.suggestion {
+                writeln!(out, "    instead: {s}")?;
+            }
         }
-        writeln!(out, "\n{} places read {} migrated variables", found.len(), wanted.len())
-    })?;
+        writeln!(
+            out,
+            "\n{} places read {} migrated variables: {} rewritten by the patch, {} to change by hand",
+            found.len(),
+            query.keys.len(),
+            summary.rewritten,
+            summary.manual
+        )
+    };
+    if args.patch {
+        // stdout (or -o) carries the patch only; what was and was not rewritten goes to stderr.
+        let mut out = cli.output.open().context("opening the output")?;
+        out.write_all(outcome.patch.as_bytes())?;
+        out.finish().context("writing the patch")?;
+        let mut stderr = std::io::stderr().lock();
+        match cli.format {
+            Format::Human => human(&mut stderr)?,
+            _ => {
+                let records = found.iter().map(|r| ("reference", serde_json::to_value(r)));
+                for (kind, record) in records.chain([("summary", serde_json::to_value(&summary))]) {
+                    let mut record = record?;
+                    if let Some(map) = record.as_object_mut() {
+                        map.insert("type".into(), kind.into());
+                    }
+                    writeln!(stderr, "{record}")?;
+                }
+            }
+        }
+        return Ok(if summary.manual == 0 { Exit::Ok } else { Exit::No });
+    }
+    emit(cli, "reference", found, &summary, |out| human(out))?;
     Ok(if found.is_empty() { Exit::Ok } else { Exit::No })
 }
 

@@ -4,7 +4,8 @@
 //! semantics, with byte spans), [`detect`] classifies each variable with secret-scan's classifier, [`plan`] maps
 //! secrets to KV v2 paths and writes a reviewable plan holding fingerprints (never values), [`apply`] writes
 //! with check-and-set and reads every value back, [`strip`] rewrites the files atomically with a backup and
-//! [`strip::rollback`] restores it, [`refs`] finds code that still reads the variables, and [`example`] keeps
+//! [`strip::rollback`] restores it, [`refs`] finds code that still reads the variables (and, with [`python`], rewrites Dagster assets to read
+//! them from Vault as a patch), and [`example`] keeps
 //! `.env.example` in step.
 
 pub mod apply;
@@ -15,6 +16,7 @@ pub mod example;
 pub mod fsutil;
 pub mod parse;
 pub mod plan;
+pub mod python;
 pub mod refs;
 pub mod strip;
 

@@ -55,3 +55,48 @@ fn an_edited_plan_is_validated() {
     assert!(stderr.contains(".env:2 DB_ADMIN_PASSWORD: goes to"), "{stderr}");
     assert!(!stderr.contains("Kq8xWv2mQz7rTy4nLb8s") && !stderr.contains("Adm1n-Pa55w0rd-7h8j9k0l"));
 }
+
+/// The migration guide's section on `refs` names flags and record fields: they must be the tool's.
+#[test]
+fn the_guide_matches_refs() {
+    let guide =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/secret-migration-guide.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, help, _) = run(cmd(dir.path()).args(["refs", "--help"]));
+    assert_eq!(code(&out), 0);
+    for flag in ["--patch", "--keep-defaults", "--plan", "--key"] {
+        assert!(help.contains(flag), "refs --help lacks {flag}");
+        assert!(guide.contains(flag), "the guide lacks {flag}");
+    }
+    // --patch without a plan is a usage error; --keep-defaults needs --patch.
+    let (out, _, stderr) = run(cmd(dir.path()).args(["refs", ".", "--patch"]));
+    assert_eq!(code(&out), 2, "{stderr}");
+    assert!(stderr.contains("--patch needs --plan"), "{stderr}");
+    let (out, _, _) = run(cmd(dir.path()).args(["refs", ".", "--keep-defaults", "--key", "X"]));
+    assert_eq!(code(&out), 2);
+
+    // Every field a record carries is documented, and so is every summary field.
+    std::fs::write(
+        dir.path().join("job.py"),
+        "import os\nfrom dagster import asset\nTOKEN = os.getenv('API_TOKEN', 'x')\n@asset\ndef a():\n    return os.environ['API_TOKEN']\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("run.sh"), "curl -H \"$API_TOKEN\"\n").unwrap();
+    let (out, stdout, _) = run(cmd(dir.path()).args(["refs", ".", "--key", "API_TOKEN", "-f", "jsonl"]));
+    assert_eq!(code(&out), 1);
+    let records: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 4, "{stdout}");
+    let section = guide.split("## 5.").nth(1).unwrap().split("## 6.").next().unwrap();
+    for r in &records {
+        for field in r.as_object().unwrap().keys() {
+            assert!(section.contains(&format!("`{field}`")), "the guide does not document `{field}`");
+        }
+    }
+    assert_eq!(records[3]["type"], "summary");
+    let python: Vec<&serde_json::Value> = records.iter().filter(|r| r["file"] == "job.py").collect();
+    assert_eq!(python[0]["context"], "module");
+    assert_eq!(python[0]["default"], true);
+    assert_eq!(python[1]["context"], "asset a");
+    assert!(python[1]["reason"].as_str().unwrap().contains("--patch"), "{stdout}");
+    assert_eq!(records[2]["kind"], "shell");
+}

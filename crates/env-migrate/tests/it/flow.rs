@@ -184,8 +184,8 @@ async fn detect_plan_apply_strip_rollback() {
     // refs: code that still reads the variables.
     let (out, stdout, _) = run(cmd(&root).args(["refs", ".", "--plan", "plan.json"]));
     assert_eq!(code(&out), 1);
-    assert!(stdout.contains("jobs.py:2: DB_PASSWORD (python)"), "{stdout}");
-    assert!(stdout.contains("docker-compose.yml:7: WORKER_SECRET (interpolation)"), "{stdout}");
+    assert!(stdout.contains("etl/jobs.py:2:6: DB_PASSWORD (python, module) -> manual"), "{stdout}");
+    assert!(stdout.contains("deploy/docker-compose.yml:7: WORKER_SECRET (compose) -> manual"), "{stdout}");
 
     // rollback: the files are back exactly.
     let (out, stdout, stderr) = run(cmd(&root).args(["rollback", "--plan", "plan.json"]));

@@ -4,6 +4,7 @@ mod cli;
 mod crash;
 mod dotenv_compat;
 mod flow;
+mod patch;
 mod reliability;
 mod robust;
 mod safety;
