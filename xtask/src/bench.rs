@@ -36,6 +36,9 @@ enum Which {
     /// vault-backup: a snapshot of 200,000 secrets to S3 (BACKUP_BENCH_SECRETS sets the count) beside
     /// `bao operator raft snapshot save` plus an S3 CLI upload, with peak memory.
     Backup,
+    /// Reads through a three-node raft cluster (active node and standby) beside a single node, and through a
+    /// standby while the leader is killed.
+    Cluster(crate::bench_cluster::Args),
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -46,6 +49,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         Which::Audit => cargo_bench("audit-parse", "audit"),
         Which::Dagster => dagster(),
         Which::Backup => cargo_bench("vault-backup", "backup"),
+        Which::Cluster(args) => crate::bench_cluster::run(args),
     }
 }
 
@@ -97,21 +101,24 @@ fn cargo_bench(package: &str, bench: &str) -> anyhow::Result<()> {
 }
 
 /// Latency percentiles of one contender.
-struct Row {
-    name: String,
-    p50: Duration,
-    p99: Duration,
-    samples: usize,
+pub(crate) struct Row {
+    pub name: String,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub samples: usize,
+    /// The sum of every sample: how long the contender took in all.
+    pub latencies_sum: Duration,
 }
 
 impl Row {
-    fn new(name: &str, mut latencies: Vec<Duration>) -> anyhow::Result<Self> {
+    pub fn new(name: &str, mut latencies: Vec<Duration>) -> anyhow::Result<Self> {
         if latencies.is_empty() {
             bail!("{name}: no samples");
         }
         latencies.sort();
         let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
-        Ok(Row { name: name.to_owned(), p50: at(0.50), p99: at(0.99), samples: latencies.len() })
+        let latencies_sum = latencies.iter().sum();
+        Ok(Row { name: name.to_owned(), p50: at(0.50), p99: at(0.99), samples: latencies.len(), latencies_sum })
     }
 }
 
@@ -263,7 +270,7 @@ fn print_rows(rows: &[Row]) {
     }
 }
 
-fn fmt_duration(d: Duration) -> String {
+pub(crate) fn fmt_duration(d: Duration) -> String {
     let ns = d.as_nanos();
     if ns < 1_000 {
         format!("{ns} ns")

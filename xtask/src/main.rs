@@ -14,6 +14,7 @@
 //! runs that tool (`multicall.rs`).
 
 mod bench;
+mod bench_cluster;
 mod bench_scan;
 mod demo;
 mod deploy;
