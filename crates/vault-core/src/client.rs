@@ -34,6 +34,20 @@ use crate::config::{AppRoleConfig, AuthConfig, Config};
 use crate::error::{Error, Result};
 use crate::secret::SecretString;
 
+/// Declares a raw request method: crate-private, so that tools call typed methods and no endpoint path lives
+/// outside vault-core. The `testing` feature, which only dev-dependencies turn on, makes them public so that
+/// integration tests can set a server up (mount engines, write configuration) the typed API has no call for.
+macro_rules! raw_request_method {
+    ($(#[$meta:meta])* fn $name:ident $($rest:tt)*) => {
+        $(#[$meta])*
+        #[cfg(feature = "testing")]
+        pub async fn $name $($rest)*
+        $(#[$meta])*
+        #[cfg(not(feature = "testing"))]
+        pub(crate) async fn $name $($rest)*
+    };
+}
+
 /// First backoff step; each retry doubles it, up to [`MAX_BACKOFF`], and waits a random 50–100 % of the step.
 const BASE_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(3);
@@ -590,61 +604,67 @@ impl Client {
         matches!(self.inner.config.auth, AuthConfig::AppRole(_))
     }
 
-    /// Calls an endpoint that `vaultrs` does not cover, with the session's token, retries and error mapping.
-    /// `api_path` is the path after `/v1/`. Returns the JSON body, or `None` for an empty (204) answer.
-    pub async fn request(
-        &self,
-        method: Method,
-        api_path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<Option<serde_json::Value>> {
-        let body = body.map(|b| serde_json::to_vec(b).expect("JSON values serialize"));
-        let op = Op::new(verb(&method), api_path);
-        self.request_bytes(method.clone(), api_path, body.as_deref(), "application/json", op).await
+    raw_request_method! {
+        /// Calls an endpoint that `vaultrs` does not cover, with the session's token, retries and error mapping.
+        /// `api_path` is the path after `/v1/`. Returns the JSON body, or `None` for an empty (204) answer.
+        fn request(
+            &self,
+            method: Method,
+            api_path: &str,
+            body: Option<&serde_json::Value>,
+        ) -> Result<Option<serde_json::Value>> {
+            let body = body.map(|b| serde_json::to_vec(b).expect("JSON values serialize"));
+            let op = Op::new(verb(&method), api_path);
+            self.request_bytes(method.clone(), api_path, body.as_deref(), "application/json", op).await
+        }
     }
 
-    /// Like [`Client::request`], with a raw body, content type and the operation to name in errors.
-    pub async fn request_bytes(
-        &self,
-        method: Method,
-        api_path: &str,
-        body: Option<&[u8]>,
-        content_type: &'static str,
-        op: Op<'_>,
-    ) -> Result<Option<serde_json::Value>> {
-        self.execute(op, |session| {
-            let method = method.clone();
-            async move {
-                let request = self.http_request(method, api_path, session.token.as_ref());
-                let request = match body {
-                    Some(b) => request.header(CONTENT_TYPE, content_type).body(b.to_vec()),
-                    None => request,
-                };
+    raw_request_method! {
+        /// Like [`Client::request`], with a raw body, content type and the operation to name in errors.
+        fn request_bytes(
+            &self,
+            method: Method,
+            api_path: &str,
+            body: Option<&[u8]>,
+            content_type: &'static str,
+            op: Op<'_>,
+        ) -> Result<Option<serde_json::Value>> {
+            self.execute(op, |session| {
+                let method = method.clone();
+                async move {
+                    let request = self.http_request(method, api_path, session.token.as_ref());
+                    let request = match body {
+                        Some(b) => request.header(CONTENT_TYPE, content_type).body(b.to_vec()),
+                        None => request,
+                    };
+                    self.send_json(request, op).await
+                }
+            })
+            .await
+        }
+    }
+
+    raw_request_method! {
+        /// Calls an unauthenticated endpoint (`sys/init`, `sys/unseal`) without a token, so it works on a sealed or
+        /// uninitialised server whatever credentials the client has. Checks the status and retries like
+        /// [`Client::request`].
+        fn request_anonymous(
+            &self,
+            method: Method,
+            api_path: &str,
+            body: Option<&serde_json::Value>,
+        ) -> Result<Option<serde_json::Value>> {
+            let op = Op::new(verb(&method), api_path);
+            let body = body.map(|b| serde_json::to_vec(b).expect("JSON values serialize"));
+            self.retrying(op, || async {
+                let mut request = self.http_request(method.clone(), api_path, None);
+                if let Some(b) = &body {
+                    request = request.header(CONTENT_TYPE, "application/json").body(b.clone());
+                }
                 self.send_json(request, op).await
-            }
-        })
-        .await
-    }
-
-    /// Calls an unauthenticated endpoint (`sys/init`, `sys/unseal`) without a token, so it works on a sealed or
-    /// uninitialised server whatever credentials the client has. Checks the status and retries like
-    /// [`Client::request`].
-    pub async fn request_anonymous(
-        &self,
-        method: Method,
-        api_path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<Option<serde_json::Value>> {
-        let op = Op::new(verb(&method), api_path);
-        let body = body.map(|b| serde_json::to_vec(b).expect("JSON values serialize"));
-        self.retrying(op, || async {
-            let mut request = self.http_request(method.clone(), api_path, None);
-            if let Some(b) = &body {
-                request = request.header(CONTENT_TYPE, "application/json").body(b.clone());
-            }
-            self.send_json(request, op).await
-        })
-        .await
+            })
+            .await
+        }
     }
 
     /// Sends a request and reads its JSON answer: a non-2xx status is a typed error, an empty body is `None`.
@@ -663,50 +683,81 @@ impl Client {
             .map_err(|e| Error::Response { path: op.path.to_owned(), detail: format!("not JSON: {e}") })
     }
 
-    /// Calls an endpoint and returns its status and body whatever the status, retrying only failed connections.
-    /// For endpoints whose status codes are answers (`sys/health`).
-    pub async fn request_unchecked(&self, method: Method, api_path: &str) -> Result<(StatusCode, bytes::Bytes)> {
-        let op = Op::new("read", api_path);
-        self.retrying(op, || async {
-            let response =
-                self.http_request(method.clone(), api_path, None).send().await.map_err(|e| self.map_transport(&e))?;
-            let status = response.status();
-            let bytes = response.bytes().await.map_err(|e| self.map_transport(&e))?;
-            Ok((status, bytes))
-        })
-        .await
+    raw_request_method! {
+        /// Calls an endpoint and returns its status and body whatever the status, retrying only failed connections.
+        /// For endpoints whose status codes are answers (`sys/health`).
+        fn request_unchecked(&self, method: Method, api_path: &str) -> Result<(StatusCode, bytes::Bytes)> {
+            let op = Op::new("read", api_path);
+            self.retrying(op, || async {
+                let response =
+                    self.http_request(method.clone(), api_path, None).send().await.map_err(|e| self.map_transport(&e))?;
+                let status = response.status();
+                let bytes = response.bytes().await.map_err(|e| self.map_transport(&e))?;
+                Ok((status, bytes))
+            })
+            .await
+        }
     }
 
-    /// Starts a GET whose body the caller streams (raft snapshots): retried until the response starts, never after.
-    pub async fn get_stream(&self, api_path: &str) -> Result<reqwest::Response> {
-        let op = Op::new("read", api_path);
-        self.execute(op, |session| async move {
-            let response = self
-                .http_request(Method::GET, api_path, session.token.as_ref())
-                .send()
-                .await
-                .map_err(|e| self.map_transport(&e))?;
-            if response.status().is_success() {
-                return Ok(response);
-            }
-            let status = response.status();
-            let bytes = response.bytes().await.unwrap_or_default();
-            Err(self.status_error(status, &bytes, op))
-        })
-        .await
+    raw_request_method! {
+        /// Starts a GET whose body the caller streams (raft snapshots): retried until the response starts, never after.
+        fn get_stream(&self, api_path: &str) -> Result<reqwest::Response> {
+            let op = Op::new("read", api_path);
+            self.execute(op, |session| async move {
+                let response = self
+                    .http_request(Method::GET, api_path, session.token.as_ref())
+                    .send()
+                    .await
+                    .map_err(|e| self.map_transport(&e))?;
+                if response.status().is_success() {
+                    return Ok(response);
+                }
+                let status = response.status();
+                let bytes = response.bytes().await.unwrap_or_default();
+                Err(self.status_error(status, &bytes, op))
+            })
+            .await
+        }
     }
 
-    /// Reads `data` from an endpoint's JSON answer into `T`.
-    pub async fn read_data<T: DeserializeOwned>(
+    /// Sends a request whose body is a stream (a raft snapshot being restored), with the session's token. The
+    /// body can be sent only once, so this is not retried: a failure is reported as it happened.
+    pub(crate) async fn send_stream(
         &self,
         method: Method,
         api_path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<T> {
-        let answer = self.request(method, api_path, body).await?;
-        let data = answer.and_then(|mut v| v.get_mut("data").map(serde_json::Value::take)).unwrap_or_default();
-        serde_json::from_value(data)
-            .map_err(|e| Error::Response { path: api_path.to_owned(), detail: format!("unexpected data: {e}") })
+        body: reqwest::Body,
+        content_type: &'static str,
+        op: Op<'_>,
+    ) -> Result<Option<serde_json::Value>> {
+        self.bounded(op, async {
+            let session = match self.session().await {
+                Ok(session) => session,
+                Err(error @ Error::Sealed { .. }) => return Err(self.sealed_or_uninitialised(error).await),
+                Err(error) => return Err(error),
+            };
+            let request = self
+                .http_request(method, api_path, session.token.as_ref())
+                .header(CONTENT_TYPE, content_type)
+                .body(body);
+            self.send_json(request, op).await
+        })
+        .await
+    }
+
+    raw_request_method! {
+        /// Reads `data` from an endpoint's JSON answer into `T`.
+        fn read_data<T: DeserializeOwned>(
+            &self,
+            method: Method,
+            api_path: &str,
+            body: Option<&serde_json::Value>,
+        ) -> Result<T> {
+            let answer = self.request(method, api_path, body).await?;
+            let data = answer.and_then(|mut v| v.get_mut("data").map(serde_json::Value::take)).unwrap_or_default();
+            serde_json::from_value(data)
+                .map_err(|e| Error::Response { path: api_path.to_owned(), detail: format!("unexpected data: {e}") })
+        }
     }
 
     fn http_request(&self, method: Method, api_path: &str, token: Option<&SecretString>) -> reqwest::RequestBuilder {
