@@ -49,3 +49,20 @@ pub fn parse_devices(answer: &serde_json::Value) -> Vec<AuditDevice> {
     devices.sort_by(|a, b| a.path.cmp(&b.path));
     devices
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn devices_come_from_either_shape() {
+        let device = json!({"type": "file", "description": "", "options": {"file_path": "/var/log/a"}});
+        let flat = json!({"file/": device, "request_id": "x", "lease_id": ""});
+        let nested = json!({"data": {"file/": device, "sys/": {"type": "syslog"}}});
+        assert_eq!(parse_devices(&flat), vec![AuditDevice { path: "file/".into(), device_type: "file".into() }]);
+        assert_eq!(parse_devices(&nested).len(), 2);
+        assert!(parse_devices(&json!({})).is_empty());
+    }
+}
