@@ -23,7 +23,7 @@ pub struct StaticRole {
     #[serde(default)]
     pub rotation_period: u64,
     /// When the server last rotated the password.
-    #[serde(default, skip_serializing)]
+    #[serde(default)]
     pub last_vault_rotation: Option<DateTime<Utc>>,
 }
 

@@ -8,6 +8,14 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::secret::SecretString;
 
+/// The API paths of a token's own endpoints, as policies and their test matrices name them.
+pub mod paths {
+    /// Where a token looks itself up (TTL, policies); the client calls it before a configured token's first use.
+    pub const LOOKUP_SELF: &str = "auth/token/lookup-self";
+    /// Where a token revokes itself.
+    pub const REVOKE_SELF: &str = "auth/token/revoke-self";
+}
+
 /// What [`Client::token_create`] asks for.
 #[derive(Clone, Debug, Serialize)]
 pub struct TokenRequest {
