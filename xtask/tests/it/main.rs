@@ -9,6 +9,7 @@ mod install;
 mod scripts;
 mod systemd;
 mod systemd_jobs;
+mod tidy;
 mod units;
 
 use std::net::TcpListener;
