@@ -77,7 +77,8 @@ pub fn parse_creds_path(path: &str) -> Option<(&str, &str, CredsKind)> {
     path.rsplit_once("/creds/").map(|(mount, role)| (mount, role, CredsKind::Dynamic))
 }
 
-fn static_role_path(mount: &str, role: &str) -> String {
+/// The API path of the static role `role` at `mount` (also how a rotation policy names it).
+pub fn static_role_path(mount: &str, role: &str) -> String {
     format!("{}/static-roles/{}", mount.trim_matches('/'), role.trim_matches('/'))
 }
 
@@ -148,5 +149,20 @@ impl Client {
             last_vault_rotation,
             path,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_paths_are_built_and_split_alike() {
+        assert_eq!(creds_path("/database/", "etl", CredsKind::Dynamic), "database/creds/etl");
+        assert_eq!(creds_path("db", "app", CredsKind::Static), "db/static-creds/app");
+        assert_eq!(parse_creds_path("db/static-creds/app"), Some(("db", "app", CredsKind::Static)));
+        assert_eq!(parse_creds_path("a/b/creds/etl"), Some(("a/b", "etl", CredsKind::Dynamic)));
+        assert_eq!(parse_creds_path("etl"), None);
+        assert_eq!(static_role_path("database", "app"), "database/static-roles/app");
     }
 }
