@@ -11,7 +11,7 @@ use serde::Serialize;
 use vault_core::database::{CredsKind, creds_path};
 use vault_core::{Client, Exit, SecretString};
 
-use crate::db::{DbCreds, DbKind, db_creds};
+use crate::db::{DbCreds, db_creds};
 use crate::error::{Error, Result};
 use crate::guard::AllowedNames;
 use crate::manifest::{DatabaseSpec, SecretSpec};

@@ -692,17 +692,11 @@ async fn wait_for_listener(client: &Client, layout: &Layout) -> anyhow::Result<v
 
 /// Right after unseal a node answers 429 for a moment while it becomes active.
 async fn wait_active(client: &Client) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let health = client.health().await?;
-        if health.state == NodeState::Active {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            bail!("the server is {:?} after unsealing, not active", health.state);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let state = client.wait_until_active(Duration::from_secs(30)).await?;
+    if state != NodeState::Active {
+        bail!("the server is {state:?} after unsealing, not active");
     }
+    Ok(())
 }
 
 /// Stops a local deployment's server.

@@ -205,15 +205,15 @@ fn the_checks_see_what_they_look_for() {
     let code = scan(
         "// \"sys/health\"\nlet a = \"sys/storage/raft/snapshot\";\nlet q = '\"';\nlet b = r#\"auth/token/create\"#;\nlet m = format!(\"{mount}/static-creds/{role}\");\nlet s = \"sys/health answered\";\n#[cfg(test)]\nmod tests { const X: &str = \"sys/mounts\"; }\n",
     );
-    let endpoints: Vec<&str> =
-        code.literals.iter().filter(|(_, l)| is_endpoint(l)).map(|(_, l)| l.as_str()).collect();
+    let endpoints: Vec<&str> = code.literals.iter().filter(|(_, l)| is_endpoint(l)).map(|(_, l)| l.as_str()).collect();
     assert_eq!(endpoints, ["sys/storage/raft/snapshot", "auth/token/create", "{mount}/static-creds/{role}"]);
     assert_eq!(code.literals.iter().find(|(_, l)| l.starts_with("auth/")).map(|(n, _)| *n), Some(4));
     assert!(!is_endpoint("secret/app/db") && !is_endpoint("sys/health answered HTTP {}") && !is_endpoint("approle"));
 }
 
 /// The backticked paths in docs/ARCHITECTURE.md: those from the workspace root (`crates/…`, `xtask/…`,
-/// `policies/…`, …), and file names (`kv.rs`, `deploy/setup.rs`) named under a crate's heading, found in that crate.
+/// `policies/…`, …), paths inside every crate (`src/lib.rs`, `tests/it/…`) found in some crate, and file names
+/// (`kv.rs`, `deploy/setup.rs`) named under a crate's heading, found in that crate.
 #[test]
 fn every_path_architecture_names_exists() {
     let root = root();
@@ -238,6 +238,16 @@ fn every_path_architecture_names_exists() {
                 checked += 1;
                 if !exists_glob(&root, token) {
                     missing.push(token.to_owned());
+                }
+            } else if token.ends_with(".rs")
+                && token.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_/.-".contains(c))
+                && (token.starts_with("src/") || token.starts_with("tests/"))
+            {
+                // A path inside every crate ("each tool's `tests/it/reliability.rs`"): some crate must have it.
+                checked += 1;
+                let crates = std::fs::read_dir(root.join("crates")).unwrap();
+                if !crates.filter_map(Result::ok).any(|c| c.path().join(token).is_file()) {
+                    missing.push(format!("{token} (in no crate)"));
                 }
             } else if token.ends_with(".rs")
                 && token.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_/.-".contains(c))
