@@ -1,11 +1,11 @@
 //! The client: the one place the tools talk to Vault.
 //!
-//! It owns one TLS-configured `reqwest` client ([`transport`]). Endpoints that `vaultrs` covers go through
+//! It owns one TLS-configured `reqwest` client (`transport`). Endpoints that `vaultrs` covers go through
 //! `vaultrs` on that client; the rest go through the crate-private raw request methods on the same client, so
 //! there is one TLS stack and one connection pool. The tools call the typed methods of the endpoint modules
 //! (`kv`, `sys`, `token`, `approle`, `database`), never a path.
 //!
-//! Every call goes through `Client::execute` ([`retry`], with the token handling of [`session`]), which
+//! Every call goes through `Client::execute` (`retry`, with the token handling of `session`), which
 //! - makes sure the token is usable first: looks a configured token up once to learn its TTL, renews it at half
 //!   the TTL, logs in again with AppRole when renewal is refused or the token expires, and fails closed when it
 //!   cannot (no request goes out with a token known to be dead);

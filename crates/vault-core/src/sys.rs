@@ -2,7 +2,7 @@
 //! capabilities and audit-hash.
 //!
 //! `sys/health` answers with its status code (200 active, 429 standby, 472 DR secondary, 473 performance
-//! standby, 501 not initialised, 503 sealed), so it is read with [`Client::request_unchecked`] and mapped here
+//! standby, 501 not initialised, 503 sealed), so it is read with `Client::request_unchecked` and mapped here
 //! rather than treated as an error.
 //!
 //! The submodules hold the rest of `sys/`: [`seal`] (waiting for active or sealed), [`raft`] (snapshots streamed

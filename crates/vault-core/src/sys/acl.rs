@@ -132,3 +132,25 @@ pub fn parse_capabilities<P: AsRef<str>>(answer: &serde_json::Value, paths: &[P]
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn capabilities_are_read_from_every_shape_of_answer() {
+        let paths = ["a", "b"];
+        let flat = json!({"a": ["read"], "b": ["deny"]});
+        let nested = json!({"data": {"a": ["read"], "b": ["deny"]}});
+        for answer in [flat, nested] {
+            let found = parse_capabilities(&answer, &paths);
+            assert_eq!(found["a"], ["read"]);
+            assert_eq!(found["b"], ["deny"]);
+        }
+        let single = json!({"capabilities": ["list"]});
+        assert_eq!(parse_capabilities(&single, &["x"])["x"], ["list"]);
+        assert!(!parse_capabilities(&json!({"a": ["read"]}), &paths).contains_key("b"), "missing stays missing");
+    }
+}
