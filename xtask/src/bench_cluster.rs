@@ -28,8 +28,8 @@ fn client(addr: &str, ca: &std::path::Path, token: &str) -> anyhow::Result<Clien
 }
 
 async fn seed(client: &Client, path: &KvPath) -> anyhow::Result<()> {
-    let mount = serde_json::json!({ "type": "kv", "options": { "version": "2" } });
-    client.request(reqwest::Method::POST, "sys/mounts/secret", Some(&mount)).await?;
+    let options = [("version".to_owned(), "2".to_owned())].into_iter().collect();
+    client.enable_mount("secret", "kv", &options).await?;
     let mut data = SecretMap::new();
     for (k, v) in [("host", "db.internal"), ("user", "etl"), ("password", "bench-password-3f9a"), ("port", "5432")] {
         data.insert(k.to_owned(), SecretString::from(v));

@@ -1,15 +1,16 @@
 //! Talking to a server: reading, writing and deleting ACL policies, minting a token that carries exactly a
 //! set of policies, asking `sys/capabilities` about it, and sending real requests with it.
 //!
-//! Everything goes through `vault_core::Client`. Two gaps in it are bridged here rather than there:
-//! `sys/policies/acl` and `sys/capabilities` (for another token) are called with [`vault_core::Client::request`],
-//! and because the client looks its token up before first use, the token used for real requests carries one
-//! extra policy granting only `auth/token/lookup-self` (see [`Minted`]).
+//! Everything goes through `vault_core::Client`'s typed methods (ACL policies, tokens, capabilities, and
+//! [`vault_core::Client::try_operation`] for the real requests). Because the client looks its token up before
+//! first use, the token used for real requests carries one extra policy granting only `auth/token/lookup-self`
+//! (see [`Minted`]).
 
 use std::collections::BTreeMap;
 
-use reqwest::Method;
 use vault_core::config::AuthConfig;
+use vault_core::sys::acl;
+use vault_core::token::{TokenRequest, paths};
 use vault_core::{Client, Config, Error as VaultError, SecretString};
 
 use crate::cases::{Case, Expect};
@@ -56,37 +57,29 @@ impl Server {
 
     /// The names of every ACL policy on the server.
     pub async fn list_policies(&self) -> Result<Vec<String>, VaultError> {
-        let answer = self.client.request(list(), "sys/policies/acl", None).await?.unwrap_or_default();
-        let keys = answer.pointer("/data/keys").and_then(|k| k.as_array()).cloned().unwrap_or_default();
-        Ok(keys.into_iter().filter_map(|k| k.as_str().map(str::to_owned)).collect())
+        self.client.policy_list().await
     }
 
     /// The text of a policy, or `None` when there is no such policy.
     pub async fn read_policy(&self, name: &str) -> Result<Option<String>, VaultError> {
-        match self.client.request(Method::GET, &policy_path(name), None).await {
-            Ok(answer) => {
-                Ok(answer.and_then(|a| a.pointer("/data/policy").and_then(|p| p.as_str()).map(str::to_owned)))
-            }
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.client.policy_read(name).await
     }
 
     /// Creates or replaces a policy.
     pub async fn write_policy(&self, name: &str, text: &str) -> Result<(), VaultError> {
-        let body = serde_json::json!({ "policy": text });
-        self.client.request(Method::PUT, &policy_path(name), Some(&body)).await.map(drop)
+        self.client.policy_write(name, text).await
     }
 
     /// Deletes a policy.
     pub async fn delete_policy(&self, name: &str) -> Result<(), VaultError> {
-        self.client.request(Method::DELETE, &policy_path(name), None).await.map(drop)
+        self.client.policy_delete(name).await
     }
 
     /// Mints tokens carrying `policies` (already on the server). `helper` names a policy this call writes,
     /// granting only `auth/token/lookup-self`, for the probing token; delete it when done.
     pub async fn mint(&self, policies: &[String], helper: &str) -> Result<Minted, VaultError> {
-        self.write_policy(helper, "path \"auth/token/lookup-self\" {\n  capabilities = [\"read\"]\n}\n").await?;
+        let text = format!("path \"{}\" {{\n  capabilities = [\"read\"]\n}}\n", paths::LOOKUP_SELF);
+        self.write_policy(helper, &text).await?;
         let exact = self.create_token(policies).await?;
         let mut with_helper = policies.to_vec();
         with_helper.push(helper.to_owned());
@@ -96,28 +89,20 @@ impl Server {
 
     /// Creates a 15-minute token carrying exactly `policies` (not even `default`).
     pub async fn create_token(&self, policies: &[String]) -> Result<SecretString, VaultError> {
-        let body = serde_json::json!({
-            "policies": policies,
-            "no_default_policy": true,
-            "ttl": "15m",
-            "renewable": false,
-            "display_name": "policy-gen-test",
-        });
-        let answer = self.client.request(Method::POST, "auth/token/create", Some(&body)).await?.unwrap_or_default();
-        answer
-            .pointer("/auth/client_token")
-            .and_then(|t| t.as_str())
-            .map(|t| SecretString::new(t.to_owned()))
-            .ok_or_else(|| VaultError::Response {
-                path: "auth/token/create".into(),
-                detail: "no client_token in the answer".into(),
+        self.client
+            .token_create(&TokenRequest {
+                policies: policies.to_vec(),
+                no_default_policy: true,
+                ttl: "15m".into(),
+                renewable: false,
+                display_name: "policy-gen-test".into(),
             })
+            .await
     }
 
     /// Revokes a token (errors are ignored by callers cleaning up).
     pub async fn revoke(&self, token: &SecretString) -> Result<(), VaultError> {
-        let body = serde_json::json!({ "token": token.expose() });
-        self.client.request(Method::POST, "auth/token/revoke", Some(&body)).await.map(drop)
+        self.client.token_revoke(token).await
     }
 
     /// What `sys/capabilities` answers for `token` on each path, in one request.
@@ -126,22 +111,7 @@ impl Server {
         token: &SecretString,
         paths: &[String],
     ) -> Result<BTreeMap<String, Vec<String>>, VaultError> {
-        let body = serde_json::json!({ "token": token.expose(), "paths": paths });
-        let answer = self.client.request(Method::POST, "sys/capabilities", Some(&body)).await?.unwrap_or_default();
-        let data = answer.get("data").cloned().unwrap_or_else(|| answer.clone());
-        let mut out = BTreeMap::new();
-        for path in paths {
-            let caps = data
-                .get(path.as_str())
-                .or_else(|| (paths.len() == 1).then(|| data.get("capabilities")).flatten())
-                .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
-                .ok_or_else(|| VaultError::Response {
-                    path: "sys/capabilities".into(),
-                    detail: format!("no answer for path {path:?}"),
-                })?;
-            out.insert(path.clone(), caps);
-        }
-        Ok(out)
+        self.client.capabilities(token, paths).await
     }
 
     /// Sends the request `op` on `path` with `token` and reports whether the ACL let it through.
@@ -158,15 +128,15 @@ impl Server {
 /// Sends the request `op` on `path` with `client`'s token and reports whether the ACL let it through. Writes send
 /// an empty body, which the ACL judges before any handler validates it.
 async fn send(client: &Client, op: Operation, path: &str) -> Result<Option<Probe>, VaultError> {
-    let (method, body) = match op {
-        Operation::Read => (Method::GET, None),
-        Operation::List => (list(), None),
-        Operation::Create | Operation::Update => (Method::POST, Some(serde_json::json!({}))),
-        Operation::Delete => (Method::DELETE, None),
+    let operation = match op {
+        Operation::Read => acl::Operation::Read,
+        Operation::List => acl::Operation::List,
+        Operation::Create | Operation::Update => acl::Operation::Write,
+        Operation::Delete => acl::Operation::Delete,
         Operation::Patch | Operation::Scan => return Ok(None),
     };
-    let outcome = match client.request(method, path.trim_start_matches('/'), body.as_ref()).await {
-        Ok(_) => Probe { allowed: true, answer: "success".into() },
+    let outcome = match client.try_operation(operation, path).await {
+        Ok(()) => Probe { allowed: true, answer: "success".into() },
         Err(VaultError::PermissionDenied { .. }) => Probe { allowed: false, answer: "403 permission denied".into() },
         Err(e @ (VaultError::Unreachable { .. } | VaultError::Tls { .. } | VaultError::Sealed { .. })) => {
             return Err(e);
@@ -174,14 +144,6 @@ async fn send(client: &Client, op: Operation, path: &str) -> Result<Option<Probe
         Err(other) => Probe { allowed: true, answer: format!("past the ACL: {other}") },
     };
     Ok(Some(outcome))
-}
-
-fn list() -> Method {
-    Method::from_bytes(b"LIST").expect("LIST is a valid method name")
-}
-
-fn policy_path(name: &str) -> String {
-    format!("sys/policies/acl/{name}")
 }
 
 /// Whether capabilities from the server let `op` on `path` through, by the same rule as
@@ -242,7 +204,7 @@ async fn judge_with(server: &Server, minted: &Minted, cases: &[Case]) -> Result<
         let capabilities = answers.get(&case.path).cloned().unwrap_or_default();
         let allowed = allowed_by(&capabilities, case.operation, &case.path);
         // The probing token can always look itself up (the helper policy), so that one path is not probed.
-        let probe = case.request && case.path.trim_start_matches('/') != "auth/token/lookup-self";
+        let probe = case.request && case.path.trim_start_matches('/') != paths::LOOKUP_SELF;
         let request = if probe { server.probe(&minted.probe, case.operation, &case.path).await? } else { None };
         out.push(LiveVerdict { capabilities, allowed, request });
     }
@@ -266,7 +228,7 @@ pub async fn judge_self(client: &Client, cases: &[Case]) -> Result<Vec<LiveVerdi
         let capabilities = answers.get(&case.path).cloned().unwrap_or_default();
         let allowed = allowed_by(&capabilities, case.operation, &case.path);
         let path = case.path.trim_start_matches('/');
-        let probe = case.request && path != "auth/token/revoke-self";
+        let probe = case.request && path != paths::REVOKE_SELF;
         let request = if probe { send(&prober, case.operation, path).await? } else { None };
         out.push(LiveVerdict { capabilities, allowed, request });
     }

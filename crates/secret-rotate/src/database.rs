@@ -1,31 +1,16 @@
-//! The database secrets engine's static roles, through vault-core's generic `request` (vault-core has no typed
-//! methods for them yet): make the role match the policy, read when the server last rotated it, rotate it now,
-//! and read the current credentials for verification.
+//! The database secrets engine's static roles, through vault-core's typed methods: make the role match the
+//! policy, read when the server last rotated it, rotate it now, and read the current credentials for
+//! verification.
 
 use chrono::{DateTime, Utc};
-use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use vault_core::database::CredsKind;
 use vault_core::{Client, SecretString};
 
 use crate::exec;
 use crate::policy::{Argv, ConnectionTest, DatabaseSpec};
 
-/// A static role as the server reports it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StaticRole {
-    /// The connection it uses.
-    #[serde(default)]
-    pub db_name: String,
-    /// The database user.
-    #[serde(default)]
-    pub username: String,
-    /// The server's rotation period, in seconds.
-    #[serde(default)]
-    pub rotation_period: u64,
-    /// When the server last rotated the password.
-    #[serde(default)]
-    pub last_vault_rotation: Option<DateTime<Utc>>,
-}
+pub use vault_core::database::StaticRole;
 
 /// Whether the role had to be created or changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,17 +24,9 @@ pub enum Converged {
     Updated,
 }
 
-fn role_api(spec: &DatabaseSpec) -> String {
-    format!("{}/static-roles/{}", spec.mount, spec.role)
-}
-
 /// Reads the role; `None` when it does not exist.
 pub async fn read_role(client: &Client, spec: &DatabaseSpec) -> vault_core::Result<Option<StaticRole>> {
-    match client.read_data::<StaticRole>(Method::GET, &role_api(spec), None).await {
-        Ok(role) => Ok(Some(role)),
-        Err(vault_core::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
+    client.database_static_role(&spec.mount, &spec.role).await
 }
 
 /// Creates the role or updates its connection, user and rotation period to match the policy.
@@ -63,18 +40,19 @@ pub async fn converge_role(client: &Client, spec: &DatabaseSpec) -> vault_core::
         Some(_) => Converged::Updated,
         None => Converged::Created,
     };
-    let body = serde_json::json!({
-        "db_name": spec.db_name,
-        "username": spec.username,
-        "rotation_period": period,
-    });
-    client.request(Method::POST, &role_api(spec), Some(&body)).await?;
+    let wanted = StaticRole {
+        db_name: spec.db_name.clone(),
+        username: spec.username.clone(),
+        rotation_period: period,
+        last_vault_rotation: None,
+    };
+    client.database_write_static_role(&spec.mount, &spec.role, &wanted).await?;
     Ok(outcome)
 }
 
 /// Asks the server to rotate the role's password now.
 pub async fn rotate_role(client: &Client, spec: &DatabaseSpec) -> vault_core::Result<()> {
-    client.request(Method::POST, &format!("{}/rotate-role/{}", spec.mount, spec.role), None).await.map(drop)
+    client.database_rotate_role(&spec.mount, &spec.role).await
 }
 
 /// The role's current credentials.
@@ -90,16 +68,12 @@ pub struct StaticCreds {
 
 /// Reads the role's current credentials (`static-creds`).
 pub async fn read_creds(client: &Client, spec: &DatabaseSpec) -> vault_core::Result<StaticCreds> {
-    #[derive(Deserialize)]
-    struct Creds {
-        username: String,
-        password: SecretString,
-        #[serde(default)]
-        last_vault_rotation: Option<DateTime<Utc>>,
-    }
-    let api = format!("{}/static-creds/{}", spec.mount, spec.role);
-    let c: Creds = client.read_data(Method::GET, &api, None).await?;
-    Ok(StaticCreds { username: c.username, password: c.password, last_vault_rotation: c.last_vault_rotation })
+    let c = client.database_creds(&spec.mount, &spec.role, CredsKind::Static).await?;
+    Ok(StaticCreds {
+        username: c.username.expose().to_owned(),
+        password: c.password,
+        last_vault_rotation: c.last_vault_rotation,
+    })
 }
 
 /// Logs in as the role's user with its current password through `psql` (`select 1`). The password is handed over

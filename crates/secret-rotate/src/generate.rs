@@ -1,7 +1,6 @@
 //! New values for the `generate` strategy: random characters from a charset, or the server's password policy.
 
 use rand::Rng;
-use reqwest::Method;
 use vault_core::{Client, SecretString};
 
 use crate::policy::GenerateSource;
@@ -10,15 +9,7 @@ use crate::policy::GenerateSource;
 pub async fn new_value(client: &Client, source: &GenerateSource) -> vault_core::Result<SecretString> {
     match source {
         GenerateSource::Charset { chars, length } => Ok(random(chars, *length)),
-        GenerateSource::PasswordPolicy(name) => {
-            #[derive(serde::Deserialize)]
-            struct Generated {
-                password: SecretString,
-            }
-            let api = format!("sys/policies/password/{name}/generate");
-            let g: Generated = client.read_data(Method::GET, &api, None).await?;
-            Ok(g.password)
-        }
+        GenerateSource::PasswordPolicy(name) => client.generate_password(name).await,
     }
 }
 

@@ -452,7 +452,7 @@ fn validate(raw: RawPolicy, line: usize) -> Result<SecretRotationPolicy, Vec<Str
 
     let target = match (&strategy, raw.path) {
         (Some(Strategy::Database(d)), path) => {
-            let name = format!("{}/static-roles/{}", d.mount, d.role);
+            let name = vault_core::database::static_role_path(&d.mount, &d.role);
             if let Some(p) = path
                 && normalize(&p) != name
             {

@@ -8,6 +8,11 @@
 //! AWS CLI's upload to the same SeaweedFS) run back to back. Printed: seconds and peak RSS (GNU time) of each, and
 //! the snapshot size. Target: no slower than the pair, and vault-backup's peak memory flat as the snapshot grows.
 //!
+//! Then the restore: the largest backup (from S3, as `vault-backup restore` reads it in production) into a second,
+//! fresh OpenBao (raft + TLS), verified, streamed into `snapshot-force`, unsealed with the source's shares, beside
+//! `bao operator raft snapshot restore -force` of the same snapshot from a file. Printed: seconds and peak RSS
+//! of each, against the goal of at most 64 MiB for vault-backup (it streams; the snapshot never sits in memory).
+//!
 //! The AWS CLI comes from PyPI (`awscli`) into `target/tools/bench-awscli` on first use.
 //!
 //! `cargo bench -p vault-backup --bench backup` (wired as `cargo xtask bench backup`).
@@ -131,6 +136,7 @@ fn main() {
         "speedup"
     );
     let mut written = 0;
+    let mut largest = None;
     for size in [total / 10, total] {
         let t = Instant::now();
         rt.block_on(fill(&root, written, size));
@@ -163,5 +169,57 @@ fn main() {
             cp_rss as f64 / 1024.0,
             pair / ours_secs
         );
+        largest = Some((size, file, bytes));
     }
+    let (size, file, bytes) = largest.expect("at least one size");
+    restore(&rt, &vault, &s3, &ours, &bao, &dir, size, &file, bytes);
+}
+
+/// Restores the backup of `size` secrets into a fresh server with `vault-backup restore`, then the same snapshot
+/// with `bao operator raft snapshot restore -force`, and prints time and peak RSS of each.
+#[allow(clippy::too_many_arguments, reason = "one call from main, with everything the phase needs")]
+fn restore(
+    rt: &tokio::runtime::Runtime,
+    source: &vault_testkit::TlsServer,
+    s3: &vault_testkit::S3Server,
+    ours: &Path,
+    bao: &Path,
+    dir: &Path,
+    size: usize,
+    file: &Path,
+    bytes: u64,
+) {
+    const GOAL_MIB: f64 = 64.0;
+    let target = rt.block_on(vault_testkit::TlsServer::start()).expect("a second OpenBao");
+    let keys = dir.join("source-keys");
+    std::fs::write(&keys, source.unseal_keys().join("\n")).expect("key file");
+    let mut env: Vec<(String, String)> = target.env();
+    env.extend(s3.env());
+    let mut restore = scrubbed(ours);
+    restore
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(["restore", &format!("s3://backups/ours-{size}"), "--to", target.addr(), "--key-file"])
+        .arg(&keys);
+    let (ours_secs, ours_rss) = timed(&format!("restore-ours-{size}"), &restore, dir);
+
+    // The target now holds the source's data, so the source's root token is valid on it.
+    let mut bao_restore = scrubbed(bao);
+    bao_restore
+        .envs(target.env())
+        .env("VAULT_TOKEN", source.root_token())
+        .args(["operator", "raft", "snapshot", "restore", "-force"])
+        .arg(file);
+    let (bao_secs, bao_rss) = timed(&format!("restore-bao-{size}"), &bao_restore, dir);
+    println!();
+    println!(
+        "{:>10} | {:>26} | {:>26} | {:>9}",
+        "snapshot", "vault-backup restore s / peak", "bao snapshot restore s / peak", "peak goal"
+    );
+    let verdict = if ours_rss as f64 / 1024.0 <= GOAL_MIB { "met" } else { "MISSED" };
+    println!(
+        "{:>8.1}MB | {ours_secs:>13.2}s {:>10.1}MiB | {bao_secs:>13.2}s {:>10.1}MiB | {GOAL_MIB:>4.0}MiB {verdict}",
+        bytes as f64 / 1e6,
+        ours_rss as f64 / 1024.0,
+        bao_rss as f64 / 1024.0,
+    );
 }

@@ -10,7 +10,6 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use reqwest::Method;
 use serde::Serialize;
 use vault_core::config::AuthConfig;
 use vault_core::{Client, Config, SecretString};
@@ -116,7 +115,7 @@ pub async fn drill(live: &Client, s3: &S3Settings, options: &DrillOptions) -> Re
         return Err(DrillError::Server("no --from destination given".into()));
     };
     let mut steps = Vec::new();
-    let (report, data) = restore::load_verified(&store, &id, &options.identities).await?;
+    let (report, snapshot) = restore::open_verified(&store, &id, &options.identities).await?;
     let manifest = report.manifest.clone();
     steps.push(step("verify", "ok", format!("{} ({} bytes)", report.location, report.size)));
     let (shares, threshold) =
@@ -130,28 +129,13 @@ pub async fn drill(live: &Client, s3: &S3Settings, options: &DrillOptions) -> Re
     };
     let bare = server.client(AuthConfig::None)?;
     let init = bare.init(shares, threshold, &[]).await.map_err(vault("cannot initialise the throwaway server"))?;
-    for key in init.keys_base64.iter().take(threshold as usize) {
-        bare.unseal(key).await.map_err(vault("cannot unseal the throwaway server"))?;
-    }
+    bare.unseal_with(&init.keys_base64).await.map_err(vault("cannot unseal the throwaway server"))?;
     restore::wait_active(&bare).await?;
     let root = server.client(AuthConfig::Token { token: init.root_token.clone(), source: "drill init".into() })?;
-    root.request_bytes(
-        Method::POST,
-        "sys/storage/raft/snapshot-force",
-        Some(&data),
-        "application/octet-stream",
-        vault_core::client::Op::new("restore a snapshot into", "sys/storage/raft/snapshot-force"),
-    )
-    .await
-    .map_err(vault("the throwaway server refused the snapshot"))?;
-    drop(data);
+    root.raft_snapshot_restore(snapshot, true).await.map_err(vault("the throwaway server refused the snapshot"))?;
     steps.push(step("restore", "ok", format!("{id} into the throwaway server")));
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !bare.seal_status().await.is_ok_and(|s| s.sealed) {
-        if tokio::time::Instant::now() > deadline {
-            return Err(DrillError::Server("the throwaway server did not seal itself after the restore".into()));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    if !bare.wait_until_sealed(std::time::Duration::from_secs(60)).await {
+        return Err(DrillError::Server("the throwaway server did not seal itself after the restore".into()));
     }
     let keys = restore::read_keys(&options.key_files)?;
     let status = bare

@@ -1,8 +1,9 @@
 //! `restore`: a verified backup into a running server, then the unseal with the source's keys and a read-back.
 //!
-//! 1. verify the backup (refuse a bad one) and load exactly the bytes that were verified;
-//! 2. `POST sys/storage/raft/snapshot-force` with a token valid on the target; the target then seals itself,
-//!    because its keyring is now the source's;
+//! 1. verify the backup (refuse a bad one);
+//! 2. stream it again from the folder or bucket (decrypting on the way, checking its SHA-256 against the verified
+//!    one) into the target's `snapshot-force` upload, with a token valid on the target: memory stays a few
+//!    chunks whatever the snapshot's size; the target then seals itself, because its keyring is now the source's;
 //! 3. unseal with the SOURCE's key shares (from files); when the target's share count or threshold differ from
 //!    the source's, the server process must be restarted first, and the run stops there, saying so (resume with
 //!    `--resume` after the restart);
@@ -11,16 +12,18 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::StreamExt;
-use reqwest::Method;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 use vault_core::config::AuthConfig;
+use vault_core::sys::raft::SnapshotStream;
 use vault_core::{Client, Config, SecretString};
 
 use crate::crypto::{self, Identity};
 use crate::manifest::{self, Manifest};
-use crate::store::{Store, StoreError};
+use crate::store::{ByteStream, ChannelReader, Store, StoreError};
 use crate::verify::{self, VerifyReport};
 
 /// How long a server may take to seal itself after `snapshot-force`, and to become active after the unseal.
@@ -109,13 +112,16 @@ fn step(step: &'static str, status: &'static str, detail: impl Into<String>) -> 
     Step { step, status, detail: detail.into() }
 }
 
-/// Verifies backup `id` in `store` and returns the report with the verified snapshot (decrypted with
-/// `identities` when the backup is encrypted).
-pub async fn load_verified(
+/// Verifies backup `id` in `store` and opens the verified snapshot as a stream (decrypted with `identities` when
+/// the backup is encrypted), for [`Client::raft_snapshot_restore`]. Nothing is held in memory but a few chunks
+/// in flight: the data is read a second time from the store, hashed on the way, and the stream ends in an error
+/// instead of its last chunk when the bytes differ from those verified (the store changed in between), so the
+/// server never accepts them.
+pub async fn open_verified(
     store: &Store,
     id: &str,
     identities: &[Identity],
-) -> Result<(VerifyReport, Vec<u8>), RestoreError> {
+) -> Result<(VerifyReport, SnapshotStream), RestoreError> {
     let report = verify::verify(store, id, identities).await?;
     if !report.ok() {
         return Err(RestoreError::Unverified { id: id.to_owned(), problems: report.problems });
@@ -125,30 +131,79 @@ pub async fn load_verified(
             "{id} is encrypted: pass --identity FILE with the age private key it was encrypted to"
         )));
     }
-    // vault-core sends request bodies from memory; the copy loaded here is checked against the verified SHA-256,
-    // so the bytes sent are the bytes verified even if the store changed in between.
     let data_name = report.manifest.as_ref().map_or_else(|| manifest::data_name(id), Manifest::data_file);
-    let mut stream = store.open_read(&data_name).await?;
-    let mut data = Vec::with_capacity(report.size as usize);
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| StoreError::Failed { location: report.location.clone(), detail: e.to_string() })?;
-        data.extend_from_slice(&chunk);
-    }
-    if hex::encode(Sha256::digest(&data)) != report.sha256 {
-        return Err(RestoreError::Unverified {
-            id: id.to_owned(),
-            problems: vec!["the backup changed between verification and loading".into()],
-        });
-    }
-    if report.encrypted {
-        let mut plain = Vec::with_capacity(data.len());
-        crypto::decrypt(&data[..], identities)
-            .and_then(|mut reader| std::io::Read::read_to_end(&mut reader, &mut plain))
-            .map_err(|e| RestoreError::Keys(format!("cannot decrypt {id}: {e}")))?;
-        return Ok((report, plain));
-    }
-    Ok((report, data))
+    let stored = checked(store.open_read(&data_name).await?, report.sha256.clone());
+    let stream = if report.encrypted { decrypted(stored, identities.to_vec(), id.to_owned()) } else { stored };
+    Ok((report, stream))
+}
+
+/// The chunks of `stream`, hashed as they pass; ends with an error when the SHA-256 is not `expected`.
+fn checked(stream: ByteStream, expected: String) -> SnapshotStream {
+    let state = Some((stream, Sha256::new(), expected));
+    Box::pin(futures_util::stream::unfold(state, |state| async move {
+        let (mut stream, mut hasher, expected) = state?;
+        match stream.next().await {
+            Some(Ok(chunk)) => {
+                hasher.update(&chunk);
+                Some((Ok(chunk), Some((stream, hasher, expected))))
+            }
+            Some(Err(error)) => Some((Err(error), None)),
+            None if hex::encode(hasher.finalize()) == expected => None,
+            None => Some((Err(std::io::Error::other("the backup changed between verification and the restore")), None)),
+        }
+    }))
+}
+
+/// Bytes per chunk of decrypted snapshot.
+const CHUNK: usize = 256 * 1024;
+
+/// The plaintext of the age-encrypted `stream`: decrypted on a blocking thread between two small channels, so
+/// memory stays a few chunks whatever the snapshot's size.
+fn decrypted(mut stream: SnapshotStream, identities: Vec<Identity>, id: String) -> SnapshotStream {
+    let (cipher_tx, cipher_rx) = mpsc::channel::<Bytes>(4);
+    let (plain_tx, plain_rx) = mpsc::channel::<std::io::Result<Bytes>>(4);
+    let errors = plain_tx.clone();
+    tokio::spawn(async move {
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(chunk) => {
+                    if cipher_tx.send(chunk).await.is_err() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    // Sent before the decryption can see the end, so the upload fails rather than ends.
+                    let _ = errors.send(Err(error)).await;
+                    return;
+                }
+            }
+        }
+    });
+    tokio::task::spawn_blocking(move || {
+        let mut plain = match crypto::decrypt(ChannelReader::new(cipher_rx), &identities) {
+            Ok(plain) => plain,
+            Err(e) => {
+                let _ = plain_tx.blocking_send(Err(std::io::Error::other(format!("cannot decrypt {id}: {e}"))));
+                return;
+            }
+        };
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            let item = match std::io::Read::read(&mut plain, &mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Ok(Bytes::from(buf))
+                }
+                Err(e) => Err(std::io::Error::other(format!("cannot decrypt {id}: {e}"))),
+            };
+            let failed = item.is_err();
+            if plain_tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    Box::pin(futures_util::stream::unfold(plain_rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
 }
 
 /// Restores into the server `target` is configured for (with a token valid on it now).
@@ -172,7 +227,7 @@ pub async fn restore(
         steps.push(step("upload", "skipped", "--resume: the snapshot was restored before the restart"));
         manifest = crate::catalog::read_manifest(store, &manifest::manifest_name(id)).await.ok();
     } else {
-        let (report, data) = load_verified(store, id, &options.identities).await?;
+        let (report, snapshot) = open_verified(store, id, &options.identities).await?;
         let raft = report.raft.clone().unwrap_or_default();
         steps.push(step(
             "verify",
@@ -181,18 +236,16 @@ pub async fn restore(
         ));
         manifest = report.manifest.clone().or(manifest);
         target
-            .request_bytes(
-                Method::POST,
-                "sys/storage/raft/snapshot-force",
-                Some(&data),
-                "application/octet-stream",
-                vault_core::client::Op::new("restore a snapshot into", "sys/storage/raft/snapshot-force"),
-            )
+            .raft_snapshot_restore(snapshot, true)
             .await
             .map_err(vault(&format!("{address} refused the snapshot")))?;
-        drop(data);
         steps.push(step("upload", "ok", format!("snapshot-force into {address}")));
-        wait_for(&unauthenticated, |s| s.sealed, "seal itself after the restore").await?;
+        if !unauthenticated.wait_until_sealed(WAIT).await {
+            return Err(RestoreError::Timeout(format!(
+                "{address} did not seal itself after the restore within {}s",
+                WAIT.as_secs()
+            )));
+        }
         steps.push(step("sealed", "ok", "the target sealed itself: it now needs the source's unseal keys"));
     }
 
@@ -334,45 +387,12 @@ pub fn read_keys(files: &[PathBuf]) -> Result<Vec<SecretString>, RestoreError> {
     Ok(keys)
 }
 
-async fn wait_for(
-    client: &Client,
-    done: impl Fn(&vault_core::sys::SealStatus) -> bool,
-    what: &str,
-) -> Result<(), RestoreError> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Ok(status) = client.seal_status().await
-            && done(&status)
-        {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err(RestoreError::Timeout(format!(
-                "{} did not {what} within {}s",
-                client.address(),
-                WAIT.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Waits until `sys/health` says active (it says standby for a moment after an unseal).
 pub async fn wait_active(client: &Client) -> Result<(), RestoreError> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Ok(health) = client.health().await
-            && health.state == vault_core::sys::NodeState::Active
-        {
-            return Ok(());
+    match client.wait_until_active(WAIT).await {
+        Ok(vault_core::sys::NodeState::Active) => Ok(()),
+        _ => {
+            Err(RestoreError::Timeout(format!("{} did not become active within {}s", client.address(), WAIT.as_secs())))
         }
-        if tokio::time::Instant::now() > deadline {
-            return Err(RestoreError::Timeout(format!(
-                "{} did not become active within {}s",
-                client.address(),
-                WAIT.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

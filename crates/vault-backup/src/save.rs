@@ -23,9 +23,6 @@ use crate::crypto::{self, HashingReader, Recipient};
 use crate::manifest::{self, Manifest, Plaintext, SealInfo};
 use crate::store::{ByteStream, ChannelReader, Pending, Store, StoreError, UploadTask};
 
-/// The snapshot endpoint.
-pub const SNAPSHOT_PATH: &str = "sys/storage/raft/snapshot";
-
 /// Why a save failed as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
@@ -144,8 +141,7 @@ pub async fn save(client: &Client, stores: &[Store], recipients: &[Recipient]) -
         seal,
     };
     let started = Utc::now();
-    let response = client.get_stream(SNAPSHOT_PATH).await.map_err(vault)?;
-    let stream: ByteStream = Box::pin(response.bytes_stream().map(|r| r.map_err(std::io::Error::other)));
+    let stream: ByteStream = client.raft_snapshot().await.map_err(vault)?;
     save_stream(stream, stores, &info, started, recipients).await
 }
 

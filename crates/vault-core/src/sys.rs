@@ -2,10 +2,18 @@
 //! capabilities and audit-hash.
 //!
 //! `sys/health` answers with its status code (200 active, 429 standby, 472 DR secondary, 473 performance
-//! standby, 501 not initialised, 503 sealed), so it is read with [`Client::request_unchecked`] and mapped here
+//! standby, 501 not initialised, 503 sealed), so it is read with `Client::request_unchecked` and mapped here
 //! rather than treated as an error.
+//!
+//! The submodules hold the rest of `sys/`: [`seal`] (waiting for active or sealed), [`raft`] (snapshots streamed
+//! both ways, peers, autopilot, leader), [`audit`] (devices), [`mounts`] (secrets engines and auth methods) and
+//! [`acl`] (ACL policies, capabilities, password policies).
 
-use std::collections::BTreeMap;
+pub mod acl;
+pub mod audit;
+pub mod mounts;
+pub mod raft;
+pub mod seal;
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -231,28 +239,6 @@ impl Client {
     /// Looks up the caller's token.
     pub async fn token_lookup_self(&self) -> Result<TokenInfo> {
         self.read_data(Method::GET, "auth/token/lookup-self", None).await
-    }
-
-    /// The caller's capabilities on each path, as `sys/capabilities-self` answers.
-    pub async fn capabilities_self(&self, paths: &[&str]) -> Result<BTreeMap<String, Vec<String>>> {
-        let body = serde_json::json!({ "paths": paths });
-        let answer = self.request(Method::POST, "sys/capabilities-self", Some(&body)).await?.unwrap_or_default();
-        let mut result = BTreeMap::new();
-        for path in paths {
-            let caps = answer
-                .get(*path)
-                .or_else(|| answer.pointer("/data").and_then(|d| d.get(*path)))
-                .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
-                .or_else(|| {
-                    // A single path is also answered under `capabilities`.
-                    (paths.len() == 1)
-                        .then(|| answer.get("capabilities").and_then(|v| serde_json::from_value(v.clone()).ok()))
-                        .flatten()
-                })
-                .unwrap_or_default();
-            result.insert((*path).to_owned(), caps);
-        }
-        Ok(result)
     }
 
     /// The HMAC an audit device would log for `input` (`hmac-sha256:…`), so a value can be found in audit logs

@@ -265,9 +265,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
 
 /// Revokes a token vault-env logged in with, after a command that needs it no more.
 async fn revoke(client: &Client, own_token: bool) {
-    if own_token && let Err(error) = client.revoke_self().await {
-        tracing::warn!("could not revoke the token (it expires at its TTL): {error}");
-    }
+    client.revoke_after_run(own_token, "after the command").await;
 }
 
 async fn get(client: &Client, args: &GetArgs) -> anyhow::Result<u8> {

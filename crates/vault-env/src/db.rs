@@ -5,8 +5,8 @@
 //! user is dropped. That is why `vault-env run` keeps its token alive while the command runs and revokes it at
 //! the end (the credentials die with the run), and why `vault-env db-creds` does not revoke its token.
 
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
+use vault_core::database::{CredsKind, creds_path, parse_creds_path};
 use vault_core::{Client, SecretString};
 
 use crate::error::{Error, Result};
@@ -99,11 +99,8 @@ pub async fn db_creds(client: &Client, role: &str, mount: &str, kind: Option<DbK
     if role.is_empty() || role.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
         return Err(Error::Spec(format!("invalid database role {role:?}")));
     }
-    if let Some((mount, rest)) = role.rsplit_once("/static-creds/") {
-        return read(client, &format!("{mount}/static-creds/{rest}"), DbKind::Static).await;
-    }
-    if let Some((mount, rest)) = role.rsplit_once("/creds/") {
-        return read(client, &format!("{mount}/creds/{rest}"), DbKind::Dynamic).await;
+    if let Some((mount, rest, kind)) = parse_creds_path(role) {
+        return read(client, mount, rest, kind.into()).await;
     }
     if role.contains('/') {
         return Err(Error::Spec(format!(
@@ -111,14 +108,13 @@ pub async fn db_creds(client: &Client, role: &str, mount: &str, kind: Option<DbK
         )));
     }
     let mount = mount.trim_matches('/');
-    let dynamic = format!("{mount}/creds/{role}");
-    let fixed = format!("{mount}/static-creds/{role}");
+    let dynamic = creds_path(mount, role, CredsKind::Dynamic);
+    let fixed = creds_path(mount, role, CredsKind::Static);
     match kind {
-        Some(DbKind::Dynamic) => read(client, &dynamic, DbKind::Dynamic).await,
-        Some(DbKind::Static) => read(client, &fixed, DbKind::Static).await,
-        None => match read(client, &dynamic, DbKind::Dynamic).await {
+        Some(kind) => read(client, mount, role, kind).await,
+        None => match read(client, mount, role, DbKind::Dynamic).await {
             Ok(creds) => Ok(creds),
-            Err(first) if no_such_role(&first) => match read(client, &fixed, DbKind::Static).await {
+            Err(first) if no_such_role(&first) => match read(client, mount, role, DbKind::Static).await {
                 Ok(creds) => Ok(creds),
                 Err(second) if no_such_role(&second) => Err(Error::NoRole { role: role.to_owned(), dynamic, fixed }),
                 Err(second) => Err(second),
@@ -140,38 +136,34 @@ fn no_such_role(error: &Error) -> bool {
     }
 }
 
-async fn read(client: &Client, path: &str, kind: DbKind) -> Result<DbCreds> {
-    let mut answer = client
-        .request(Method::GET, path, None)
-        .await?
-        .ok_or_else(|| vault_core::Error::Response { path: path.to_owned(), detail: "empty answer".into() })?;
-    let take = |answer: &mut serde_json::Value, key: &str| -> Result<SecretString> {
-        match answer.pointer_mut(&format!("/data/{key}")).map(serde_json::Value::take) {
-            Some(serde_json::Value::String(s)) => Ok(SecretString::new(s)),
-            _ => {
-                Err(vault_core::Error::Response { path: path.to_owned(), detail: format!("no {key} in the answer") }
-                    .into())
-            }
-        }
-    };
-    let username = take(&mut answer, "username");
-    let password = take(&mut answer, "password");
-    if let Some(data) = answer.get_mut("data") {
-        vault_core::secret::zeroize_json(data);
-    }
-    let lease_duration = answer["lease_duration"].as_u64().unwrap_or(0);
-    let ttl = match kind {
-        DbKind::Dynamic => lease_duration,
-        DbKind::Static => answer.pointer("/data/ttl").and_then(serde_json::Value::as_u64).unwrap_or(0),
-    };
+async fn read(client: &Client, mount: &str, role: &str, kind: DbKind) -> Result<DbCreds> {
+    let creds = client.database_creds(mount, role, kind.into()).await?;
     Ok(DbCreds {
-        path: path.to_owned(),
+        path: creds.path,
         kind,
-        username: username?,
-        password: password?,
-        lease_id: answer["lease_id"].as_str().unwrap_or_default().to_owned(),
-        lease_duration,
-        renewable: answer["renewable"].as_bool().unwrap_or(false),
-        ttl,
+        username: creds.username,
+        password: creds.password,
+        lease_id: creds.lease_id,
+        lease_duration: creds.lease_duration,
+        renewable: creds.renewable,
+        ttl: creds.ttl,
     })
+}
+
+impl From<DbKind> for CredsKind {
+    fn from(kind: DbKind) -> Self {
+        match kind {
+            DbKind::Dynamic => CredsKind::Dynamic,
+            DbKind::Static => CredsKind::Static,
+        }
+    }
+}
+
+impl From<CredsKind> for DbKind {
+    fn from(kind: CredsKind) -> Self {
+        match kind {
+            CredsKind::Dynamic => DbKind::Dynamic,
+            CredsKind::Static => DbKind::Static,
+        }
+    }
 }

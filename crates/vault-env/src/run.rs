@@ -78,12 +78,8 @@ pub async fn run_command(client: &Client, env: EnvSet, options: &RunOptions) -> 
     renewal.abort();
     let status = status.map_err(|source| Error::Spawn { program: shown.clone(), source })?;
 
-    if options.revoke_token
-        && let Err(error) = client.revoke_self().await
-    {
-        // The command's result matters more than the clean-up; say what was left behind.
-        tracing::warn!("could not revoke the token after {shown} ended (it expires at its TTL): {error}");
-    }
+    // The command's result matters more than the clean-up; a failure is a warning saying what was left behind.
+    client.revoke_after_run(options.revoke_token, &format!("after {shown} ended")).await;
     Ok(exit_code_of(status))
 }
 

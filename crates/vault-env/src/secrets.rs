@@ -8,9 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
+use vault_core::database::{CredsKind, creds_path};
 use vault_core::{Client, Exit, SecretString};
 
-use crate::db::{DbCreds, DbKind, db_creds};
+use crate::db::{DbCreds, db_creds};
 use crate::error::{Error, Result};
 use crate::guard::AllowedNames;
 use crate::manifest::{DatabaseSpec, SecretSpec};
@@ -282,9 +283,8 @@ pub async fn check(client: &Client, secrets: &[SecretSpec], databases: &[Databas
             vec![role.to_owned()]
         } else {
             match spec.kind {
-                Some(DbKind::Dynamic) => vec![format!("{mount}/creds/{role}")],
-                Some(DbKind::Static) => vec![format!("{mount}/static-creds/{role}")],
-                None => vec![format!("{mount}/creds/{role}"), format!("{mount}/static-creds/{role}")],
+                Some(kind) => vec![creds_path(mount, role, kind.into())],
+                None => vec![creds_path(mount, role, CredsKind::Dynamic), creds_path(mount, role, CredsKind::Static)],
             }
         };
         let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();

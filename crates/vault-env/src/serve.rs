@@ -114,11 +114,7 @@ where
         write_answer(&mut output, answer).await?;
     }
     renewal.abort();
-    if options.revoke_token
-        && let Err(error) = client.revoke_self().await
-    {
-        tracing::warn!("could not revoke the token when stdin closed (it expires at its TTL): {error}");
-    }
+    client.revoke_after_run(options.revoke_token, "when stdin closed").await;
     Ok(())
 }
 

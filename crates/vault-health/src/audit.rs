@@ -7,22 +7,13 @@
 //! Vault refuses every request when no enabled device can write, so a single device on a full disk takes the
 //! whole server down; `cargo xtask deploy` enables two for that reason.
 
-use reqwest::Method;
 use serde::Serialize;
 use vault_core::Client;
 
 use crate::Thresholds;
 use crate::report::{Check, CheckName, Details, Limits, Metric, Status};
 
-/// An enabled audit device. Its options are left out: they differ by device type and do not decide its health.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct AuditDevice {
-    /// Where it is enabled, e.g. `file/`.
-    pub path: String,
-    /// Its type: `file`, `syslog`, `socket`.
-    #[serde(rename = "type")]
-    pub device_type: String,
-}
+pub use vault_core::sys::audit::AuditDevice;
 
 /// Facts of the audit check.
 #[derive(Clone, Debug, Serialize)]
@@ -33,24 +24,7 @@ pub struct AuditDetails {
 
 /// Lists the enabled audit devices.
 pub(crate) async fn probe(client: &Client) -> vault_core::Result<Vec<AuditDevice>> {
-    let answer = client.request(Method::GET, "sys/audit", None).await?.unwrap_or_default();
-    Ok(parse(&answer))
-}
-
-/// Vault answers `{"file/": {"type": "file", …}, …}`, and newer servers repeat the map under `data`.
-fn parse(answer: &serde_json::Value) -> Vec<AuditDevice> {
-    let map = answer.get("data").filter(|d| d.is_object()).unwrap_or(answer);
-    let mut devices: Vec<AuditDevice> = map
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(path, device)| {
-            let kind = device.get("type")?.as_str()?;
-            Some(AuditDevice { path: path.clone(), device_type: kind.to_owned() })
-        })
-        .collect();
-    devices.sort_by(|a, b| a.path.cmp(&b.path));
-    devices
+    client.audit_devices().await
 }
 
 /// Judges the number of devices: none is critical, fewer than `audit_min_devices` a warning.
@@ -84,19 +58,7 @@ pub(crate) fn check(devices: vault_core::Result<Vec<AuditDevice>>, thresholds: &
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
-
-    #[test]
-    fn devices_come_from_either_shape() {
-        let device = json!({"type": "file", "description": "", "options": {"file_path": "/var/log/a"}});
-        let flat = json!({"file/": device, "request_id": "x", "lease_id": ""});
-        let nested = json!({"data": {"file/": device, "sys/": {"type": "syslog"}}});
-        assert_eq!(parse(&flat), vec![AuditDevice { path: "file/".into(), device_type: "file".into() }]);
-        assert_eq!(parse(&nested).len(), 2);
-        assert!(parse(&json!({})).is_empty());
-    }
 
     #[test]
     fn none_is_critical_and_one_is_a_warning() {

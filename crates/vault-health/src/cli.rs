@@ -228,9 +228,7 @@ fn report(cli: &Cli) -> anyhow::Result<Report> {
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
     Ok(runtime.block_on(async {
         let report = crate::check(&client, &options).await;
-        if approle && let Err(error) = client.revoke_self().await {
-            eprintln!("vault-health: warning: could not revoke this run's AppRole token: {error}");
-        }
+        client.revoke_after_run(approle, "after this run").await;
         report
     }))
 }

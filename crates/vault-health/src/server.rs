@@ -5,8 +5,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reqwest::Method;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use vault_core::Client;
 use vault_core::output::human_duration;
 use vault_core::sys::{Health, NodeState, SealStatus};
@@ -32,24 +31,11 @@ pub(crate) async fn probe_health(client: &Client) -> vault_core::Result<HealthPr
     Ok(HealthProbe { health, elapsed, local_mid: sent + elapsed / 2 })
 }
 
-/// `sys/leader`: who the active node is.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub(crate) struct Leader {
-    #[serde(default)]
-    ha_enabled: bool,
-    #[serde(default)]
-    is_self: bool,
-    #[serde(default)]
-    leader_address: String,
-}
+pub(crate) use vault_core::sys::raft::Leader;
 
-/// Calls `sys/leader`. It only adds detail to the state check, so any failure is just "no answer".
+/// Asks who the active node is. It only adds detail to the state check, so any failure is just "no answer".
 pub(crate) async fn probe_leader(client: &Client) -> Option<Leader> {
-    let (status, body) = client.request_unchecked(Method::GET, "sys/leader").await.ok()?;
-    if !status.is_success() {
-        return None;
-    }
-    serde_json::from_slice(&body).ok()
+    client.leader().await.ok().flatten()
 }
 
 /// Why checks that need a serving node cannot run, or `None` when the node serves client requests.

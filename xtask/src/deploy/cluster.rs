@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use reqwest::Method;
 use serde::Serialize;
 use vault_core::sys::NodeState;
+use vault_core::sys::raft::AutopilotConfig;
 use vault_core::{Client, Config, SecretString};
 
 use super::{Flavor, Layout, Outcome, Step, files, render, server};
@@ -204,48 +204,29 @@ const DEAD_SERVER_THRESHOLD: &str = "24h";
 
 /// Autopilot: dead servers are removed, but never below `nodes` voters.
 pub async fn autopilot(admin: &Client, nodes: usize) -> anyhow::Result<Step> {
-    let path = "sys/storage/raft/autopilot/configuration";
-    let current = admin.request(Method::GET, path, None).await.context("reading autopilot's configuration")?;
-    let data = current.as_ref().map(|answer| &answer["data"]);
-    let wanted = serde_json::json!({
-        "cleanup_dead_servers": true,
-        "dead_server_last_contact_threshold": DEAD_SERVER_THRESHOLD,
-        "min_quorum": nodes,
-    });
+    let current = admin.autopilot_config().await.context("reading autopilot's configuration")?;
+    let wanted = AutopilotConfig {
+        cleanup_dead_servers: true,
+        dead_server_last_contact_threshold: DEAD_SERVER_THRESHOLD.to_owned(),
+        min_quorum: u32::try_from(nodes)?,
+    };
     let detail = format!("dead servers are removed after {DEAD_SERVER_THRESHOLD}, never below {nodes} voters");
-    let same = data.is_some_and(|data| {
-        data["cleanup_dead_servers"] == true
-            && data["min_quorum"] == nodes
-            && data["dead_server_last_contact_threshold"].as_str().and_then(vault_core::config::parse_duration)
-                == vault_core::config::parse_duration(DEAD_SERVER_THRESHOLD)
-    });
-    if same {
+    let threshold = |text: &str| vault_core::config::parse_duration(text);
+    if current.cleanup_dead_servers
+        && current.min_quorum == wanted.min_quorum
+        && threshold(&current.dead_server_last_contact_threshold) == threshold(DEAD_SERVER_THRESHOLD)
+    {
         return Ok(Step::ok("autopilot", detail));
     }
-    admin.request(Method::POST, path, Some(&wanted)).await.context("configuring autopilot")?;
+    admin.set_autopilot_config(&wanted).await.context("configuring autopilot")?;
     Ok(Step::changed("autopilot", detail))
-}
-
-/// One server of the raft configuration.
-#[derive(Debug, serde::Deserialize)]
-struct Peer {
-    node_id: String,
-    #[serde(default)]
-    leader: bool,
-    #[serde(default)]
-    voter: bool,
 }
 
 /// Waits until every node is a raft voter, and reports them.
 pub async fn voters(admin: &Client, nodes: &[Node]) -> anyhow::Result<Step> {
     let deadline = Instant::now() + JOIN_TIMEOUT;
     loop {
-        let answer = admin
-            .request(Method::GET, "sys/storage/raft/configuration", None)
-            .await
-            .context("reading the raft configuration")?
-            .unwrap_or_default();
-        let peers: Vec<Peer> = serde_json::from_value(answer["data"]["config"]["servers"].clone()).unwrap_or_default();
+        let peers = admin.raft_peers().await.context("reading the raft configuration")?;
         let missing: Vec<&str> = nodes
             .iter()
             .filter(|node| !peers.iter().any(|peer| peer.node_id == node.name && peer.voter))

@@ -733,29 +733,25 @@ async fn wait_for_listener(client: &Client, layout: &Layout) -> anyhow::Result<v
 }
 
 /// Right after unseal a node answers 429 for a moment while it becomes active; a cluster's node may stay a
-/// standby (`standby_ok`), which forwards requests to the active node.
+/// standby (`standby_ok`), which forwards requests to the active node once it knows which node that is.
 async fn wait_serving(client: &Client, standby_ok: bool) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let health = client.health().await?;
-        if health.state == NodeState::Active
-            || (standby_ok && health.state == NodeState::Standby && knows_leader(client).await)
-        {
-            return Ok(());
+        let state = client.health().await.map(|health| health.state);
+        match state {
+            Ok(NodeState::Active) => return Ok(()),
+            Ok(NodeState::Standby) if standby_ok && knows_leader(client).await => return Ok(()),
+            Ok(state) if Instant::now() >= deadline => bail!("the server is {state:?} after unsealing, not active"),
+            Err(error) if Instant::now() >= deadline => return Err(error.into()),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
         }
-        if Instant::now() >= deadline {
-            bail!("the server is {:?} after unsealing, not active", health.state);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// Whether a standby knows the active node: until it does, it answers requests with "active cluster node not
 /// found" instead of forwarding them.
 async fn knows_leader(client: &Client) -> bool {
-    let Ok((status, body)) = client.request_unchecked(reqwest::Method::GET, "sys/leader").await else { return false };
-    let leader: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    status.is_success() && leader["leader_address"].as_str().is_some_and(|addr| !addr.is_empty())
+    matches!(client.leader().await, Ok(Some(leader)) if !leader.leader_address.is_empty())
 }
 
 /// Stops a local deployment's server, and the other nodes when it is a cluster; returns the first node's pid.

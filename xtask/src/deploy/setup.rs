@@ -3,37 +3,33 @@
 //! pipeline's and the operator's AppRole roles with their credentials delivered to files, and finally the root
 //! token revoked.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::Context;
-use reqwest::Method;
-use serde_json::{Value, json};
+use vault_core::approle::RoleSettings;
 use vault_core::{Client, Error, SecretString};
 
 use super::Step;
 use super::files::{User, chown_to, ensure_dir, write_file};
 
+/// Where deploy enables AppRole.
+const APPROLE_MOUNT: &str = "approle";
+
 /// KV version 2 at `secret/`.
 pub async fn enable_kv(client: &Client) -> anyhow::Result<Step> {
-    let mounts = client.request(Method::GET, "sys/mounts", None).await?.unwrap_or_default();
-    let secret = mounts.get("secret/").or_else(|| mounts.pointer("/data/secret~1"));
-    match secret {
-        Some(m) if m["type"] == "kv" && m.pointer("/options/version").and_then(Value::as_str) == Some("2") => {
+    let mounts = client.mounts().await?;
+    match mounts.get("secret/") {
+        Some(m) if m.mount_type == "kv" && m.options.get("version").map(String::as_str) == Some("2") => {
             Ok(Step::ok("kv", "KV version 2 is mounted at secret/"))
         }
         Some(m) => Ok(Step::warn(
             "kv",
-            format!("secret/ is a {} mount, not KV version 2; left alone (the tools need KV v2 there)", m["type"]),
+            format!("secret/ is a {:?} mount, not KV version 2; left alone (the tools need KV v2 there)", m.mount_type),
         )),
         None => {
-            client
-                .request(
-                    Method::POST,
-                    "sys/mounts/secret",
-                    Some(&json!({ "type": "kv", "options": { "version": "2" } })),
-                )
-                .await?;
+            let options = BTreeMap::from([("version".to_owned(), "2".to_owned())]);
+            client.enable_mount("secret", "kv", &options).await?;
             Ok(Step::changed("kv", "mounted KV version 2 at secret/"))
         }
     }
@@ -41,11 +37,10 @@ pub async fn enable_kv(client: &Client) -> anyhow::Result<Step> {
 
 /// The AppRole auth method at `approle/`.
 pub async fn enable_approle(client: &Client) -> anyhow::Result<Step> {
-    let auths = client.request(Method::GET, "sys/auth", None).await?.unwrap_or_default();
-    if auths.get("approle/").or_else(|| auths.pointer("/data/approle~1")).is_some() {
+    if client.auth_methods().await?.contains_key("approle/") {
         return Ok(Step::ok("approle", "AppRole is enabled at approle/"));
     }
-    client.request(Method::POST, "sys/auth/approle", Some(&json!({ "type": "approle" }))).await?;
+    client.enable_auth("approle", "approle").await?;
     Ok(Step::changed("approle", "enabled AppRole at approle/"))
 }
 
@@ -56,9 +51,8 @@ pub async fn audit_devices(
     devices: &[(&str, std::path::PathBuf)],
     via_api: bool,
 ) -> anyhow::Result<Step> {
-    let enabled = client.request(Method::GET, "sys/audit", None).await?.unwrap_or_default();
-    let has =
-        |name: &str| enabled.get(format!("{name}/")).or_else(|| enabled.pointer(&format!("/data/{name}~1"))).is_some();
+    let enabled = client.audit_devices().await?;
+    let has = |name: &str| enabled.iter().any(|d| d.path == format!("{name}/"));
     let missing: Vec<&(&str, std::path::PathBuf)> = devices.iter().filter(|(name, _)| !has(name)).collect();
     if missing.is_empty() {
         let names: Vec<&str> = devices.iter().map(|(n, _)| *n).collect();
@@ -69,8 +63,7 @@ pub async fn audit_devices(
         anyhow::bail!("the server does not report the audit devices {} from its config; see its log", names.join(", "));
     }
     for (name, file) in &missing {
-        let body = json!({ "type": "file", "options": { "file_path": file.display().to_string() } });
-        client.request(Method::PUT, &format!("sys/audit/{name}"), Some(&body)).await?;
+        client.enable_file_audit(name, &file.display().to_string()).await?;
     }
     let names: Vec<&str> = missing.iter().map(|(n, _)| *n).collect();
     Ok(Step::changed("audit", format!("enabled the file audit devices {}", names.join(" and "))))
@@ -121,19 +114,11 @@ pub async fn write_policies(client: &Client, policies: &[Policy]) -> anyhow::Res
     let mut written = Vec::new();
     let mut kept = Vec::new();
     for Policy { name, text } in policies {
-        let api = format!("sys/policies/acl/{name}");
-        let current = match client.request(Method::GET, &api, None).await {
-            Ok(answer) => answer.and_then(|a| a.pointer("/data/policy").and_then(Value::as_str).map(str::to_owned)),
-            Err(Error::NotFound { .. }) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let current = client.policy_read(name).await?;
         if current.as_deref() == Some(text.as_str()) {
             kept.push(name.as_str());
         } else {
-            client
-                .request(Method::PUT, &api, Some(&json!({ "policy": text })))
-                .await
-                .with_context(|| format!("writing policy {name}"))?;
+            client.policy_write(name, text).await.with_context(|| format!("writing policy {name}"))?;
             written.push(name.as_str());
         }
     }
@@ -155,38 +140,29 @@ pub struct RoleSpec<'a> {
 
 /// Creates or corrects an AppRole role.
 pub async fn approle_role(client: &Client, spec: &RoleSpec<'_>) -> anyhow::Result<Step> {
-    let api = format!("auth/approle/role/{}", spec.name);
-    let current = match client.request(Method::GET, &api, None).await {
-        Ok(answer) => answer.and_then(|mut a| a.get_mut("data").map(Value::take)),
-        Err(Error::NotFound { .. }) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let strings = |v: Option<&Value>| -> BTreeSet<String> {
-        v.and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-            .unwrap_or_default()
-    };
+    let current = client.approle_role(APPROLE_MOUNT, spec.name).await?;
+    let set = |v: &[String]| -> BTreeSet<String> { v.iter().cloned().collect() };
     let wanted_policies: BTreeSet<String> = spec.policies.iter().map(|p| (*p).to_owned()).collect();
     let wanted_cidrs: BTreeSet<String> = spec.bound_cidrs.iter().cloned().collect();
     let matches = current.as_ref().is_some_and(|c| {
-        strings(c.get("token_policies")) == wanted_policies
-            && c["token_ttl"].as_u64() == Some(spec.token_ttl_secs)
-            && c["token_max_ttl"].as_u64() == Some(spec.token_max_ttl_secs)
-            && strings(c.get("token_bound_cidrs")) == wanted_cidrs
-            && strings(c.get("secret_id_bound_cidrs")) == wanted_cidrs
+        set(&c.token_policies) == wanted_policies
+            && c.token_ttl == spec.token_ttl_secs
+            && c.token_max_ttl == spec.token_max_ttl_secs
+            && set(&c.token_bound_cidrs) == wanted_cidrs
+            && set(&c.secret_id_bound_cidrs) == wanted_cidrs
     });
     if matches {
         return Ok(Step::ok("approle role", format!("role {} is as configured", spec.name)));
     }
-    let body = json!({
-        "token_policies": spec.policies,
-        "token_ttl": spec.token_ttl_secs,
-        "token_max_ttl": spec.token_max_ttl_secs,
-        "token_bound_cidrs": spec.bound_cidrs,
-        "secret_id_bound_cidrs": spec.bound_cidrs,
-        "token_type": "service",
-    });
-    client.request(Method::POST, &api, Some(&body)).await?;
+    let settings = RoleSettings {
+        token_policies: spec.policies.iter().map(|p| (*p).to_owned()).collect(),
+        token_ttl: spec.token_ttl_secs,
+        token_max_ttl: spec.token_max_ttl_secs,
+        token_bound_cidrs: spec.bound_cidrs.to_vec(),
+        secret_id_bound_cidrs: spec.bound_cidrs.to_vec(),
+        token_type: "service".into(),
+    };
+    client.approle_write_role(APPROLE_MOUNT, spec.name, &settings).await?;
     let verb = if current.is_some() { "corrected" } else { "created" };
     Ok(Step::changed(
         "approle role",
@@ -205,10 +181,7 @@ pub async fn approle_role(client: &Client, spec: &RoleSpec<'_>) -> anyhow::Resul
 pub async fn deliver_credentials(client: &Client, role: &str, dir: &Path, owner: &User) -> anyhow::Result<Step> {
     ensure_dir(dir, 0o700)?;
     chown_to(dir, owner)?;
-    let answer =
-        client.request(Method::GET, &format!("auth/approle/role/{role}/role-id"), None).await?.unwrap_or_default();
-    let role_id =
-        answer.pointer("/data/role_id").and_then(Value::as_str).context("the server returned no role_id")?.to_owned();
+    let role_id = client.approle_role_id(APPROLE_MOUNT, role).await?;
     let role_id_file = dir.join("role-id");
     let mut changes = Vec::new();
     if std::fs::read_to_string(&role_id_file).ok().as_deref() != Some(role_id.as_str()) {
@@ -219,25 +192,11 @@ pub async fn deliver_credentials(client: &Client, role: &str, dir: &Path, owner:
     let secret_id_file = dir.join("secret-id");
     let current = vault_core::config::read_secret_file(&secret_id_file, "secret_id").ok();
     let still_valid = match &current {
-        Some(secret_id) => {
-            let body = json!({ "secret_id": secret_id.expose() });
-            client
-                .request(Method::POST, &format!("auth/approle/role/{role}/secret-id/lookup"), Some(&body))
-                .await
-                .ok()
-                .flatten()
-                .is_some_and(|a| a.get("data").is_some_and(|d| !d.is_null()))
-        }
+        Some(secret_id) => client.approle_secret_id_valid(APPROLE_MOUNT, role, secret_id).await,
         None => false,
     };
     if !still_valid {
-        let answer = client
-            .request(Method::POST, &format!("auth/approle/role/{role}/secret-id"), None)
-            .await?
-            .unwrap_or_default();
-        let secret_id = SecretString::from(
-            answer.pointer("/data/secret_id").and_then(Value::as_str).context("the server returned no secret_id")?,
-        );
+        let secret_id = client.approle_new_secret_id(APPROLE_MOUNT, role).await?;
         write_file(&secret_id_file, secret_id.expose().as_bytes(), 0o400)?;
         chown_to(&secret_id_file, owner)?;
         changes.push("secret-id");

@@ -10,6 +10,7 @@ mod install;
 mod scripts;
 mod systemd;
 mod systemd_jobs;
+mod tidy;
 mod units;
 
 use std::net::TcpListener;

@@ -3,6 +3,7 @@
 
 mod auth;
 mod cache;
+mod endpoints;
 mod errors;
 mod kv;
 mod sys;
