@@ -5,6 +5,7 @@
 //!   re-login, typed errors; built on `vaultrs` where it covers an endpoint and on its HTTP client elsewhere.
 //! - [`kv`]: KV version 2 with paths users cannot get wrong, check-and-set, patch, metadata and a read cache.
 //! - [`secret`]: [`SecretString`], a value that never prints and is zeroed on drop.
+//! - [`fsutil`]: atomic file writes with modes (temp file, fsync, rename), the one implementation.
 //! - [`output`], [`exit`], [`cli`]: the output contract (formats, JSON Lines, tables) and the exit-code table.
 
 pub mod cache;
@@ -13,6 +14,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod exit;
+pub mod fsutil;
 pub mod kv;
 pub mod output;
 pub mod secret;

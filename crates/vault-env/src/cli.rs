@@ -194,17 +194,10 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 /// invoked as `vault-env`, so both behave alike.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    vault_core::cli::init_logging();
-    match run(cli) {
-        Ok(code) => std::process::ExitCode::from(code),
-        Err(error) => {
-            let code = exit_code(&error);
-            if code != 0 {
-                let _ = writeln!(std::io::stderr().lock(), "vault-env: error: {error:#}");
-            }
-            std::process::ExitCode::from(code)
-        }
-    }
+    vault_core::cli::main_with_code(
+        || run(cli),
+        |error| vault_core::cli::print_error("vault-env", error, exit_code(error)),
+    )
 }
 
 /// Runs the subcommand; returns the process exit code.
@@ -291,11 +284,7 @@ async fn get(client: &Client, args: &GetArgs) -> anyhow::Result<u8> {
             }
         }
         None => {
-            let data: serde_json::Map<String, serde_json::Value> = secret
-                .data
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.expose().to_owned())))
-                .collect();
+            let data = vault_core::secret::revealed_json(secret.data.iter().map(|(k, v)| (k.as_str(), v)));
             let mut doc = serde_json::json!({
                 "path": path.to_string(),
                 "version": secret.metadata.version,

@@ -129,8 +129,11 @@ fn client_config(tls: &TlsConfig) -> Result<(ClientConfig, Arc<Capturing>), Stri
     let inner: Arc<dyn ServerCertVerifier> = if tls.ca_cert.is_some() || tls.ca_path.is_some() {
         // A configured CA replaces the system's roots, as in vault-core's HTTP client.
         let mut roots = RootCertStore::empty();
-        for file in ca_files(tls)? {
-            for cert in read_pem_certs(&file)? {
+        for (file, pem) in tls.trusted_ca_pems().map_err(|e| match e {
+            vault_core::Error::Config(message) => message,
+            other => other.to_string(),
+        })? {
+            for cert in parse_pem_certs(&file, &pem)? {
                 roots
                     .add(cert)
                     .map_err(|e| format!("the CA file {} holds an unusable certificate: {e}", file.display()))?;
@@ -165,23 +168,13 @@ fn client_config(tls: &TlsConfig) -> Result<(ClientConfig, Arc<Capturing>), Stri
     Ok((config, capture))
 }
 
-/// The CA file, then the CA folder's files in name order.
-fn ca_files(tls: &TlsConfig) -> Result<Vec<PathBuf>, String> {
-    let mut files: Vec<PathBuf> = tls.ca_cert.iter().cloned().collect();
-    if let Some(dir) = &tls.ca_path {
-        let entries =
-            std::fs::read_dir(dir).map_err(|e| format!("cannot read the CA folder {}: {e}", dir.display()))?;
-        let mut found: Vec<PathBuf> =
-            entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
-        found.sort();
-        files.extend(found);
-    }
-    Ok(files)
-}
-
 fn read_pem_certs(file: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let pem = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
+    parse_pem_certs(file, &pem)
+}
+
+fn parse_pem_certs(file: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{} is not PEM certificates: {e}", file.display()))?;
     if certs.is_empty() {
