@@ -8,28 +8,11 @@
 //! whole server down; `cargo xtask deploy` enables two for that reason.
 
 use reqwest::Method;
-use serde::Serialize;
 use vault_core::Client;
 
 use crate::Thresholds;
+use crate::details::{AuditDetails, AuditDevice};
 use crate::report::{Check, CheckName, Details, Limits, Metric, Status};
-
-/// An enabled audit device. Its options are left out: they differ by device type and do not decide its health.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct AuditDevice {
-    /// Where it is enabled, e.g. `file/`.
-    pub path: String,
-    /// Its type: `file`, `syslog`, `socket`.
-    #[serde(rename = "type")]
-    pub device_type: String,
-}
-
-/// Facts of the audit check.
-#[derive(Clone, Debug, Serialize)]
-pub struct AuditDetails {
-    /// The enabled devices, by path.
-    pub devices: Vec<AuditDevice>,
-}
 
 /// Lists the enabled audit devices.
 pub(crate) async fn probe(client: &Client) -> vault_core::Result<Vec<AuditDevice>> {
