@@ -270,7 +270,7 @@ async fn save(
         Err(e) => usage_bail!("{e}"),
     };
     let stores = open_stores(to, ctx.s3)?;
-    let client = Client::new(Config::resolve(&ctx.connect)?)?;
+    let client = Client::new(Config::resolve(ctx.connect)?)?;
     let outcome = save::save(&client, &stores, &recipients).await?;
     let mut out = ctx.output.open()?;
     match ctx.format {
@@ -532,7 +532,7 @@ async fn drill(ctx: &Ctx<'_>, args: &DrillArgs) -> anyhow::Result<Exit> {
     if args.from.is_empty() {
         usage_bail!("drill needs --from DEST (or VAULT_BACKUP_TO)");
     }
-    let live = Client::new(Config::resolve(&ctx.connect)?)?;
+    let live = Client::new(Config::resolve(ctx.connect)?)?;
     let options = drill::DrillOptions {
         from: args.from.clone(),
         key_files: args.key_files.clone(),
