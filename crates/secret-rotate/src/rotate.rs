@@ -204,7 +204,7 @@ fn add(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
 
 /// The secret's data as a JSON object, for a command's stdin. The caller zeroes the bytes.
 fn data_json(data: &SecretMap) -> serde_json::Map<String, serde_json::Value> {
-    data.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.expose().to_owned()))).collect()
+    vault_core::secret::revealed_json(data.iter().map(|(k, v)| (k.as_str(), v)))
 }
 
 fn stdin_bytes(value: &mut serde_json::Value) -> Zeroizing<Vec<u8>> {

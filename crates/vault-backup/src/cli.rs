@@ -232,299 +232,332 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let s3 = cli.s3.settings();
+    let ctx = Ctx { connect: &cli.connect, output: &cli.output, format: cli.format, s3: &s3 };
     match &cli.command {
-        Command::Save { to, encrypt_to, recipients_file } => {
-            let recipients = match crypto::recipients(encrypt_to, recipients_file) {
-                Ok(r) => r,
-                Err(e) => usage_bail!("{e}"),
-            };
-            let stores = open_stores(to, &s3)?;
-            let client = Client::new(Config::resolve(&cli.connect)?)?;
-            let outcome = save::save(&client, &stores, &recipients).await?;
-            let mut out = cli.output.open()?;
-            match cli.format {
-                Format::Jsonl => {
-                    for d in &outcome.destinations {
-                        write_record(&mut out, "destination", d)?;
-                    }
-                    let m = &outcome.manifest;
-                    write_record(
-                        &mut out,
-                        "summary",
-                        &json!({
-                            "id": m.id, "size": m.size, "sha256": m.sha256, "raft_index": m.raft.index,
-                            "raft_term": m.raft.term, "encryption": m.encryption,
-                            "saved": outcome.destinations.iter().filter(|d| d.status == "saved").count(),
-                            "failed": outcome.destinations.iter().filter(|d| d.status != "saved").count(),
-                        }),
-                    )?;
-                }
-                Format::Json => output::write_json(
-                    &mut out,
-                    &json!({ "manifest": outcome.manifest, "destinations": outcome.destinations }),
-                )?,
-                Format::Human => {
-                    let m = &outcome.manifest;
-                    writeln!(
-                        out,
-                        "{} ({}, raft index {} term {}, sha256 {})",
-                        m.id,
-                        output::human_size(m.size),
-                        m.raft.index,
-                        m.raft.term,
-                        &m.sha256[..16]
-                    )?;
-                    for d in &outcome.destinations {
-                        match &d.error {
-                            None => writeln!(out, "  saved   {}", d.location)?,
-                            Some(e) => writeln!(out, "  FAILED  {}: {e}", d.destination)?,
-                        }
-                    }
-                }
-            }
-            out.finish()?;
-            for d in outcome.destinations.iter().filter(|d| d.error.is_some()) {
-                eprintln!("vault-backup: error: {}: {}", d.destination, d.error.as_deref().unwrap_or_default());
-            }
-            Ok(if outcome.partial() { Exit::Failed } else { Exit::Ok })
-        }
-        Command::Verify { backup, identity } => {
-            let identities = load_identities(identity)?;
-            let (store, id) = catalog::resolve(backup, &s3).await.map_err(resolve_error)?;
-            let report = verify::verify(&store, &id, &identities).await?;
-            let mut out = cli.output.open()?;
-            match cli.format {
-                Format::Jsonl => {
-                    for problem in &report.problems {
-                        write_record(&mut out, "problem", &json!({ "id": report.id, "problem": problem }))?;
-                    }
-                    write_record(
-                        &mut out,
-                        "summary",
-                        &json!({
-                            "id": report.id, "location": report.location, "ok": report.ok(), "size": report.size,
-                            "sha256": report.sha256, "raft_index": report.raft.as_ref().map(|r| r.index),
-                            "raft_term": report.raft.as_ref().map(|r| r.term), "members": report.members,
-                            "encrypted": report.encrypted, "archive_checked": report.archive_checked,
-                            "problems": report.problems.len(),
-                        }),
-                    )?;
-                }
-                Format::Json => output::write_json(&mut out, &json!({ "ok": report.ok(), "report": report }))?,
-                Format::Human => {
-                    if report.ok() && !report.archive_checked {
-                        writeln!(
-                            out,
-                            "OK {} ({}, SHA-256 matches the manifest; encrypted: pass --identity to check the archive inside)",
-                            report.location,
-                            output::human_size(report.size)
-                        )?;
-                    } else if report.ok() {
-                        let raft = report.raft.clone().unwrap_or_default();
-                        writeln!(
-                            out,
-                            "OK {} ({}, raft index {} term {}, {} members match SHA256SUMS)",
-                            report.location,
-                            output::human_size(report.size),
-                            raft.index,
-                            raft.term,
-                            report.members.len()
-                        )?;
-                    } else {
-                        writeln!(out, "BAD {}", report.location)?;
-                        for problem in &report.problems {
-                            writeln!(out, "  {problem}")?;
-                        }
-                    }
-                }
-            }
-            out.finish()?;
-            Ok(if report.ok() { Exit::Ok } else { Exit::No })
-        }
-        Command::List { from } => {
-            let stores = open_stores(from, &s3)?;
-            let mut out = cli.output.open()?;
-            let mut table = Table::new(["DESTINATION", "ID", "STATE", "SIZE", "RAFT INDEX", "PROBLEM"]);
-            let mut all = Vec::new();
-            let (mut good, mut other) = (0, 0);
-            for store in &stores {
-                for backup in catalog::catalog(store).await? {
-                    if backup.state == State::Good {
-                        good += 1;
-                    } else {
-                        other += 1;
-                    }
-                    let record = json!({
-                        "destination": store.location(),
-                        "id": backup.id,
-                        "time": backup.time,
-                        "state": backup.state,
-                        "location": store.location_of(&crate::manifest::data_name(&backup.id)),
-                        "size": backup.data.as_ref().map(|d| d.size),
-                        "sha256": backup.manifest.as_ref().map(|m| m.sha256.clone()),
-                        "raft_index": backup.manifest.as_ref().map(|m| m.raft.index),
-                        "raft_term": backup.manifest.as_ref().map(|m| m.raft.term),
-                        "encryption": backup.manifest.as_ref().map(|m| m.encryption.clone()),
-                        "problem": backup.problem,
-                    });
-                    match cli.format {
-                        Format::Jsonl => write_record(&mut out, "backup", &record)?,
-                        Format::Json => all.push(record),
-                        Format::Human => {
-                            table.row([
-                                store.location(),
-                                backup.id.clone(),
-                                format!("{:?}", backup.state).to_lowercase(),
-                                backup.data.as_ref().map(|d| output::human_size(d.size)).unwrap_or_else(|| "-".into()),
-                                backup
-                                    .manifest
-                                    .as_ref()
-                                    .map(|m| m.raft.index.to_string())
-                                    .unwrap_or_else(|| "-".into()),
-                                backup.problem.clone().unwrap_or_default(),
-                            ]);
-                        }
-                    }
-                }
-            }
-            match cli.format {
-                Format::Jsonl => write_record(&mut out, "summary", &json!({ "good": good, "not_good": other }))?,
-                Format::Json => output::write_json(&mut out, &all)?,
-                Format::Human => {
-                    let color = out.color();
-                    table.write_to(&mut out, color)?;
-                }
-            }
-            out.finish()?;
-            Ok(Exit::Ok)
-        }
+        Command::Save { to, encrypt_to, recipients_file } => save(&ctx, to, encrypt_to, recipients_file).await,
+        Command::Verify { backup, identity } => verify(&ctx, backup, identity).await,
+        Command::List { from } => list(&ctx, from).await,
         Command::Prune { from, keep_last, keep_daily, keep_weekly, keep_monthly, dry_run } => {
-            let policy = Policy {
-                keep_last: *keep_last,
-                keep_daily: *keep_daily,
-                keep_weekly: *keep_weekly,
-                keep_monthly: *keep_monthly,
-            };
-            if policy.is_empty() {
-                usage_bail!("prune needs at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly");
-            }
-            let stores = open_stores(from, &s3)?;
-            let mut out = cli.output.open()?;
-            let (mut kept, mut deleted, mut failed) = (0, 0, 0);
-            let mut all = Vec::new();
-            for store in &stores {
-                for record in prune::prune(store, &policy, *dry_run, chrono::Utc::now()).await? {
-                    match record.action {
-                        Action::Keep => kept += 1,
-                        Action::Delete if record.error.is_some() => failed += 1,
-                        Action::Delete => deleted += 1,
-                    }
-                    match cli.format {
-                        Format::Jsonl => write_record(&mut out, "decision", &record)?,
-                        Format::Json => all.push(record),
-                        Format::Human => {
-                            let verb = match (record.action, *dry_run, &record.error) {
-                                (Action::Keep, _, _) => "keep",
-                                (Action::Delete, true, _) => "would delete",
-                                (Action::Delete, false, None) => "deleted",
-                                (Action::Delete, false, Some(_)) => "FAILED to delete",
-                            };
-                            writeln!(
-                                out,
-                                "{verb:16} {} {}: {}",
-                                record.destination,
-                                record.id,
-                                record.reasons.join(", ")
-                            )?;
-                            if let Some(e) = &record.error {
-                                writeln!(out, "                 {e}")?;
-                            }
-                        }
-                    }
-                }
-            }
-            let summary =
-                json!({ "dry_run": dry_run, "kept": kept, "deleted": deleted, "failed": failed, "policy": policy });
-            match cli.format {
-                Format::Jsonl => write_record(&mut out, "summary", &summary)?,
-                Format::Json => output::write_json(&mut out, &json!({ "decisions": all, "summary": summary }))?,
-                Format::Human => {
-                    let would = if *dry_run { "would delete" } else { "deleted" };
-                    writeln!(out, "kept {kept}, {would} {deleted}, failed {failed}")?;
-                }
-            }
-            out.finish()?;
-            Ok(if failed > 0 { Exit::Failed } else { Exit::Ok })
+            prune(&ctx, from, keep_last, keep_daily, keep_weekly, keep_monthly, dry_run).await
         }
-        Command::Restore(args) => {
-            let (store, id) = catalog::resolve(&args.backup, &s3).await.map_err(resolve_error)?;
-            let connect = ConnectArgs { address: Some(args.to.clone()), ..cli.connect.clone() };
-            let target = Client::new(Config::resolve(&connect)?)?;
-            let check_token = args
-                .check_token_file
-                .as_deref()
-                .map(|f| vault_core::config::read_secret_file(f, "check token"))
-                .transpose()?;
-            let options = restore::RestoreOptions {
-                key_files: args.key_files.clone(),
-                check_token,
-                check_paths: args.check_paths.clone(),
-                check_limit: args.check_limit,
-                resume: args.resume,
-                identities: load_identities(&args.identity)?,
-            };
-            let outcome = restore::restore(&target, &store, &id, &options).await?;
-            let mut out = cli.output.open()?;
-            write_steps(
+        Command::Restore(args) => restore(&ctx, args).await,
+        Command::Drill(args) => drill(&ctx, args).await,
+    }
+}
+
+/// What every subcommand takes from the shared flags.
+#[derive(Debug)]
+struct Ctx<'a> {
+    /// The connection flags.
+    connect: &'a ConnectArgs,
+    /// `-o` and `--color`.
+    output: &'a OutputArgs,
+    /// `--format`.
+    format: Format,
+    /// The S3 settings from flags and environment.
+    s3: &'a S3Settings,
+}
+
+/// `save`: streams a snapshot to every destination; exit 1 (failed) when one of them failed.
+async fn save(
+    ctx: &Ctx<'_>,
+    to: &[String],
+    encrypt_to: &[String],
+    recipients_file: &[PathBuf],
+) -> anyhow::Result<Exit> {
+    let recipients = match crypto::recipients(encrypt_to, recipients_file) {
+        Ok(r) => r,
+        Err(e) => usage_bail!("{e}"),
+    };
+    let stores = open_stores(to, ctx.s3)?;
+    let client = Client::new(Config::resolve(ctx.connect)?)?;
+    let outcome = save::save(&client, &stores, &recipients).await?;
+    let mut out = ctx.output.open()?;
+    match ctx.format {
+        Format::Jsonl => {
+            for d in &outcome.destinations {
+                write_record(&mut out, "destination", d)?;
+            }
+            let m = &outcome.manifest;
+            write_record(
                 &mut out,
-                cli.format,
-                &outcome.steps,
+                "summary",
                 &json!({
-                    "id": id, "target": args.to, "pending": outcome.pending,
-                    "secrets_read": outcome.secrets_read, "secrets_failed": outcome.secrets_failed,
+                    "id": m.id, "size": m.size, "sha256": m.sha256, "raft_index": m.raft.index,
+                    "raft_term": m.raft.term, "encryption": m.encryption,
+                    "saved": outcome.destinations.iter().filter(|d| d.status == "saved").count(),
+                    "failed": outcome.destinations.iter().filter(|d| d.status != "saved").count(),
                 }),
             )?;
-            out.finish()?;
-            Ok(if outcome.secrets_failed > 0 {
-                Exit::Failed
-            } else if outcome.pending {
-                Exit::No
-            } else {
-                Exit::Ok
-            })
         }
-        Command::Drill(args) => {
-            if args.from.is_empty() {
-                usage_bail!("drill needs --from DEST (or VAULT_BACKUP_TO)");
-            }
-            let live = Client::new(Config::resolve(&cli.connect)?)?;
-            let options = drill::DrillOptions {
-                from: args.from.clone(),
-                key_files: args.key_files.clone(),
-                bin: args.bin.clone(),
-                check_paths: args.check_paths.clone(),
-                sample: args.sample,
-                identities: load_identities(&args.identity)?,
-            };
-            let outcome = match drill::drill(&live, &s3, &options).await {
-                // A missing server binary is a setup problem (exit 2), like a missing flag.
-                Err(drill::DrillError::NoBinary(message)) => usage_bail!("{message}"),
-                other => other?,
-            };
-            let mut out = cli.output.open()?;
-            write_steps(
-                &mut out,
-                cli.format,
-                &outcome.steps,
-                &json!({
-                    "id": outcome.id, "compared": outcome.compared, "differences": outcome.differences.len(),
-                    "ok": outcome.ok(),
-                }),
+        Format::Json => output::write_json(
+            &mut out,
+            &json!({ "manifest": outcome.manifest, "destinations": outcome.destinations }),
+        )?,
+        Format::Human => {
+            let m = &outcome.manifest;
+            writeln!(
+                out,
+                "{} ({}, raft index {} term {}, sha256 {})",
+                m.id,
+                output::human_size(m.size),
+                m.raft.index,
+                m.raft.term,
+                &m.sha256[..16]
             )?;
-            out.finish()?;
-            Ok(if outcome.ok() { Exit::Ok } else { Exit::No })
+            for d in &outcome.destinations {
+                match &d.error {
+                    None => writeln!(out, "  saved   {}", d.location)?,
+                    Some(e) => writeln!(out, "  FAILED  {}: {e}", d.destination)?,
+                }
+            }
         }
     }
+    out.finish()?;
+    for d in outcome.destinations.iter().filter(|d| d.error.is_some()) {
+        eprintln!("vault-backup: error: {}: {}", d.destination, d.error.as_deref().unwrap_or_default());
+    }
+    Ok(if outcome.partial() { Exit::Failed } else { Exit::Ok })
+}
+
+/// `verify`: checks a backup offline; exit 1 ("no") when it is bad.
+async fn verify(ctx: &Ctx<'_>, backup: &str, identity: &[PathBuf]) -> anyhow::Result<Exit> {
+    let identities = load_identities(identity)?;
+    let (store, id) = catalog::resolve(backup, ctx.s3).await.map_err(resolve_error)?;
+    let report = verify::verify(&store, &id, &identities).await?;
+    let mut out = ctx.output.open()?;
+    match ctx.format {
+        Format::Jsonl => {
+            for problem in &report.problems {
+                write_record(&mut out, "problem", &json!({ "id": report.id, "problem": problem }))?;
+            }
+            write_record(
+                &mut out,
+                "summary",
+                &json!({
+                    "id": report.id, "location": report.location, "ok": report.ok(), "size": report.size,
+                    "sha256": report.sha256, "raft_index": report.raft.as_ref().map(|r| r.index),
+                    "raft_term": report.raft.as_ref().map(|r| r.term), "members": report.members,
+                    "encrypted": report.encrypted, "archive_checked": report.archive_checked,
+                    "problems": report.problems.len(),
+                }),
+            )?;
+        }
+        Format::Json => output::write_json(&mut out, &json!({ "ok": report.ok(), "report": report }))?,
+        Format::Human => {
+            if report.ok() && !report.archive_checked {
+                writeln!(
+                    out,
+                    "OK {} ({}, SHA-256 matches the manifest; encrypted: pass --identity to check the archive inside)",
+                    report.location,
+                    output::human_size(report.size)
+                )?;
+            } else if report.ok() {
+                let raft = report.raft.clone().unwrap_or_default();
+                writeln!(
+                    out,
+                    "OK {} ({}, raft index {} term {}, {} members match SHA256SUMS)",
+                    report.location,
+                    output::human_size(report.size),
+                    raft.index,
+                    raft.term,
+                    report.members.len()
+                )?;
+            } else {
+                writeln!(out, "BAD {}", report.location)?;
+                for problem in &report.problems {
+                    writeln!(out, "  {problem}")?;
+                }
+            }
+        }
+    }
+    out.finish()?;
+    Ok(if report.ok() { Exit::Ok } else { Exit::No })
+}
+
+/// `list`: every backup at the destinations, good or not.
+async fn list(ctx: &Ctx<'_>, from: &[String]) -> anyhow::Result<Exit> {
+    let stores = open_stores(from, ctx.s3)?;
+    let mut out = ctx.output.open()?;
+    let mut table = Table::new(["DESTINATION", "ID", "STATE", "SIZE", "RAFT INDEX", "PROBLEM"]);
+    let mut all = Vec::new();
+    let (mut good, mut other) = (0, 0);
+    for store in &stores {
+        for backup in catalog::catalog(store).await? {
+            if backup.state == State::Good {
+                good += 1;
+            } else {
+                other += 1;
+            }
+            let record = json!({
+                "destination": store.location(),
+                "id": backup.id,
+                "time": backup.time,
+                "state": backup.state,
+                "location": store.location_of(&crate::manifest::data_name(&backup.id)),
+                "size": backup.data.as_ref().map(|d| d.size),
+                "sha256": backup.manifest.as_ref().map(|m| m.sha256.clone()),
+                "raft_index": backup.manifest.as_ref().map(|m| m.raft.index),
+                "raft_term": backup.manifest.as_ref().map(|m| m.raft.term),
+                "encryption": backup.manifest.as_ref().map(|m| m.encryption.clone()),
+                "problem": backup.problem,
+            });
+            match ctx.format {
+                Format::Jsonl => write_record(&mut out, "backup", &record)?,
+                Format::Json => all.push(record),
+                Format::Human => {
+                    table.row([
+                        store.location(),
+                        backup.id.clone(),
+                        format!("{:?}", backup.state).to_lowercase(),
+                        backup.data.as_ref().map(|d| output::human_size(d.size)).unwrap_or_else(|| "-".into()),
+                        backup.manifest.as_ref().map(|m| m.raft.index.to_string()).unwrap_or_else(|| "-".into()),
+                        backup.problem.clone().unwrap_or_default(),
+                    ]);
+                }
+            }
+        }
+    }
+    match ctx.format {
+        Format::Jsonl => write_record(&mut out, "summary", &json!({ "good": good, "not_good": other }))?,
+        Format::Json => output::write_json(&mut out, &all)?,
+        Format::Human => {
+            let color = out.color();
+            table.write_to(&mut out, color)?;
+        }
+    }
+    out.finish()?;
+    Ok(Exit::Ok)
+}
+
+/// `prune`: applies the retention policy (or shows what it would do).
+async fn prune(
+    ctx: &Ctx<'_>,
+    from: &[String],
+    keep_last: &u32,
+    keep_daily: &u32,
+    keep_weekly: &u32,
+    keep_monthly: &u32,
+    dry_run: &bool,
+) -> anyhow::Result<Exit> {
+    let policy = Policy {
+        keep_last: *keep_last,
+        keep_daily: *keep_daily,
+        keep_weekly: *keep_weekly,
+        keep_monthly: *keep_monthly,
+    };
+    if policy.is_empty() {
+        usage_bail!("prune needs at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly");
+    }
+    let stores = open_stores(from, ctx.s3)?;
+    let mut out = ctx.output.open()?;
+    let (mut kept, mut deleted, mut failed) = (0, 0, 0);
+    let mut all = Vec::new();
+    for store in &stores {
+        for record in prune::prune(store, &policy, *dry_run, chrono::Utc::now()).await? {
+            match record.action {
+                Action::Keep => kept += 1,
+                Action::Delete if record.error.is_some() => failed += 1,
+                Action::Delete => deleted += 1,
+            }
+            match ctx.format {
+                Format::Jsonl => write_record(&mut out, "decision", &record)?,
+                Format::Json => all.push(record),
+                Format::Human => {
+                    let verb = match (record.action, *dry_run, &record.error) {
+                        (Action::Keep, _, _) => "keep",
+                        (Action::Delete, true, _) => "would delete",
+                        (Action::Delete, false, None) => "deleted",
+                        (Action::Delete, false, Some(_)) => "FAILED to delete",
+                    };
+                    writeln!(out, "{verb:16} {} {}: {}", record.destination, record.id, record.reasons.join(", "))?;
+                    if let Some(e) = &record.error {
+                        writeln!(out, "                 {e}")?;
+                    }
+                }
+            }
+        }
+    }
+    let summary = json!({ "dry_run": dry_run, "kept": kept, "deleted": deleted, "failed": failed, "policy": policy });
+    match ctx.format {
+        Format::Jsonl => write_record(&mut out, "summary", &summary)?,
+        Format::Json => output::write_json(&mut out, &json!({ "decisions": all, "summary": summary }))?,
+        Format::Human => {
+            let would = if *dry_run { "would delete" } else { "deleted" };
+            writeln!(out, "kept {kept}, {would} {deleted}, failed {failed}")?;
+        }
+    }
+    out.finish()?;
+    Ok(if failed > 0 { Exit::Failed } else { Exit::Ok })
+}
+
+/// `restore`: restores a backup into the server at `--to` and unseals it.
+async fn restore(ctx: &Ctx<'_>, args: &RestoreArgs) -> anyhow::Result<Exit> {
+    let (store, id) = catalog::resolve(&args.backup, ctx.s3).await.map_err(resolve_error)?;
+    let connect = ConnectArgs { address: Some(args.to.clone()), ..ctx.connect.clone() };
+    let target = Client::new(Config::resolve(&connect)?)?;
+    let check_token =
+        args.check_token_file.as_deref().map(|f| vault_core::config::read_secret_file(f, "check token")).transpose()?;
+    let options = restore::RestoreOptions {
+        key_files: args.key_files.clone(),
+        check_token,
+        check_paths: args.check_paths.clone(),
+        check_limit: args.check_limit,
+        resume: args.resume,
+        identities: load_identities(&args.identity)?,
+    };
+    let outcome = restore::restore(&target, &store, &id, &options).await?;
+    let mut out = ctx.output.open()?;
+    write_steps(
+        &mut out,
+        ctx.format,
+        &outcome.steps,
+        &json!({
+            "id": id, "target": args.to, "pending": outcome.pending,
+            "secrets_read": outcome.secrets_read, "secrets_failed": outcome.secrets_failed,
+        }),
+    )?;
+    out.finish()?;
+    Ok(if outcome.secrets_failed > 0 {
+        Exit::Failed
+    } else if outcome.pending {
+        Exit::No
+    } else {
+        Exit::Ok
+    })
+}
+
+/// `drill`: restores the newest backup into a throwaway server and compares.
+async fn drill(ctx: &Ctx<'_>, args: &DrillArgs) -> anyhow::Result<Exit> {
+    if args.from.is_empty() {
+        usage_bail!("drill needs --from DEST (or VAULT_BACKUP_TO)");
+    }
+    let live = Client::new(Config::resolve(ctx.connect)?)?;
+    let options = drill::DrillOptions {
+        from: args.from.clone(),
+        key_files: args.key_files.clone(),
+        bin: args.bin.clone(),
+        check_paths: args.check_paths.clone(),
+        sample: args.sample,
+        identities: load_identities(&args.identity)?,
+    };
+    let outcome = match drill::drill(&live, ctx.s3, &options).await {
+        // A missing server binary is a setup problem (exit 2), like a missing flag.
+        Err(drill::DrillError::NoBinary(message)) => usage_bail!("{message}"),
+        other => other?,
+    };
+    let mut out = ctx.output.open()?;
+    write_steps(
+        &mut out,
+        ctx.format,
+        &outcome.steps,
+        &json!({
+            "id": outcome.id, "compared": outcome.compared, "differences": outcome.differences.len(),
+            "ok": outcome.ok(),
+        }),
+    )?;
+    out.finish()?;
+    Ok(if outcome.ok() { Exit::Ok } else { Exit::No })
 }
 
 fn write_steps(

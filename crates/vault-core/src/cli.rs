@@ -110,18 +110,31 @@ pub fn main<F>(tool: &str, run: F) -> ExitCode
 where
     F: FnOnce() -> anyhow::Result<Exit>,
 {
+    main_with_code(|| run().map(Exit::code), |error| print_error(tool, error, exit_for(error).code()))
+}
+
+/// Like [`main`] for a tool whose exit code is not always from the shared table: `run` returns the code itself
+/// (`vault-env run` passes its child's status through, Nagios mode has its own codes) and `on_error` prints an
+/// error its way and picks its code ([`print_error`] does what [`main`] does).
+pub fn main_with_code<F, E>(run: F, on_error: E) -> ExitCode
+where
+    F: FnOnce() -> anyhow::Result<u8>,
+    E: FnOnce(&anyhow::Error) -> u8,
+{
     init_logging();
     match run() {
-        Ok(exit) => exit.into(),
-        Err(error) => {
-            let exit = exit_for(&error);
-            if exit != Exit::Ok {
-                let mut stderr = io::stderr().lock();
-                let _ = writeln!(stderr, "{tool}: error: {error:#}");
-            }
-            exit.into()
-        }
+        Ok(code) => ExitCode::from(code),
+        Err(error) => ExitCode::from(on_error(&error)),
     }
+}
+
+/// Prints `tool: error: message: cause: cause` on stderr unless `code` is 0 (a broken pipe: nobody is left to
+/// tell), and returns `code`.
+pub fn print_error(tool: &str, error: &anyhow::Error, code: u8) -> u8 {
+    if code != 0 {
+        let _ = writeln!(io::stderr().lock(), "{tool}: error: {error:#}");
+    }
+    code
 }
 
 #[cfg(test)]

@@ -113,6 +113,33 @@ impl TlsConfig {
             (None, None) => "the system's trusted CAs".to_owned(),
         }
     }
+
+    /// The files of CA certificates to trust instead of the system's: the CA file, then the CA folder's regular
+    /// files in name order. Empty when neither is set (trust the system's roots).
+    pub fn ca_files(&self) -> crate::Result<Vec<PathBuf>> {
+        let mut files: Vec<PathBuf> = self.ca_cert.iter().cloned().collect();
+        if let Some(dir) = &self.ca_path {
+            let entries = std::fs::read_dir(dir)
+                .map_err(|e| crate::Error::Config(format!("cannot read the CA folder {}: {e}", dir.display())))?;
+            let mut found: Vec<PathBuf> =
+                entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+            found.sort();
+            files.extend(found);
+        }
+        Ok(files)
+    }
+
+    /// The trusted CA files' contents (PEM), in [`ca_files`](Self::ca_files) order: each TLS stack (the HTTP
+    /// client, vault-health's own handshake) parses them its way, so both trust exactly the same certificates.
+    pub fn trusted_ca_pems(&self) -> crate::Result<Vec<(PathBuf, Vec<u8>)>> {
+        self.ca_files()?
+            .into_iter()
+            .map(|file| match std::fs::read(&file) {
+                Ok(pem) => Ok((file, pem)),
+                Err(e) => Err(crate::Error::Config(format!("cannot read the CA file {}: {e}", file.display()))),
+            })
+            .collect()
+    }
 }
 
 /// Connection flags every tool accepts. Unset flags fall back to the environment, then to defaults.

@@ -8,6 +8,7 @@
 //!   every other endpoint the tools call, typed; the raw request methods are crate-private.
 //! - [`rotation`]: the rotation-state schema secret-rotate keeps in KV v2 custom metadata.
 //! - [`secret`]: [`SecretString`], a value that never prints and is zeroed on drop.
+//! - [`fsutil`]: atomic file writes with modes (temp file, fsync, rename), the one implementation.
 //! - [`output`], [`exit`], [`cli`]: the output contract (formats, JSON Lines, tables) and the exit-code table.
 
 pub mod approle;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod database;
 pub mod error;
 pub mod exit;
+pub mod fsutil;
 pub mod kv;
 pub mod output;
 pub mod rotation;

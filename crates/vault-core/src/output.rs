@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
+use crate::fsutil::{Atomic, AtomicFile, Mode};
+
 /// Set once a write to stdout failed because its reader went away (`tool | head -1`).
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
@@ -92,15 +94,13 @@ impl OutputArgs {
 pub struct Output {
     sink: Sink,
     color: bool,
-    /// The file holds key material or fingerprints of secrets: it ends 0600 whatever it was before.
-    secret: bool,
 }
 
 #[derive(Debug)]
 enum Sink {
     Stdout(BufWriter<io::Stdout>),
     Device(BufWriter<File>),
-    File { writer: BufWriter<tempfile::NamedTempFile>, path: PathBuf },
+    File(BufWriter<AtomicFile>),
 }
 
 impl Output {
@@ -119,33 +119,19 @@ impl Output {
 
     fn open_with(path: Option<&Path>, color: ColorChoice, secret: bool) -> io::Result<Self> {
         match path {
-            None => Ok(Self { secret, ..Self::stdout(color) }),
-            Some(p) if p == Path::new("-") => Ok(Self { secret, ..Self::stdout(color) }),
+            None => Ok(Self::stdout(color)),
+            Some(p) if p == Path::new("-") => Ok(Self::stdout(color)),
             Some(p) => {
                 // Only a regular file is replaced atomically. A device, FIFO or socket (`-o /dev/null`,
                 // `-o /dev/stderr`, a named pipe) is written in place: renaming over it would replace the device.
-                // `/dev/stdout` and friends are links to whatever the shell opened, a regular file included:
-                // renaming over that file would leave the shell's descriptor on the old one.
-                let special = p.starts_with("/dev") || p.starts_with("/proc");
-                if let Ok(meta) = std::fs::metadata(p)
-                    && (special || !meta.is_file())
-                {
+                if crate::fsutil::writes_in_place(p) {
                     let file = std::fs::OpenOptions::new().write(true).open(p)?;
-                    return Ok(Self { sink: Sink::Device(BufWriter::new(file)), color: color.enabled(false), secret });
+                    return Ok(Self { sink: Sink::Device(BufWriter::new(file)), color: color.enabled(false) });
                 }
                 // Through a symlink, replace the file it points to and keep the link.
-                let resolved = if p.is_symlink() { std::fs::canonicalize(p)? } else { p.to_path_buf() };
-                let p = resolved.as_path();
-                let dir = match p.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d,
-                    _ => Path::new("."),
-                };
-                let temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-                Ok(Self {
-                    sink: Sink::File { writer: BufWriter::new(temp), path: p.to_path_buf() },
-                    color: color.enabled(false),
-                    secret,
-                })
+                let mode = if secret { Mode::Exact(0o600) } else { Mode::KeepOr(0o644) };
+                let file = Atomic::new(mode).follow_link().create(p)?;
+                Ok(Self { sink: Sink::File(BufWriter::new(file)), color: color.enabled(false) })
             }
         }
     }
@@ -154,7 +140,7 @@ impl Output {
     pub fn stdout(color: ColorChoice) -> Self {
         let stdout = io::stdout();
         let color = color.enabled(stdout.is_terminal());
-        Self { sink: Sink::Stdout(BufWriter::new(stdout)), color, secret: false }
+        Self { sink: Sink::Stdout(BufWriter::new(stdout)), color }
     }
 
     /// Whether to colour what is written here.
@@ -168,30 +154,12 @@ impl Output {
         match self.sink {
             Sink::Stdout(mut w) => w.flush().map_err(note_stdout_error),
             Sink::Device(mut w) => w.flush(),
-            Sink::File { writer, path } => {
-                let temp = writer.into_inner().map_err(io::IntoInnerError::into_error)?;
-                temp.as_file().sync_all()?;
-                let mode = if self.secret { None } else { std::fs::metadata(&path).map(|m| m.permissions()).ok() };
-                let file = temp.persist(&path).map_err(|e| e.error)?;
-                match mode {
-                    Some(perms) => file.set_permissions(perms)?,
-                    None => set_mode(&file, if self.secret { 0o600 } else { 0o644 })?,
-                }
+            Sink::File(writer) => {
+                writer.into_inner().map_err(io::IntoInnerError::into_error)?.commit()?;
                 Ok(())
             }
         }
     }
-}
-
-#[cfg(unix)]
-fn set_mode(file: &File, mode: u32) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-}
-
-#[cfg(not(unix))]
-fn set_mode(_file: &File, _mode: u32) -> io::Result<()> {
-    Ok(())
 }
 
 impl Write for Output {
@@ -199,7 +167,7 @@ impl Write for Output {
         match &mut self.sink {
             Sink::Stdout(w) => w.write(buf).map_err(note_stdout_error),
             Sink::Device(w) => w.write(buf),
-            Sink::File { writer, .. } => writer.write(buf),
+            Sink::File(writer) => writer.write(buf),
         }
     }
 
@@ -207,7 +175,7 @@ impl Write for Output {
         match &mut self.sink {
             Sink::Stdout(w) => w.write_all(buf).map_err(note_stdout_error),
             Sink::Device(w) => w.write_all(buf),
-            Sink::File { writer, .. } => writer.write_all(buf),
+            Sink::File(writer) => writer.write_all(buf),
         }
     }
 
@@ -215,7 +183,7 @@ impl Write for Output {
         match &mut self.sink {
             Sink::Stdout(w) => w.flush().map_err(note_stdout_error),
             Sink::Device(w) => w.flush(),
-            Sink::File { writer, .. } => writer.flush(),
+            Sink::File(writer) => writer.flush(),
         }
     }
 }

@@ -98,6 +98,17 @@ pub fn secret_from_json(value: serde_json::Value) -> SecretString {
     }
 }
 
+/// Secrets as a JSON object with their values revealed, `{"NAME": "value", …}`: for output the user asked to
+/// hold the values (`vault-env get --format json`, `export --format json`, a rotation command's stdin). The caller
+/// zeroes the result with [`zeroize_json`] once it is written.
+pub fn revealed_json<'a, K, I>(pairs: I) -> serde_json::Map<String, serde_json::Value>
+where
+    K: Into<String>,
+    I: IntoIterator<Item = (K, &'a SecretString)>,
+{
+    pairs.into_iter().map(|(k, v)| (k.into(), serde_json::Value::String(v.expose().to_owned()))).collect()
+}
+
 /// Zeroes every string inside a JSON value (keys stay: they are names, not secrets).
 pub fn zeroize_json(value: &mut serde_json::Value) {
     match value {
@@ -126,6 +137,16 @@ pub fn keyed_fingerprint(key: &[u8], bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn revealed_json_holds_the_values() {
+        let a = SecretString::from("v1");
+        let b = SecretString::from("it's \"quoted\"");
+        let mut map = serde_json::Value::Object(revealed_json([("A", &a), ("B", &b)]));
+        assert_eq!(map, serde_json::json!({"A": "v1", "B": "it's \"quoted\""}));
+        zeroize_json(&mut map);
+        assert_eq!(map["A"], "");
+    }
 
     #[test]
     fn never_prints() {

@@ -194,17 +194,10 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 /// invoked as `vault-env`, so both behave alike.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    vault_core::cli::init_logging();
-    match run(cli) {
-        Ok(code) => std::process::ExitCode::from(code),
-        Err(error) => {
-            let code = exit_code(&error);
-            if code != 0 {
-                let _ = writeln!(std::io::stderr().lock(), "vault-env: error: {error:#}");
-            }
-            std::process::ExitCode::from(code)
-        }
-    }
+    vault_core::cli::main_with_code(
+        || run(cli),
+        |error| vault_core::cli::print_error("vault-env", error, exit_code(error)),
+    )
 }
 
 /// Runs the subcommand; returns the process exit code.
@@ -269,19 +262,11 @@ async fn revoke(client: &Client, own_token: bool) {
 }
 
 async fn get(client: &Client, args: &GetArgs) -> anyhow::Result<u8> {
-    let path = client.kv_path(&args.path).await?;
-    let secret = client.kv_read(&path, args.version).await?;
+    let fetched = crate::fetch::get(client, &args.path, args.version).await?;
     let mut stdout = std::io::stdout().lock();
     match &args.field {
         Some(key) => {
-            let Some(value) = secret.data.get(key) else {
-                return Err(crate::Error::NoKey {
-                    path: path.to_string(),
-                    key: key.clone(),
-                    keys: secret.data.keys().cloned().collect(),
-                }
-                .into());
-            };
+            let value = fetched.field(key)?;
             stdout.write_all(value.expose().as_bytes())?;
             // Like the Vault CLI's -field: raw bytes for pipes and $(…), a newline only for a person.
             if std::io::stdout().is_terminal() {
@@ -289,18 +274,7 @@ async fn get(client: &Client, args: &GetArgs) -> anyhow::Result<u8> {
             }
         }
         None => {
-            let data: serde_json::Map<String, serde_json::Value> = secret
-                .data
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.expose().to_owned())))
-                .collect();
-            let mut doc = serde_json::json!({
-                "path": path.to_string(),
-                "version": secret.metadata.version,
-                "created_time": secret.metadata.created_time,
-                "custom_metadata": secret.metadata.custom_metadata,
-                "data": data,
-            });
+            let mut doc = fetched.document();
             let written = write_json(&mut stdout, &doc);
             vault_core::secret::zeroize_json(&mut doc);
             written?;
@@ -311,8 +285,7 @@ async fn get(client: &Client, args: &GetArgs) -> anyhow::Result<u8> {
 }
 
 async fn list(client: &Client, args: &ListArgs) -> anyhow::Result<u8> {
-    let folder = client.kv_path(&format!("{}/", args.prefix.trim_end_matches('/'))).await?;
-    let keys = if args.recursive { client.kv_list_recursive(&folder).await? } else { client.kv_list(&folder).await? };
+    let (folder, keys) = crate::fetch::list(client, &args.prefix, args.recursive).await?;
     let mut stdout = std::io::stdout().lock();
     match args.format {
         Format::Human => {
@@ -356,28 +329,12 @@ fn specs(secrets: &[String], manifest: Option<&Path>) -> anyhow::Result<Manifest
 
 async fn export(client: &Client, args: &ExportArgs, own_token: bool) -> anyhow::Result<u8> {
     let manifest = specs(&args.secrets, args.sources.manifest.as_deref())?;
-    let to_stdout = match args.output.as_deref() {
-        Some(p) if p == Path::new("-") => true,
-        Some(_) => false,
-        None if std::io::stdout().is_terminal() => vault_core::usage_bail!(
-            "refusing to print secret values to a terminal: use -o FILE (written 0600), or -o - to print them anyway"
-        ),
-        None => true,
+    let to_stdout = match crate::fetch::export_to_stdout(args.output.as_deref(), std::io::stdout().is_terminal()) {
+        Ok(to_stdout) => to_stdout,
+        Err(refusal) => vault_core::usage_bail!("{refusal}"),
     };
     let allowed = AllowedNames::new(args.allow_env.iter().cloned());
-    let env = match resolve_allowing(client, &manifest.secrets, &manifest.databases, &allowed).await {
-        Ok(env) => env,
-        Err(error) => {
-            revoke(client, own_token).await;
-            return Err(error.into());
-        }
-    };
-    if !manifest.databases.is_empty() && own_token {
-        // Database credentials written to a file must outlive this process: their lease belongs to our token.
-        tracing::warn!("database credentials were exported; the token is kept so their lease lives on until its TTL");
-    } else {
-        revoke(client, own_token).await;
-    }
+    let env = crate::fetch::export_env(client, &manifest, &allowed, own_token).await?;
     let text = render(&env, args.format);
     match (&args.output, to_stdout) {
         (_, true) => {

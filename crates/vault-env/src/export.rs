@@ -51,9 +51,7 @@ pub fn render(env: &EnvSet, format: ExportFormat) -> Zeroizing<String> {
             }
         }
         ExportFormat::Json => {
-            let map: serde_json::Map<String, serde_json::Value> =
-                env.iter().map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.expose().to_owned()))).collect();
-            let mut value = serde_json::Value::Object(map);
+            let mut value = serde_json::Value::Object(vault_core::secret::revealed_json(env.iter()));
             out.push_str(&value.to_string());
             out.push('\n');
             vault_core::secret::zeroize_json(&mut value);
@@ -68,30 +66,18 @@ pub fn render(env: &EnvSet, format: ExportFormat) -> Zeroizing<String> {
 /// A target that exists and is not a regular file (`/dev/stdout`, `/dev/null`, a FIFO) is written into as it is:
 /// renaming over it would replace a device with a plain file.
 pub fn write_private_file(file: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+    use vault_core::fsutil::{Atomic, Mode};
     let io = |what: &'static str| move |source| Error::Io { what, file: file.to_owned(), source };
     if std::fs::metadata(file).is_ok_and(|m| !m.is_file()) {
         let mut target = std::fs::OpenOptions::new().write(true).open(file).map_err(io("cannot open"))?;
         return target.write_all(bytes).map_err(io("cannot write"));
     }
-    let dir = match file.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
+    let mut temp = Atomic::new(Mode::Exact(0o600))
         .prefix(".vault-env-")
-        .permissions(std::fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)
+        .create(file)
         .map_err(io("cannot create a temporary file beside"))?;
     temp.write_all(bytes).map_err(io("cannot write"))?;
-    temp.as_file().sync_all().map_err(io("cannot sync"))?;
-    let persisted = temp.persist(file).map_err(|e| Error::Io {
-        what: "cannot rename into",
-        file: file.to_owned(),
-        source: e.error,
-    })?;
-    // persist keeps the temporary file's 0600; say so explicitly in case a umask or ACL interfered.
-    persisted.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io("cannot set the mode of"))?;
+    temp.commit().map_err(io("cannot rename into"))?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //!   them into environment variables.
 //! - [`guard`]: the environment variables a secret may not set (they run or load code) unless the user allows
 //!   them by name.
+//! - [`fetch`]: what `get`, `list` and `export` read before the command line renders it.
 //! - [`export`]: writing those variables as a dotenv file, shell `export` lines or JSON, to a 0600 file.
 //! - [`run`](mod@run): starting a command with the variables in its environment, passing signals through, returning its
 //!   exit code, and revoking the token afterwards.
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod db;
 pub mod error;
 pub mod export;
+pub mod fetch;
 pub mod guard;
 pub mod manifest;
 pub mod run;

@@ -214,9 +214,9 @@ async fn handle(client: &Client, request: Request) -> Result<Fields, (&'static s
                         }));
                     }
                 },
-                None => Value::Object(
-                    secret.data.iter().map(|(k, v)| (k.clone(), Value::String(v.expose().to_owned()))).collect(),
-                ),
+                None => {
+                    Value::Object(vault_core::secret::revealed_json(secret.data.iter().map(|(k, v)| (k.as_str(), v))))
+                }
             };
             fields.insert("value".into(), value);
             fields.insert("version".into(), json!(secret.metadata.version));

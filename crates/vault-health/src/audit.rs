@@ -7,20 +7,11 @@
 //! Vault refuses every request when no enabled device can write, so a single device on a full disk takes the
 //! whole server down; `cargo xtask deploy` enables two for that reason.
 
-use serde::Serialize;
 use vault_core::Client;
 
 use crate::Thresholds;
+use crate::details::{AuditDetails, AuditDevice};
 use crate::report::{Check, CheckName, Details, Limits, Metric, Status};
-
-pub use vault_core::sys::audit::AuditDevice;
-
-/// Facts of the audit check.
-#[derive(Clone, Debug, Serialize)]
-pub struct AuditDetails {
-    /// The enabled devices, by path.
-    pub devices: Vec<AuditDevice>,
-}
 
 /// Lists the enabled audit devices.
 pub(crate) async fn probe(client: &Client) -> vault_core::Result<Vec<AuditDevice>> {

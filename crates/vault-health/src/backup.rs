@@ -9,31 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use vault_core::output::human_duration;
 
+use crate::details::BackupDetails;
 use crate::report::{Check, CheckName, Details, Limits, Metric, Status};
 use crate::{BackupOptions, Thresholds};
-
-/// Facts of the backup check.
-#[derive(Clone, Debug, Serialize)]
-pub struct BackupDetails {
-    /// The folder looked in.
-    pub dir: PathBuf,
-    /// The file-name glob.
-    pub pattern: String,
-    /// How many files matched.
-    pub files: usize,
-    /// The newest match.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub newest: Option<PathBuf>,
-    /// Its modification time.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub modified: Option<DateTime<Utc>>,
-    /// Its age, seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub age_seconds: Option<f64>,
-}
 
 /// Finds the newest matching file and judges its age.
 pub(crate) fn check(options: &BackupOptions, thresholds: &Thresholds, now: SystemTime) -> Check {

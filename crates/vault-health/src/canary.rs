@@ -7,29 +7,12 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use vault_core::output::human_duration;
 use vault_core::{Client, Error};
 
 use crate::Thresholds;
+use crate::details::CanaryDetails;
 use crate::report::{Check, CheckName, Details, Limits, Metric, Status};
-
-/// Facts of the canary check.
-#[derive(Clone, Debug, Serialize)]
-pub struct CanaryDetails {
-    /// The KV v2 path read.
-    pub path: String,
-    /// How many reads were timed.
-    pub reads: usize,
-    /// Median latency, seconds.
-    pub p50_seconds: f64,
-    /// 99th-percentile latency, seconds (nearest rank: with fewer than 100 reads, the slowest).
-    pub p99_seconds: f64,
-    /// Slowest read, seconds.
-    pub max_seconds: f64,
-    /// All reads together, seconds (Prometheus summaries want it).
-    pub sum_seconds: f64,
-}
 
 /// Reads `path` `reads` times and returns each read's latency.
 pub(crate) async fn probe(client: &Client, path: &str, reads: usize) -> vault_core::Result<Vec<Duration>> {

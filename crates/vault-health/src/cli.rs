@@ -192,24 +192,23 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
 /// `--format nagios`: the Nagios plugin contract throughout. Even a failure to start (a bad flag value, an
 /// unreadable token file) prints a `VAULT UNKNOWN` line on stdout, where Nagios looks, and exits 3.
 pub fn run_nagios(cli: &Cli) -> ExitCode {
-    vault_core::cli::init_logging();
-    let result = report(cli).and_then(|report| {
+    let run = || {
+        let report = report(cli)?;
         let mut out = cli.output.open().context("cannot open the output file")?;
         writeln!(out, "{}", output::nagios_line(&report))?;
         out.finish().context("cannot write the output")?;
         Ok(report.status.nagios_code())
-    });
-    match result {
-        Ok(code) => ExitCode::from(code),
+    };
+    vault_core::cli::main_with_code(run, |error| {
         // The reader went away (`| head`): nobody is left to tell, and that is not a failure.
-        Err(error) if vault_core::cli::exit_for(&error) == Exit::Ok => ExitCode::SUCCESS,
-        Err(error) => {
-            let text = format!("{error:#}").replace('|', "/").replace('\n', " ");
-            // Not println!: it panics when stdout is a closed pipe.
-            let _ = writeln!(std::io::stdout().lock(), "VAULT UNKNOWN - {text}");
-            ExitCode::from(3)
+        if vault_core::cli::exit_for(error) == Exit::Ok {
+            return 0;
         }
-    }
+        let text = format!("{error:#}").replace('|', "/").replace('\n', " ");
+        // Not println!: it panics when stdout is a closed pipe.
+        let _ = writeln!(std::io::stdout().lock(), "VAULT UNKNOWN - {text}");
+        3
+    })
 }
 
 /// Validates the options, connects and runs the checks. An AppRole login made for this run is revoked after it,

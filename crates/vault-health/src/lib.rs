@@ -28,6 +28,7 @@ mod audit;
 mod backup;
 mod canary;
 pub mod cli;
+mod details;
 pub mod output;
 mod report;
 mod server;
@@ -41,13 +42,11 @@ use chrono::Utc;
 use vault_core::Client;
 use vault_core::config::AuthConfig;
 
-pub use audit::{AuditDetails, AuditDevice};
-pub use backup::BackupDetails;
-pub use canary::CanaryDetails;
+pub use details::{
+    AuditDetails, AuditDevice, BackupDetails, CanaryDetails, CertFileDetails, ReachabilityDetails, SealDetails,
+    SkewDetails, StateDetails, TlsDetails, TokenDetails, VersionDetails,
+};
 pub use report::{AlertWhen, Check, CheckName, Counts, Details, Limits, Metric, Report, Status, Unit};
-pub use server::{ReachabilityDetails, SealDetails, SkewDetails, StateDetails, VersionDetails};
-pub use tls::{CertFileDetails, TlsDetails};
-pub use token::TokenDetails;
 
 /// The backup file-name glob vault-backup's files match: `.snap`, `.snap.gz`, `.snap.gz.age` and the like.
 pub const DEFAULT_BACKUP_PATTERN: &str = "*.snap*";

@@ -12,12 +12,10 @@ use serde::{Serialize, Serializer};
 use vault_core::Exit;
 use vault_core::sys::NodeState;
 
-use crate::audit::AuditDetails;
-use crate::backup::BackupDetails;
-use crate::canary::CanaryDetails;
-use crate::server::{ReachabilityDetails, SealDetails, SkewDetails, StateDetails, VersionDetails};
-use crate::tls::TlsDetails;
-use crate::token::TokenDetails;
+use crate::details::{
+    AuditDetails, BackupDetails, CanaryDetails, ReachabilityDetails, SealDetails, SkewDetails, StateDetails,
+    TlsDetails, TokenDetails, VersionDetails,
+};
 
 /// A check's verdict.
 ///

@@ -5,12 +5,12 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
 use vault_core::Client;
 use vault_core::output::human_duration;
 use vault_core::sys::{Health, NodeState, SealStatus};
 
 use crate::Thresholds;
+use crate::details::{ReachabilityDetails, SealDetails, SkewDetails, StateDetails, VersionDetails};
 use crate::report::{Check, CheckName, Details, Limits, Metric, Status, Unit};
 
 /// `sys/health`'s answer, how long it took, and this host's clock when the server read its own.
@@ -31,9 +31,10 @@ pub(crate) async fn probe_health(client: &Client) -> vault_core::Result<HealthPr
     Ok(HealthProbe { health, elapsed, local_mid: sent + elapsed / 2 })
 }
 
+/// `sys/leader`: who the active node is.
 pub(crate) use vault_core::sys::raft::Leader;
 
-/// Asks who the active node is. It only adds detail to the state check, so any failure is just "no answer".
+/// Calls `sys/leader`. It only adds detail to the state check, so any failure is just "no answer".
 pub(crate) async fn probe_leader(client: &Client) -> Option<Leader> {
     client.leader().await.ok().flatten()
 }
@@ -52,13 +53,6 @@ pub(crate) fn not_serving(health: &vault_core::Result<HealthProbe>) -> Option<St
     }
 }
 
-/// Facts of the reachability check.
-#[derive(Clone, Debug, Serialize)]
-pub struct ReachabilityDetails {
-    /// The HTTP status `sys/health` answered.
-    pub http_status: u16,
-}
-
 /// `sys/health` answered at all; its round trip is the metric `response_time`.
 pub(crate) fn reachability(health: &vault_core::Result<HealthProbe>) -> Check {
     match health {
@@ -72,33 +66,6 @@ pub(crate) fn reachability(health: &vault_core::Result<HealthProbe>) -> Check {
         // The error names the address and what to do; it never carries a token.
         Err(error) => Check::new(CheckName::Reachability, Status::Crit, error.to_string()),
     }
-}
-
-/// Facts of the state check.
-#[derive(Clone, Debug, Serialize)]
-pub struct StateDetails {
-    /// The state the `sys/health` status code stands for.
-    pub state: NodeState,
-    /// Initialised.
-    pub initialized: bool,
-    /// Sealed.
-    pub sealed: bool,
-    /// A standby.
-    pub standby: bool,
-    /// A performance standby (Enterprise).
-    pub performance_standby: bool,
-    /// DR replication mode, when the server reports one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replication_dr_mode: Option<String>,
-    /// Whether HA is enabled (raft storage always is), when `sys/leader` answered.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ha_enabled: Option<bool>,
-    /// Whether this node is the active one, when `sys/leader` answered.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub is_self: Option<bool>,
-    /// The active node's API address, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub leader_address: Option<String>,
 }
 
 /// The node's state. An active node, a standby and a performance standby are healthy (a cluster has standbys on
@@ -146,24 +113,6 @@ pub(crate) fn state(health: &vault_core::Result<HealthProbe>, leader: Option<&Le
     }))
 }
 
-/// Facts of the seal check.
-#[derive(Clone, Debug, Serialize)]
-pub struct SealDetails {
-    /// Seal type (`shamir`, or an auto-unseal type).
-    #[serde(rename = "type")]
-    pub seal_type: String,
-    /// Initialised.
-    pub initialized: bool,
-    /// Sealed.
-    pub sealed: bool,
-    /// Key shares needed to unseal.
-    pub threshold: u32,
-    /// Key shares that exist.
-    pub shares: u32,
-    /// Key shares entered so far towards unsealing.
-    pub progress: u32,
-}
-
 /// Sealed or not, and how far an unseal has got.
 pub(crate) fn seal(health: &vault_core::Result<HealthProbe>, status: &vault_core::Result<SealStatus>) -> Check {
     let seal = match status {
@@ -196,19 +145,6 @@ pub(crate) fn seal(health: &vault_core::Result<HealthProbe>, status: &vault_core
     Check::new(CheckName::Seal, status, summary).details(Details::Seal(details))
 }
 
-/// Facts of the version check.
-#[derive(Clone, Debug, Serialize)]
-pub struct VersionDetails {
-    /// The server's version, as `sys/health` reports it.
-    pub version: String,
-    /// The cluster's name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cluster_name: Option<String>,
-    /// The cluster's id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cluster_id: Option<String>,
-}
-
 /// The server's version, for the record (and for Prometheus's `vault_health_info`).
 pub(crate) fn version(health: &vault_core::Result<HealthProbe>) -> Check {
     let Ok(probe) = health else {
@@ -228,17 +164,6 @@ pub(crate) fn version(health: &vault_core::Result<HealthProbe>) -> Check {
         }
         None => Check::new(CheckName::Version, Status::Unknown, "sys/health did not report a version"),
     }
-}
-
-/// Facts of the clock-skew check.
-#[derive(Clone, Debug, Serialize)]
-pub struct SkewDetails {
-    /// The server's clock, Unix seconds (whole seconds: that is all `sys/health` gives).
-    pub server_time_utc: i64,
-    /// This host's clock when the server read its own, Unix seconds.
-    pub local_time_utc: f64,
-    /// Server minus local, in seconds: positive when the server is ahead.
-    pub skew_seconds: f64,
 }
 
 /// The server's clock against this host's. Token TTLs, certificate validity and raft timeouts all assume clocks

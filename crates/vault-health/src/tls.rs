@@ -11,7 +11,7 @@
 //! was replaced but the server was not told (send SIGHUP), or the file is not the one the listener uses.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -21,7 +21,6 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use url::Host;
@@ -29,6 +28,7 @@ use vault_core::config::{Config, TlsConfig};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use crate::Thresholds;
+use crate::details::{CertFileDetails, TlsDetails};
 use crate::report::{Check, CheckName, Details, Limits, Metric, Status, Unit};
 
 const DAY: f64 = 86_400.0;
@@ -129,8 +129,11 @@ fn client_config(tls: &TlsConfig) -> Result<(ClientConfig, Arc<Capturing>), Stri
     let inner: Arc<dyn ServerCertVerifier> = if tls.ca_cert.is_some() || tls.ca_path.is_some() {
         // A configured CA replaces the system's roots, as in vault-core's HTTP client.
         let mut roots = RootCertStore::empty();
-        for file in ca_files(tls)? {
-            for cert in read_pem_certs(&file)? {
+        for (file, pem) in tls.trusted_ca_pems().map_err(|e| match e {
+            vault_core::Error::Config(message) => message,
+            other => other.to_string(),
+        })? {
+            for cert in parse_pem_certs(&file, &pem)? {
                 roots
                     .add(cert)
                     .map_err(|e| format!("the CA file {} holds an unusable certificate: {e}", file.display()))?;
@@ -165,23 +168,13 @@ fn client_config(tls: &TlsConfig) -> Result<(ClientConfig, Arc<Capturing>), Stri
     Ok((config, capture))
 }
 
-/// The CA file, then the CA folder's files in name order.
-fn ca_files(tls: &TlsConfig) -> Result<Vec<PathBuf>, String> {
-    let mut files: Vec<PathBuf> = tls.ca_cert.iter().cloned().collect();
-    if let Some(dir) = &tls.ca_path {
-        let entries =
-            std::fs::read_dir(dir).map_err(|e| format!("cannot read the CA folder {}: {e}", dir.display()))?;
-        let mut found: Vec<PathBuf> =
-            entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
-        found.sort();
-        files.extend(found);
-    }
-    Ok(files)
-}
-
 fn read_pem_certs(file: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let pem = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
+    parse_pem_certs(file, &pem)
+}
+
+fn parse_pem_certs(file: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("{} is not PEM certificates: {e}", file.display()))?;
     if certs.is_empty() {
@@ -241,57 +234,6 @@ impl ServerCertVerifier for Capturing {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
     }
-}
-
-/// Facts of the TLS check.
-#[derive(Clone, Debug, Serialize)]
-pub struct TlsDetails {
-    /// The name the certificate was checked against: `VAULT_TLS_SERVER_NAME`, else the address's host.
-    pub server_name: String,
-    /// Whether the chain verified against the trusted CAs (expiry and name included).
-    pub verified: bool,
-    /// Why it did not verify.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verify_error: Option<String>,
-    /// The negotiated protocol, e.g. `TLSv1_3`, when the handshake completed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<String>,
-    /// Certificates the server sent: its own plus intermediates.
-    pub chain_length: usize,
-    /// The served certificate's subject.
-    pub subject: String,
-    /// Its issuer.
-    pub issuer: String,
-    /// Its serial number, colon-separated hex.
-    pub serial: String,
-    /// Its SHA-256 fingerprint, as `openssl x509 -fingerprint -sha256` prints it.
-    pub sha256: String,
-    /// Valid from.
-    pub not_before: DateTime<Utc>,
-    /// Valid until.
-    pub not_after: DateTime<Utc>,
-    /// Seconds until `not_after` (negative once expired).
-    pub expires_in_seconds: i64,
-    /// Subject alternative names, as `DNS:name` and `IP:address`.
-    pub san: Vec<String>,
-    /// Whether a SAN covers `server_name`.
-    pub san_matches: bool,
-    /// The comparison with `--cert-file`, when given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cert_file: Option<CertFileDetails>,
-}
-
-/// How the certificate file on disk compares with the served certificate.
-#[derive(Clone, Debug, Serialize)]
-pub struct CertFileDetails {
-    /// The file.
-    pub path: PathBuf,
-    /// Whether its first certificate is the served one.
-    pub matches_served: bool,
-    /// The file's certificate's fingerprint.
-    pub sha256: String,
-    /// The file's certificate's expiry.
-    pub not_after: DateTime<Utc>,
 }
 
 /// Judges the probe: verification, days to expiry, SAN, and the file on disk.

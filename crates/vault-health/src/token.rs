@@ -9,30 +9,12 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use vault_core::sys::TokenInfo;
 use vault_core::{Client, Error};
 
 use crate::Thresholds;
+use crate::details::TokenDetails;
 use crate::report::{Check, CheckName, Details, Limits, Metric, Status};
-
-/// Facts of the token check. Never the token or its accessor.
-#[derive(Clone, Debug, Serialize)]
-pub struct TokenDetails {
-    /// Seconds left; 0 means it never expires (root tokens).
-    pub ttl_seconds: u64,
-    /// The TTL it was created with, seconds (what the thresholds are scaled to).
-    pub creation_ttl_seconds: u64,
-    /// Whether it can be renewed.
-    pub renewable: bool,
-    /// When it expires (RFC 3339), when it does.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expire_time: Option<String>,
-    /// Its display name, e.g. `approle` or `token-monitoring`.
-    pub display_name: String,
-    /// Its policies.
-    pub policies: Vec<String>,
-}
 
 /// Looks the caller's token up.
 pub(crate) async fn probe(client: &Client) -> vault_core::Result<TokenInfo> {

@@ -20,6 +20,10 @@
 //!
 //! [`container::Container`] boots a Debian machine with its own systemd, for what runs under systemd.
 //!
+//! [`harness`] holds what every tool's tests do around the tool: the binary with a clean environment, stdout,
+//! stderr and exit code, JSON Lines, "this value never appears", servers that fail the test, a root client
+//! ([`root_client!`]) and a KV v2 mount.
+//!
 //! Set `VAULT_TESTKIT_KEEP=1` to keep each server's directory (config, data, log) for a post-mortem.
 
 mod blackhole;
@@ -28,6 +32,7 @@ pub mod container;
 mod dev;
 mod error;
 pub mod fuzz;
+pub mod harness;
 mod http;
 mod install;
 mod ports;

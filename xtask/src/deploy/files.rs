@@ -2,28 +2,22 @@
 //! then renamed into place, so no reader sees half a file and no secret file is ever briefly world-readable.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::Context;
+use vault_core::fsutil::{Atomic, Mode};
 
-/// Writes `bytes` to `path` atomically with `mode`.
+/// Writes `bytes` to `path` atomically with `mode` (vault-core's one implementation: a 0600 temp file in the same
+/// folder, synced, given `mode`, renamed into place).
 pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let _ = fs::remove_file(&temp);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&temp)
-        .with_context(|| format!("creating {}", temp.display()))?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).with_context(|| format!("writing {}", temp.display()))?;
-    // The umask may have narrowed the mode at creation; set it exactly.
-    fs::set_permissions(&temp, fs::Permissions::from_mode(mode))?;
-    fs::rename(&temp, path).with_context(|| format!("moving {} into place", path.display()))
+    let prefix = format!(".{name}.tmp-");
+    Atomic::new(Mode::Exact(mode))
+        .prefix(&prefix)
+        .write(path, bytes)
+        .with_context(|| format!("writing {} atomically", path.display()))?;
+    Ok(())
 }
 
 /// Writes `bytes` only when the file's content differs; returns whether it wrote.

@@ -1,6 +1,6 @@
 //! No input makes the parser panic: thousands of mutations of real-looking lines (truncations, byte flips,
 //! random bytes, inserted structure, huge lines), fed through the line reader, the full record model and the lean
-//! view (which must agree), the summary and the joiner. A seeded RNG makes any failure reproducible. (The cargo-fuzz target in `fuzz/` does the same
+//! view (which must agree), the summary and the joiner. The mutator and its seeded RNG are the kit's (`vault_testkit::fuzz`), so any failure is reproducible. (The cargo-fuzz target in `fuzz/` does the same
 //! with coverage guidance when nightly and cargo-fuzz are installed.)
 
 use std::io::BufReader;
@@ -8,8 +8,7 @@ use std::io::BufReader;
 use audit_parse::input::{Line, LineReader};
 use audit_parse::operation::{Entry, Joiner, Location};
 use audit_parse::record::{AuditRecord, RecordView};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use vault_testkit::fuzz::{Rng, mutate, rng};
 
 const SEEDS: [&str; 3] = [
     r#"{"time":"2026-11-28T13:02:34.789848404Z","type":"request","auth":{"client_token":"hmac-sha256:b5","accessor":"hmac-sha256:58","display_name":"token","policies":["default","narrow"],"metadata":{"role_name":"etl"},"policy_results":{"allowed":false,"granting_policies":[{"name":"root","namespace_id":"root","type":"acl"}]},"token_type":"service","token_ttl":2764800},"request":{"id":"ffd4","operation":"read","mount_point":"secret/","mount_type":"kv","namespace":{"id":"root"},"path":"secret/data/dagster/db","remote_address":"127.0.0.1","remote_port":55044,"data":{"a":"hmac-sha256:00"}},"error":"1 error occurred:\n\t* permission denied\n\n"}"#,
@@ -17,56 +16,16 @@ const SEEDS: [&str; 3] = [
     r#"{"time":"2026-11-28T13:02:33Z","type":"request","auth":{"token_type":"default"},"request":{"id":"f058","operation":"update","namespace":{"id":"root"},"path":"sys/audit/test"}}"#,
 ];
 
-fn mutate(rng: &mut StdRng, line: &[u8]) -> Vec<u8> {
-    let mut out = line.to_vec();
-    for _ in 0..rng.random_range(1..4) {
-        match rng.random_range(0..7) {
-            0 if !out.is_empty() => {
-                let at = rng.random_range(0..out.len());
-                out.truncate(at);
-            }
-            1 if !out.is_empty() => {
-                let at = rng.random_range(0..out.len());
-                out[at] ^= 1 << rng.random_range(0..8);
-            }
-            2 if !out.is_empty() => {
-                let at = rng.random_range(0..out.len());
-                out[at] = rng.random();
-            }
-            3 => {
-                let at = rng.random_range(0..=out.len());
-                let junk: Vec<u8> = (0..rng.random_range(1..64)).map(|_| rng.random()).collect();
-                out.splice(at..at, junk);
-            }
-            4 => {
-                let at = rng.random_range(0..=out.len());
-                let piece = ["{", "}", "[", "]", "\"", ":", ",", "null", "\\u", "\\ud800", "1e999", "-", "\n"];
-                out.splice(at..at, piece[rng.random_range(0..piece.len())].bytes());
-            }
-            5 => {
-                let at = rng.random_range(0..=out.len());
-                let big = vec![b'['; rng.random_range(1..200_000)];
-                out.splice(at..at, big);
-            }
-            _ => {
-                let at = rng.random_range(0..=out.len());
-                let copy = out.clone();
-                out.splice(at..at, copy);
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn mutated_lines_never_panic() {
-    let mut rng = StdRng::seed_from_u64(0x5eed_a0d1);
+    let mut rng = rng(0x5eed_a0d1);
     let mut joiner = Joiner::new(16);
     let mut emitted = 0usize;
     let mut parsed = 0usize;
     for round in 0..6000u64 {
         let seed = SEEDS[(round % 3) as usize].as_bytes();
-        let mut input = mutate(&mut rng, seed);
+        // Runs of one byte up to 200 000 long: longer than the reader's line limit.
+        let mut input = mutate(&mut rng, seed, 200_000);
         input.push(b'\n');
         input.extend_from_slice(seed);
         let mut reader = LineReader::new(BufReader::with_capacity(rng.random_range(1..4096), &input[..]), 100_000);

@@ -32,10 +32,8 @@ fn secret(pairs: &[(&str, &str)]) -> BTreeMap<String, SecretString> {
 
 /// The traffic. Returns (narrow token, AppRole secret_id) for the leak checks.
 async fn traffic(server: &TlsServer) -> (String, String) {
-    let root = client(server, server.root_token());
-    root.request(Method::POST, "sys/mounts/secret", Some(&json!({"type": "kv", "options": {"version": "2"}})))
-        .await
-        .expect("mount KV v2");
+    let root = vault_testkit::root_client!(server);
+    vault_testkit::harness::mount_kv2(server, "secret").await;
     // Three secrets written by root (3 `create` operations); two reads of db by root.
     let db = root.kv_path("secret/aptest/db").await.expect("path");
     let app = root.kv_path("secret/aptest/app").await.expect("path");

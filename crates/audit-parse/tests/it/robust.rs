@@ -13,14 +13,7 @@ use vault_testkit::fuzz::{ArgvSpace, assert_broken_pipe_exits_0, fuzz_argv, run_
 
 /// The binary as a plain `Command` (the fuzz helpers take std's), with no Vault settings from the caller.
 fn audit_parse() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_audit-parse"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("VAULT_") || key.starts_with("BAO_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("HOME", std::env::temp_dir()).env_remove("RUST_LOG").env_remove("NO_COLOR");
-    cmd
+    vault_testkit::harness::tool_command(env!("CARGO_BIN_EXE_audit-parse"))
 }
 
 /// `n` request/response pairs of realistic audit lines.

@@ -3,18 +3,11 @@
 use std::path::PathBuf;
 
 use assert_cmd::Command;
-use serde_json::Value;
+use vault_testkit::harness;
 
 /// `audit-parse` with no Vault settings from the caller's environment.
 pub fn audit_parse() -> Command {
-    let mut cmd = Command::cargo_bin("audit-parse").expect("the binary is built");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("VAULT_") || key.starts_with("BAO_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("HOME", std::env::temp_dir()).env_remove("RUST_LOG").env_remove("NO_COLOR");
-    cmd
+    Command::from_std(vault_testkit::harness::tool_command(assert_cmd::cargo::cargo_bin!("audit-parse")))
 }
 
 /// What the live test produced: the log and the secrets that must never show up in output.
@@ -37,27 +30,15 @@ pub struct Fixture {
 /// Runs the binary and returns (exit code, stdout, stderr), checking no secret leaked into either stream.
 pub fn run(fixture: &Fixture, args: &[&str]) -> (i32, String, String) {
     let output = audit_parse().envs(fixture.env.iter().cloned()).args(args).output().expect("the binary runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    for secret in &fixture.secrets {
-        assert!(!stdout.contains(secret.as_str()), "a secret leaked into stdout of {args:?}");
-        assert!(!stderr.contains(secret.as_str()), "a secret leaked into stderr of {args:?}");
-    }
+    let (stdout, stderr) = (harness::stdout(&output), harness::stderr(&output));
+    harness::assert_absent(&fixture.secrets, &[("stdout", &stdout), ("stderr", &stderr)]);
     (output.status.code().unwrap_or(-1), stdout, stderr)
 }
 
-/// The JSON Lines records of a run, checked to end with a summary.
-pub fn records(stdout: &str) -> Vec<Value> {
-    let records: Vec<Value> =
-        stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
-    assert_eq!(records.last().map(|r| r["type"].clone()), Some(Value::from("summary")), "ends with a summary");
-    records
-}
-
+/// The JSON Lines records of a run, each checked to have a `type`, the last a summary.
+pub use vault_testkit::harness::jsonl_with_summary as records;
 /// The records of one type.
-pub fn of_type<'a>(records: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    records.iter().filter(|r| r["type"] == kind).collect()
-}
+pub use vault_testkit::harness::of_type;
 
 /// Runs `filter --format jsonl` with `args` and returns the matched operations' count, checked against the summary.
 pub fn count(fixture: &Fixture, args: &[&str]) -> usize {

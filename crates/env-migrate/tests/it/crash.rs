@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use vault_core::{Client, Config, SecretString};
+use vault_core::Client;
 use vault_testkit::TlsServer;
 
 use crate::util::{cmd_for, code, dev, run};
@@ -102,7 +102,7 @@ async fn killing_apply_at_many_points_loses_nothing() {
     let expected = make_repo(dir.path());
     let before = snapshot(dir.path());
     plan(dir.path());
-    let client = crate::util::client(server.addr(), server.root_token());
+    let client = crate::util::client(&server);
     let mut last = 0;
     for delay in [40u64, 120, 250, 400, 700] {
         let mut child = cmd_for(dir.path(), &env)
@@ -157,11 +157,8 @@ async fn killing_apply_at_many_points_loses_nothing() {
 async fn stopping_the_server_mid_apply_loses_nothing() {
     let mut server = TlsServer::builder().start().await.expect("the OpenBao raft+TLS server must start");
     let env = server.env();
-    let mut config = Config::with_token(server.addr(), SecretString::new(server.root_token().to_owned())).unwrap();
-    config.tls.ca_cert = Some(server.ca_cert_path().to_path_buf());
-    let client = Client::new(config).unwrap();
-    let mount = serde_json::json!({"type": "kv", "options": {"version": "2"}});
-    client.request(reqwest::Method::POST, "sys/mounts/secret", Some(&mount)).await.unwrap();
+    let client = vault_testkit::root_client!(&server);
+    vault_testkit::harness::mount_kv2(&server, "secret").await;
     let dir = tempfile::tempdir().unwrap();
     let expected = make_repo(dir.path());
     let before = snapshot(dir.path());

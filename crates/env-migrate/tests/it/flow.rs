@@ -5,6 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use serde_json::Value;
+use vault_testkit::harness::jsonl;
 
 use crate::util::{assert_absent, client, cmd, cmd_for, code, dev, run, write};
 
@@ -17,10 +18,6 @@ const WORKER_SECRET: &str = "w0rk3r-S3cr3t-4b7c9d2e1f6a8h";
 const ENV: &str = "\u{feff}# Local settings\nexport DB_PASSWORD='Zq8vLp2rTn6wXy4KmB9s' # the etl user\nDB_HOST=db.internal\n\nGH_TOKEN=ghp_u8jzPde0IgxLd6GncfBAepfJBd0Kh8oOOL8d\r\nLOG_LEVEL=info\nAPI_KEY=changeme\nDATABASE_URL=\"postgresql://etl:${DB_PASSWORD}@db:5432/etl\"\n";
 const PROD: &str = "DB_PASSWORD=Pr0d-9fJ2kL7xQw3zVb8n\nSTRIPE_SECRET_KEY=\"sk_live_51HxQ2eKl3mN8pR4tV7wY0zA1bC5dF9gJ6hM2nP8qS4uX7\"\nDAGSTER_HOME=/opt/dagster\n";
 const WORKER: &str = "WORKER_SECRET=w0rk3r-S3cr3t-4b7c9d2e1f6a8h\nWORKERS=4\n";
-
-fn jsonl(text: &str) -> Vec<Value> {
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn detect_plan_apply_strip_rollback() {
@@ -112,7 +109,7 @@ async fn detect_plan_apply_strip_rollback() {
     seen.push(("plan file".into(), plan_text.clone()));
 
     // A sibling key already in Vault must survive.
-    let vault = client(server.addr(), server.root_token());
+    let vault = client(&server);
     let prod_db = vault.kv_path("secret/dagster/shop/production/database").await.unwrap();
     let sibling: vault_core::SecretMap =
         [("DB_USER".to_owned(), vault_core::SecretString::new("etl".into()))].into_iter().collect();
@@ -235,7 +232,7 @@ async fn exported_variables_and_a_deleted_secret() {
     plan["entries"].as_array_mut().unwrap().retain(|e| e["key"] == "PIPELINE_API_TOKEN");
     std::fs::write(dir.path().join("plan.json"), plan.to_string()).unwrap();
     // A secret at the target whose latest version is deleted: written over with the right check-and-set.
-    let vault = client(server.addr(), server.root_token());
+    let vault = client(&server);
     let path = vault.kv_path("secret/dagster/etl/default/api-keys").await.unwrap();
     let old: vault_core::SecretMap =
         [("OLD".to_owned(), vault_core::SecretString::new("x".into()))].into_iter().collect();

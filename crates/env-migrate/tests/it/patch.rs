@@ -247,8 +247,7 @@ async fn the_shop_project_reads_every_secret_from_vault_after_the_patch() {
     let server = dev().await;
     let root_env = server.env();
     let work = tempfile::tempdir().unwrap();
-    let (role_file, secret_file) =
-        pipeline_approle(&client(server.addr(), server.root_token()), &work.path().join("approle")).await;
+    let (role_file, secret_file) = pipeline_approle(&client(&server), &work.path().join("approle")).await;
 
     let (db, crm, stripe) = (planted("pw-"), planted("crm_"), planted("sk_live_"));
     let env_file = format!(
@@ -295,8 +294,7 @@ async fn the_etl_project_lists_what_it_cannot_rewrite_and_runs_under_vault_env()
     let server = dev().await;
     let root_env = server.env();
     let work = tempfile::tempdir().unwrap();
-    let (role_file, secret_file) =
-        pipeline_approle(&client(server.addr(), server.root_token()), &work.path().join("approle")).await;
+    let (role_file, secret_file) = pipeline_approle(&client(&server), &work.path().join("approle")).await;
 
     let (access, secret_key, wh_pw, slack) = (planted("AKIA"), planted("s3-"), planted("wh-"), planted("xoxb-"));
     let signing = planted("sign-");

@@ -19,7 +19,7 @@ async fn a_value_changed_in_vault_is_a_conflict_and_is_not_overwritten() {
     let (out, _, stderr) = run(cmd(dir.path()).args(["plan", "--app", "app", "-o", "plan.json"]));
     assert_eq!(code(&out), 0, "{stderr}");
     // Meanwhile someone writes another value for one key.
-    let vault = client(server.addr(), server.root_token());
+    let vault = client(&server);
     let path = vault.kv_path("secret/dagster/app/default/database").await.unwrap();
     let theirs: vault_core::SecretMap =
         [("DB_PASSWORD".to_owned(), vault_core::SecretString::new(THEIRS.into()))].into_iter().collect();
@@ -71,7 +71,7 @@ async fn malformed_and_changed_files_stop_before_anything_is_written() {
     let (out, stdout, stderr) = run(cmd_for(dir.path(), &env).args(["apply", "plan.json", "--yes"]));
     assert_eq!(code(&out), 2, "{stdout}{stderr}");
     assert!(stderr.contains(".env.prod:1 DB_PASSWORD: the value changed since the plan was made"), "{stderr}");
-    let vault = client(server.addr(), server.root_token());
+    let vault = client(&server);
     let p = vault.kv_path("secret/dagster/x/default/api-keys").await.unwrap();
     assert!(vault.kv_read(&p, None).await.unwrap_err().is_not_found(), "nothing written");
     assert_absent(&[PW, TOKEN, "edited-Value-0000-1111"], &[("stdout", &stdout), ("stderr", &stderr)]);

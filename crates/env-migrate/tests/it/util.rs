@@ -3,19 +3,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
 use std::sync::OnceLock;
+use vault_testkit::harness;
 
 use vault_testkit::DevServer;
 
-/// The built `env-migrate` with no inherited VAULT_*/BAO_* variables, run in `dir`.
+/// The built `env-migrate` with no inherited Vault settings (the kit's clean tool command), run in `dir`.
 pub fn cmd(dir: &Path) -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin!("env-migrate"));
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy().into_owned();
-        if k.starts_with("VAULT_") || k.starts_with("BAO_") {
-            c.env_remove(&k);
-        }
-    }
+    let mut c = harness::tool_command(assert_cmd::cargo::cargo_bin!("env-migrate"));
     c.current_dir(dir);
     c
 }
@@ -30,25 +26,18 @@ pub fn cmd_for(dir: &Path, env: &[(String, String)]) -> Command {
 /// Runs and returns the output, with stdout and stderr as text.
 pub fn run(c: &mut Command) -> (Output, String, String) {
     let out = c.output().expect("env-migrate runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (stdout, stderr) = (harness::stdout(&out), harness::stderr(&out));
     (out, stdout, stderr)
 }
 
 /// The exit code.
-pub fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited with a code")
-}
-
+pub use vault_testkit::harness::code;
 /// Starts a dev server or fails the test.
-pub async fn dev() -> DevServer {
-    DevServer::start().await.expect("the OpenBao dev server must start")
-}
+pub use vault_testkit::harness::dev_server as dev;
 
 /// A root-token client for checking what Vault holds.
-pub fn client(addr: &str, token: &str) -> vault_core::Client {
-    let config = vault_core::Config::with_token(addr, vault_core::SecretString::new(token.to_owned())).unwrap();
-    vault_core::Client::new(config).unwrap()
+pub fn client(server: &DevServer) -> vault_core::Client {
+    vault_testkit::root_client!(server)
 }
 
 /// Writes files into a folder.
@@ -61,13 +50,7 @@ pub fn write(dir: &Path, files: &[(&str, &str)]) {
 }
 
 /// Asserts none of `values` appears in any of `texts`.
-pub fn assert_absent(values: &[&str], texts: &[(&str, &str)]) {
-    for v in values {
-        for (what, text) in texts {
-            assert!(!text.contains(v), "a planted secret value leaked into {what}:\n{text}");
-        }
-    }
-}
+pub use vault_testkit::harness::assert_absent;
 
 /// python-dotenv 1.x in `target/tools/dotenv-venv`, installed on first use. Panics (fails the test) when it
 /// cannot be installed: the comparison is the point of the test.

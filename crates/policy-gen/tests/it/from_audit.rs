@@ -26,9 +26,7 @@ async fn minimal_policy_and_unused_grants_from_a_real_audit_log() {
     let mut config = Config::with_token(server.addr(), SecretString::from(server.root_token())).unwrap();
     config.tls.ca_cert = Some(server.ca_cert_path().to_path_buf());
     let root = Client::new(config.clone()).unwrap();
-    root.request(Method::POST, "sys/mounts/secret", Some(&json!({ "type": "kv", "options": { "version": "2" } })))
-        .await
-        .unwrap();
+    vault_testkit::harness::mount_kv2(&server, "secret").await;
     let data: SecretMap = [("k".to_owned(), SecretString::from("from-audit-value-1"))].into();
     for path in ["secret/etl/a", "secret/etl/b", "secret/finance/x"] {
         root.kv_write(&KvPath::parse(path).unwrap(), &data, None).await.unwrap();

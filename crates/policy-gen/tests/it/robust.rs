@@ -28,12 +28,7 @@ fn shipped(kind: &str, ext: &str) -> Vec<Vec<u8>> {
 }
 
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_policy-gen"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("VAULT_") || k.starts_with("BAO_") {
-            c.env_remove(k);
-        }
-    }
+    let mut c = vault_testkit::harness::tool_command(env!("CARGO_BIN_EXE_policy-gen"));
     c.env("VAULT_ADDR", "http://127.0.0.1:9").env("VAULT_TOKEN", "fuzz").env("VAULT_MAX_RETRIES", "0");
     c
 }

@@ -11,14 +11,7 @@ pub fn repo() -> PathBuf {
 
 /// `policy-gen` with no Vault settings from the caller's environment.
 pub fn policy_gen() -> Command {
-    let mut cmd = Command::cargo_bin("policy-gen").expect("the binary is built");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("VAULT_") || key.starts_with("BAO_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("HOME", std::env::temp_dir()).env_remove("RUST_LOG");
-    cmd
+    Command::from_std(vault_testkit::harness::tool_command(assert_cmd::cargo::cargo_bin!("policy-gen")))
 }
 
 /// `policy-gen` pointed at `server`.
@@ -29,16 +22,11 @@ pub fn policy_gen_at(server: &vault_testkit::DevServer) -> Command {
 }
 
 /// Starts a dev server, failing the test with the reason when it cannot.
-pub async fn dev_server() -> vault_testkit::DevServer {
-    vault_testkit::DevServer::start().await.unwrap_or_else(|e| panic!("cannot start an OpenBao dev server: {e}"))
-}
+pub use vault_testkit::harness::dev_server;
 
 /// A root client for `server`.
 pub fn root_client(server: &vault_testkit::DevServer) -> vault_core::Client {
-    let config =
-        vault_core::Config::with_token(server.addr(), vault_core::SecretString::new(server.root_token().into()))
-            .expect("the dev server's address is valid");
-    vault_core::Client::new(config).expect("a client for the dev server")
+    vault_testkit::root_client!(server)
 }
 
 /// Writes `files` (name, content) into a new temp dir.
@@ -50,12 +38,5 @@ pub fn temp_files(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-/// stdout of a finished command, as text.
-pub fn stdout(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// stderr of a finished command, as text.
-pub fn stderr(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+/// stdout and stderr of a finished command, as text.
+pub use vault_testkit::harness::{stderr, stdout};

@@ -55,12 +55,8 @@ fn mutated_policy_files_and_schedules_never_panic() {
 }
 
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_secret-rotate"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("VAULT_") || k.starts_with("BAO_") || k.starts_with("SECRET_ROTATE") {
-            c.env_remove(k);
-        }
-    }
+    let mut c = vault_testkit::harness::tool_command(env!("CARGO_BIN_EXE_secret-rotate"));
+    vault_testkit::harness::clear_env(&mut c, &["SECRET_ROTATE"]);
     c.env("VAULT_ADDR", "http://127.0.0.1:9").env("VAULT_TOKEN", "fuzz").env("VAULT_MAX_RETRIES", "0");
     c
 }

@@ -8,18 +8,14 @@ use std::process::Output;
 use assert_cmd::Command;
 use serde_json::Value;
 use vault_core::{Client, KvPath, SecretMap, SecretString};
-use vault_testkit::DevServer;
+use vault_testkit::{DevServer, harness};
 
 /// Starts a dev server, failing the test with the reason when it cannot.
-pub async fn dev_server() -> DevServer {
-    DevServer::start().await.unwrap_or_else(|e| panic!("cannot start an OpenBao dev server: {e}"))
-}
+pub use vault_testkit::harness::dev_server;
 
 /// A root client for a dev server.
 pub fn root_client(server: &DevServer) -> Client {
-    let config = vault_core::Config::with_token(server.addr(), SecretString::from(server.root_token().to_owned()))
-        .expect("the server's address is valid");
-    Client::new(config).expect("a client for the server")
+    vault_testkit::root_client!(server)
 }
 
 /// A scratch folder with `policies.toml` and `state/`, and the server's environment.
@@ -46,13 +42,10 @@ impl Env {
 
     /// `secret-rotate` with only this test's settings: no `VAULT_*`/`BAO_*`/`SECRET_ROTATE_*` from the caller.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("secret-rotate").expect("the binary is built");
-        for (key, _) in std::env::vars() {
-            if key.starts_with("VAULT_") || key.starts_with("BAO_") || key.starts_with("SECRET_ROTATE_") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env("HOME", self.dir.path()).env_remove("RUST_LOG").env_remove("NO_COLOR");
+        let mut std = harness::tool_command(assert_cmd::cargo::cargo_bin!("secret-rotate"));
+        harness::clear_env(&mut std, &["SECRET_ROTATE_"]);
+        let mut cmd = Command::from_std(std);
+        cmd.env("HOME", self.dir.path());
         cmd.envs(self.vault.clone());
         cmd.arg("--policy").arg(self.path("policies.toml")).arg("--state-dir").arg(self.path("state"));
         cmd
@@ -77,15 +70,8 @@ impl Env {
     }
 }
 
-/// stdout as text.
-pub fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// stderr as text.
-pub fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+/// stdout and stderr as text.
+pub use vault_testkit::harness::{stderr, stdout};
 
 /// The exit code (`None` when killed by a signal).
 pub fn code(output: &Output) -> Option<i32> {
@@ -93,20 +79,11 @@ pub fn code(output: &Output) -> Option<i32> {
 }
 
 /// Parses JSON Lines output, checking that every line is an object with a `type`.
-pub fn jsonl(text: &str) -> Vec<Value> {
-    text.lines()
-        .map(|line| {
-            let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-            assert!(value["type"].is_string(), "no type: {line}");
-            value
-        })
-        .collect()
-}
+pub use vault_testkit::harness::jsonl;
 
 /// The records of type `kind` in JSON Lines stdout; checks that the stream ends with a summary.
 pub fn records(output: &Output, kind: &str) -> Vec<Value> {
-    let all = jsonl(&stdout(output));
-    assert_eq!(all.last().map(|r| r["type"].clone()), Some("summary".into()), "no final summary:\n{}", stdout(output));
+    let all = harness::jsonl_with_summary(&stdout(output));
     all.into_iter().filter(|r| r["type"] == kind).collect()
 }
 
@@ -117,8 +94,7 @@ pub fn summary(output: &Output) -> Value {
 
 /// Asserts that no output contains `secret`.
 pub fn assert_absent(output: &Output, secret: &str) {
-    assert!(!stdout(output).contains(secret), "stdout leaks a secret:\n{}", stdout(output));
-    assert!(!stderr(output).contains(secret), "stderr leaks a secret:\n{}", stderr(output));
+    harness::assert_output_hides(output, &[secret]);
 }
 
 /// Writes a secret.

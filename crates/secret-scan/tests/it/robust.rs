@@ -13,13 +13,8 @@ use vault_testkit::fuzz::{ArgvSpace, assert_broken_pipe_exits_0, each_mutation, 
 use crate::util::{token, token2};
 
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_secret-scan"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("VAULT_") || k.starts_with("BAO_") {
-            c.env_remove(k);
-        }
-    }
-    c.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    let mut c = vault_testkit::harness::tool_command(env!("CARGO_BIN_EXE_secret-scan"));
+    c.env("NO_COLOR", "1");
     c.env("VAULT_ADDR", "http://127.0.0.1:9").env("VAULT_TOKEN", "fuzz").env("VAULT_MAX_RETRIES", "0");
     c
 }

@@ -15,10 +15,10 @@ pub fn token2() -> String {
     format!("ghp_{}{}", "Rm4Kd8Vx2Nw6Qc0Zt", "3Lb7Hy1Pj5Sg9Ea2Uo4")
 }
 
-/// The secret-scan binary with a clean environment for colour.
+/// The secret-scan binary with none of the caller's Vault settings (the kit's clean tool command), no colour.
 pub fn bin() -> Command {
-    let mut cmd = Command::cargo_bin("secret-scan").unwrap();
-    cmd.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    let mut cmd = Command::from_std(vault_testkit::harness::tool_command(assert_cmd::cargo::cargo_bin!("secret-scan")));
+    cmd.env("NO_COLOR", "1");
     cmd
 }
 
@@ -75,17 +75,11 @@ impl Tree {
     }
 }
 
-pub fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
+pub use vault_testkit::harness::{stderr, stdout};
 
-pub fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).unwrap()
-}
-
-/// Parses JSON Lines output.
+/// Parses JSON Lines output, checking every record has a `type`.
 pub fn jsonl(output: &Output) -> Vec<serde_json::Value> {
-    stdout(output).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    vault_testkit::harness::jsonl(&stdout(output))
 }
 
 /// The `finding` records of JSON Lines output, sorted by path and line.

@@ -4,7 +4,7 @@
 use vault_core::{Client, Config, SecretString};
 use vault_testkit::{Cluster, TlsServer};
 
-use crate::util::{client_with, cmd, files, planted, secret_file, write_secrets};
+use crate::util::{client_with, cmd, files, planted, secret_file, write_secrets_with};
 
 const SECRETS: usize = 200;
 
@@ -43,7 +43,10 @@ async fn restores_everything(cluster: &Cluster, folder: &std::path::Path) {
 async fn a_cluster_is_saved_through_a_standby_and_after_a_leader_change() {
     let mut cluster = Cluster::start(3).await.expect("a three-node cluster starts");
     let leader = cluster.leader().await.unwrap();
-    write_secrets(&node_client(&cluster, leader), SECRETS).await;
+    let active = node_client(&cluster, leader);
+    let kv2 = [("version".to_owned(), "2".to_owned())].into_iter().collect();
+    active.enable_mount("secret", "kv", &kv2).await.unwrap();
+    write_secrets_with(&active, SECRETS).await;
     let follower = (leader + 1) % 3;
 
     let dir = tempfile::tempdir().unwrap();

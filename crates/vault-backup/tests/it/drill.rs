@@ -2,12 +2,12 @@
 
 use vault_testkit::TlsServer;
 
-use crate::util::{client, cmd, records, secret_file, write_secrets};
+use crate::util::{cmd, records, secret_file, write_secrets};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_drill_restores_into_a_throwaway_server_and_finds_the_secrets() {
     let live = TlsServer::builder().shares(3).threshold(2).start().await.expect("OpenBao starts");
-    write_secrets(&client(&live), 30).await;
+    write_secrets(&live, 30).await;
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("backups");
     cmd(&live.env()).args(["save", "--to"]).arg(&folder).assert().success();
@@ -40,7 +40,7 @@ async fn the_drill_restores_into_a_throwaway_server_and_finds_the_secrets() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_drill_finds_the_server_binary_without_bin() {
     let live = TlsServer::builder().shares(1).threshold(1).start().await.expect("OpenBao starts");
-    write_secrets(&client(&live), 5).await;
+    write_secrets(&live, 5).await;
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("backups");
     cmd(&live.env()).args(["save", "--to"]).arg(&folder).assert().success();

@@ -4,13 +4,13 @@
 use age::secrecy::ExposeSecret;
 use vault_testkit::{S3Server, TlsServer};
 
-use crate::util::{client, cmd, planted, records, secret_file, write_secrets};
+use crate::util::{cmd, planted, records, secret_file, write_secrets};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_encrypted_backup_verifies_restores_and_detects_damage() {
     let (vault, s3) = tokio::join!(TlsServer::start(), S3Server::start());
     let (vault, s3) = (vault.expect("OpenBao starts"), s3.expect("SeaweedFS starts"));
-    write_secrets(&client(&vault), 20).await;
+    write_secrets(&vault, 20).await;
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("backups");
     let identity = age::x25519::Identity::generate();

@@ -11,7 +11,7 @@ const SECRETS: usize = 1000;
 async fn restore_into_a_fresh_server_reads_back_every_secret() {
     let (source, target) = tokio::join!(TlsServer::start(), TlsServer::start());
     let (source, target) = (source.expect("source starts"), target.expect("target starts"));
-    write_secrets(&client(&source), SECRETS).await;
+    write_secrets(&source, SECRETS).await;
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("backups");
     cmd(&source.env()).args(["save", "--to"]).arg(&folder).assert().success();
@@ -95,7 +95,7 @@ async fn restore_into_a_fresh_server_reads_back_every_secret() {
 async fn a_target_with_another_seal_configuration_must_be_restarted_first() {
     let (source, target) = tokio::join!(TlsServer::start(), TlsServer::builder().shares(3).threshold(2).start());
     let (source, mut target) = (source.expect("source starts"), target.expect("target starts"));
-    write_secrets(&client(&source), 5).await;
+    write_secrets(&source, 5).await;
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("backups");
     cmd(&source.env()).args(["save", "--to"]).arg(&folder).assert().success();

@@ -122,12 +122,8 @@ fn retention_never_panics_and_keeps_the_newest_good_backup() {
 }
 
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vault-backup"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("VAULT_") || k.starts_with("BAO_") || k.starts_with("AWS_") {
-            c.env_remove(k);
-        }
-    }
+    let mut c = vault_testkit::harness::tool_command(env!("CARGO_BIN_EXE_vault-backup"));
+    vault_testkit::harness::clear_env(&mut c, &["AWS_"]);
     c.env("VAULT_ADDR", "http://127.0.0.1:9").env("VAULT_TOKEN", "fuzz").env("VAULT_MAX_RETRIES", "0");
     c
 }

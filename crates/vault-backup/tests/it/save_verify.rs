@@ -5,13 +5,13 @@ use std::io::{Read, Write};
 use sha2::{Digest, Sha256};
 use vault_testkit::{S3Server, TlsServer};
 
-use crate::util::{client, cmd, files, planted, records, write_secrets};
+use crate::util::{cmd, files, planted, records, write_secrets};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn save_to_folder_and_s3_then_verify_list_and_detect_damage() {
     let vault = TlsServer::start().await.expect("OpenBao starts");
     let s3 = S3Server::start().await.expect("SeaweedFS starts");
-    write_secrets(&client(&vault), 50).await;
+    write_secrets(&vault, 50).await;
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("backups");
     let mut env = vault.env();

@@ -4,23 +4,19 @@ use std::path::Path;
 
 use futures_util::StreamExt;
 use vault_core::{Client, Config, SecretMap, SecretString};
-use vault_testkit::TlsServer;
+use vault_testkit::{TlsServer, harness};
 
 /// The built binary with no VAULT_*, BAO_* or AWS_* variables inherited, then `env`.
 pub fn cmd(env: &[(String, String)]) -> assert_cmd::Command {
-    let mut command = assert_cmd::Command::cargo_bin("vault-backup").expect("the binary is built");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("VAULT_") || key.starts_with("BAO_") || key.starts_with("AWS_") {
-            command.env_remove(key);
-        }
-    }
-    command.env("HOME", std::env::temp_dir()).envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    command
+    let mut std = harness::tool_command(assert_cmd::cargo::cargo_bin!("vault-backup"));
+    harness::clear_env(&mut std, &["AWS_"]);
+    std.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    assert_cmd::Command::from_std(std)
 }
 
 /// A client for a TLS test server with its root token.
 pub fn client(server: &TlsServer) -> Client {
-    client_with(server, server.root_token())
+    vault_testkit::root_client!(server)
 }
 
 /// A client for a TLS test server with another token.
@@ -35,15 +31,15 @@ pub fn planted(i: usize) -> String {
     format!("planted-value-{i}-Zq7x")
 }
 
-/// Mounts KV version 2 at `secret/` (a TLS test server starts without it).
-pub async fn enable_kv(client: &Client) {
-    let body = serde_json::json!({ "type": "kv", "options": { "version": "2" } });
-    client.request(reqwest::Method::POST, "sys/mounts/secret", Some(&body)).await.unwrap();
+/// Mounts `secret/` (a TLS test server starts without it) and writes `secret/app/s{i}` = {password: planted(i)}
+/// for i in 0..count, 32 at a time.
+pub async fn write_secrets(server: &TlsServer, count: usize) {
+    harness::mount_kv2(server, "secret").await;
+    write_secrets_with(&client(server), count).await;
 }
 
-/// Mounts `secret/` and writes `secret/app/s{i}` = {password: planted(i)} for i in 0..count, 32 at a time.
-pub async fn write_secrets(client: &Client, count: usize) {
-    enable_kv(client).await;
+/// Writes the secrets of [`write_secrets`] through `client`, on a `secret/` KV v2 mount that exists.
+pub async fn write_secrets_with(client: &Client, count: usize) {
     futures_util::stream::iter(0..count)
         .map(|i| async move {
             let path = client.kv_path(&format!("secret/app/{:02}/s{i}", i % 10)).await.unwrap();
@@ -56,12 +52,9 @@ pub async fn write_secrets(client: &Client, count: usize) {
         .await;
 }
 
-/// Parses JSON Lines output.
+/// Parses JSON Lines output, checking every record has a `type`.
 pub fn records(stdout: &[u8]) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
+    harness::jsonl(&String::from_utf8_lossy(stdout))
 }
 
 /// The files in a folder, sorted.

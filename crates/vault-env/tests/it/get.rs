@@ -131,17 +131,8 @@ async fn list_names_secrets_flat_or_recursive() {
 #[tokio::test]
 async fn tls_with_the_deployments_ca() {
     let server = vault_testkit::TlsServer::start().await.unwrap_or_else(|e| panic!("cannot start a TLS server: {e}"));
-    let mut config = vault_core::Config::with_token(server.addr(), server.root_token().into()).unwrap();
-    config.tls.ca_cert = Some(server.ca_cert_path().to_owned());
-    let admin = vault_core::Client::new(config).unwrap();
-    admin
-        .request(
-            reqwest::Method::POST,
-            "sys/mounts/secret",
-            Some(&serde_json::json!({"type": "kv", "options": {"version": "2"}})),
-        )
-        .await
-        .unwrap();
+    let admin = vault_testkit::root_client!(&server);
+    vault_testkit::harness::mount_kv2(&server, "secret").await;
     put(&admin, "secret/app/tls", &[("k", "over-tls")]).await;
 
     let out = vault_env().envs(server.env()).args(["get", "secret/app/tls", "--field", "k"]).output().unwrap();

@@ -7,7 +7,7 @@ use std::process::Output;
 use assert_cmd::Command;
 use reqwest::Method;
 use serde_json::json;
-use vault_core::{Client, Config, SecretMap, SecretString};
+use vault_core::{Client, SecretMap, SecretString};
 use vault_testkit::DevServer;
 
 /// `vault-env` with no Vault settings from the caller's environment (`BAO_*` would win over the testkit's
@@ -18,29 +18,15 @@ pub fn vault_env() -> Command {
 
 /// The same, as a std `Command`, for tests that need the child's PID or streaming pipes.
 pub fn vault_env_std() -> std::process::Command {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("vault-env"));
-    scrub(&mut cmd);
-    cmd
-}
-
-fn scrub(cmd: &mut std::process::Command) {
-    for (key, _) in std::env::vars() {
-        if key.starts_with("VAULT_") || key.starts_with("BAO_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("HOME", std::env::temp_dir()).env_remove("RUST_LOG").env_remove("NO_COLOR");
+    vault_testkit::harness::tool_command(assert_cmd::cargo::cargo_bin!("vault-env"))
 }
 
 /// Starts a dev server, failing the test with the reason when it cannot.
-pub async fn dev_server() -> DevServer {
-    DevServer::start().await.unwrap_or_else(|e| panic!("cannot start an OpenBao dev server: {e}"))
-}
+pub use vault_testkit::harness::dev_server;
 
 /// A root client for a server.
 pub fn root(server: &DevServer) -> Client {
-    let config = Config::with_token(server.addr(), SecretString::from(server.root_token())).unwrap();
-    Client::new(config).unwrap()
+    vault_testkit::root_client!(server)
 }
 
 /// A value nobody else would produce, to look for in output.
@@ -140,25 +126,10 @@ pub async fn approle_tokens(client: &Client) -> usize {
     count
 }
 
-/// stdout as text.
-pub fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// stderr as text.
-pub fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// The exit code.
-pub fn code(output: &Output) -> i32 {
-    output.status.code().expect("the process exited normally")
-}
+/// stdout and stderr as text, and the exit code.
+pub use vault_testkit::harness::{code, stderr, stdout};
 
 /// Fails when any of `values` appears on stderr.
 pub fn assert_not_on_stderr(output: &Output, values: &[&str]) {
-    let err = stderr(output);
-    for value in values {
-        assert!(!err.contains(value), "a planted value leaked to stderr:\n{err}");
-    }
+    vault_testkit::harness::assert_absent(values, &[("stderr", &stderr(output))]);
 }

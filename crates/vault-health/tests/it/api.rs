@@ -9,7 +9,7 @@ use crate::util::{dev_server, root_client};
 #[tokio::test]
 async fn check_returns_a_typed_report() {
     let server = dev_server().await;
-    let client = root_client(server.addr(), server.root_token(), None);
+    let client = root_client(&server);
     let path = client.kv_path("secret/health/canary").await.unwrap();
     client.kv_write(&path, &SecretMap::from([("ok".to_owned(), SecretString::new("1".into()))]), None).await.unwrap();
     let options =

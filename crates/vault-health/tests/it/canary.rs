@@ -12,7 +12,7 @@ const VALUE: &str = "canary-value-that-must-not-print";
 #[tokio::test]
 async fn canary_reads_report_p50_and_p99() {
     let server = dev_server().await;
-    let client = root_client(server.addr(), server.root_token(), None);
+    let client = root_client(&server);
     let path = client.kv_path("secret/health/canary").await.unwrap();
     let data = SecretMap::from([("ok".to_owned(), SecretString::new(VALUE.to_owned()))]);
     client.kv_write(&path, &data, None).await.unwrap();

@@ -9,13 +9,8 @@ use vault_testkit::fuzz::{ArgvSpace, assert_broken_pipe_exits_0, fuzz_argv};
 use crate::util::dev_server;
 
 fn bin(env: &[(String, String)]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vault-health"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("VAULT_") || key.starts_with("BAO_") {
-            c.env_remove(key);
-        }
-    }
-    c.env("HOME", std::env::temp_dir()).env_remove("RUST_LOG").envs(env.iter().cloned());
+    let mut c = vault_testkit::harness::tool_command(env!("CARGO_BIN_EXE_vault-health"));
+    c.envs(env.iter().cloned());
     c
 }
 

@@ -29,11 +29,7 @@ async fn the_script_writes_the_textfile() {
     let server = dev_server().await;
     let dir = tempfile::tempdir().unwrap();
     let mut command = Command::new(script());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("VAULT_") || key.starts_with("BAO_") {
-            command.env_remove(key);
-        }
-    }
+    vault_testkit::harness::clear_env(&mut command, &[]);
     let output = command
         .envs(server.env())
         .env("VAULT_HEALTH_BIN", env!("CARGO_BIN_EXE_vault-health"))

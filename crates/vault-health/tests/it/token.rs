@@ -12,7 +12,7 @@ use crate::util::{
 #[tokio::test]
 async fn a_token_is_judged_against_its_creation_ttl_unless_told() {
     let server = dev_server().await;
-    let client = root_client(server.addr(), server.root_token(), None);
+    let client = root_client(&server);
     let answer = client
         .request(Method::POST, "auth/token/create", Some(&json!({"ttl": "30m", "policies": ["default"]})))
         .await
@@ -96,7 +96,7 @@ async fn no_token_skips_and_a_dead_token_is_critical() {
 #[tokio::test]
 async fn an_approle_login_is_revoked_after_the_run() {
     let server = dev_server().await;
-    let client = root_client(server.addr(), server.root_token(), None);
+    let client = root_client(&server);
     client.request(Method::POST, "sys/auth/approle", Some(&json!({"type": "approle"}))).await.unwrap();
     client
         .request(

@@ -2,24 +2,15 @@
 //! certificates for the TLS tests, and parsers for each output format.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Output;
 
 use assert_cmd::Command;
 use serde_json::Value;
-use vault_testkit::{DevServer, TlsServer, TlsServerBuilder};
 
 /// `vault-health` with no Vault settings from the caller's environment: no `VAULT_*` or `BAO_*` (the testkit's
 /// `env()` sets `VAULT_*` only, and `BAO_*` would win over it), no `~/.vault-token`, no `RUST_LOG`.
 pub fn vault_health() -> Command {
-    let mut cmd = Command::cargo_bin("vault-health").expect("the binary is built");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("VAULT_") || key.starts_with("BAO_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("HOME", std::env::temp_dir()).env_remove("RUST_LOG").env_remove("NO_COLOR");
-    cmd
+    Command::from_std(vault_testkit::harness::tool_command(assert_cmd::cargo::cargo_bin!("vault-health")))
 }
 
 /// `vault-health` pointed at a server through its `env()`.
@@ -29,38 +20,16 @@ pub fn vault_health_with(env: Vec<(String, String)>) -> Command {
     cmd
 }
 
-/// Starts a dev server, failing the test with the reason when it cannot.
-pub async fn dev_server() -> DevServer {
-    DevServer::start().await.unwrap_or_else(|e| panic!("cannot start an OpenBao dev server: {e}"))
-}
-
-/// Starts a TLS + raft server, failing the test with the reason when it cannot.
-pub async fn tls_server(builder: TlsServerBuilder) -> TlsServer {
-    builder.start().await.unwrap_or_else(|e| panic!("cannot start an OpenBao TLS server: {e}"))
-}
+/// Start servers, failing the test with the reason when they cannot.
+pub use vault_testkit::harness::{dev_server, tls_server};
 
 /// A root client for a server.
-pub fn root_client(addr: &str, token: &str, ca: Option<&Path>) -> vault_core::Client {
-    let mut config = vault_core::Config::with_token(addr, vault_core::SecretString::new(token.to_owned()))
-        .expect("the server's address is valid");
-    config.tls.ca_cert = ca.map(Path::to_owned);
-    vault_core::Client::new(config).expect("a client for the server")
+pub fn root_client(server: &impl vault_testkit::harness::Server) -> vault_core::Client {
+    vault_testkit::root_client!(server)
 }
 
-/// stdout as text.
-pub fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// stderr as text.
-pub fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// The exit code.
-pub fn code(output: &Output) -> i32 {
-    output.status.code().expect("the process exited normally")
-}
+/// stdout and stderr as text, and the exit code.
+pub use vault_testkit::harness::{code, stderr, stdout};
 
 /// Runs `cmd` with `--format json` and returns the report and the exit code.
 pub fn json(cmd: &mut Command) -> (Value, i32) {
@@ -91,15 +60,7 @@ pub fn statuses(report: &Value) -> BTreeMap<String, String> {
 }
 
 /// Parses JSON Lines output, checking that every line is an object with a `type`.
-pub fn jsonl(text: &str) -> Vec<Value> {
-    text.lines()
-        .map(|line| {
-            let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-            assert!(value["type"].is_string(), "no type: {line}");
-            value
-        })
-        .collect()
-}
+pub use vault_testkit::harness::jsonl;
 
 /// Parses the Prometheus text format strictly enough to catch mistakes: every sample's family has `# HELP` and
 /// `# TYPE` lines before it, names and labels are well-formed, values are numbers. Returns `series → value`,
@@ -141,8 +102,7 @@ pub fn sample(samples: &BTreeMap<String, f64>, name: &str, extra: &str) -> Optio
 
 /// Asserts that no output of a run contains `secret` (a token, a key share).
 pub fn assert_no_secret(output: &Output, secret: &str) {
-    assert!(!stdout(output).contains(secret), "stdout leaks a secret:\n{}", stdout(output));
-    assert!(!stderr(output).contains(secret), "stderr leaks a secret:\n{}", stderr(output));
+    vault_testkit::harness::assert_output_hides(output, &[secret]);
 }
 
 /// A CA and a leaf for `127.0.0.1` and `localhost` that expires `valid_for` from now, as PEM:
