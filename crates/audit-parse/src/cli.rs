@@ -1,5 +1,7 @@
 //! The command line: clap definitions and the `run` function `main` calls.
 
+mod examples;
+
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
@@ -31,6 +33,9 @@ pub struct Cli {
     /// Output destination and colour.
     #[command(flatten)]
     pub output: OutputArgs,
+    /// How much to say on stderr.
+    #[command(flatten)]
+    pub log: vault_core::cli::LogArgs,
     /// How to reach Vault (only for --value-file, --find-token-file and --from-vault).
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -132,8 +137,9 @@ pub struct FilterCmd {
     /// One row per line instead of per request.
     #[arg(long)]
     pub no_join: bool,
-    /// Keep reading the (single) file as it grows, across rotation and truncation.
-    #[arg(long, short = 'f')]
+    /// Keep reading the (single) file as it grows, across rotation and truncation (`-F`, as `tail -F`: `-f` is
+    /// --format in every tool).
+    #[arg(long, short = 'F')]
     pub follow: bool,
     /// With --follow, read what the file already holds first.
     #[arg(long, requires = "follow")]
@@ -142,7 +148,7 @@ pub struct FilterCmd {
     #[arg(long, value_name = "DURATION", requires = "follow")]
     pub idle_exit: Option<humantime::Duration>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    #[arg(short = 'f', long, value_enum, default_value_t, value_name = "FORMAT")]
     pub format: OutFormat,
 }
 
@@ -166,7 +172,7 @@ pub struct ReportCmd {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
     /// Output format.
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    #[arg(short = 'f', long, value_enum, default_value_t, value_name = "FORMAT")]
     pub format: OutFormat,
 }
 
@@ -190,7 +196,7 @@ pub struct RetainCmd {
     #[arg(long)]
     pub dry_run: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    #[arg(short = 'f', long, value_enum, default_value_t, value_name = "FORMAT")]
     pub format: OutFormat,
 }
 
@@ -198,7 +204,14 @@ pub struct RetainCmd {
 /// code. The `audit-parse` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
 /// invoked as `audit-parse`, so both behave alike.
 pub fn main() -> std::process::ExitCode {
-    vault_core::cli::main("audit-parse", || run(&Cli::parse()))
+    let cli = vault_core::generate::parse::<Cli>(examples::EXAMPLES);
+    vault_core::cli::main("audit-parse", || run(&cli))
+}
+
+/// The tool's command line as `--help`, the completions and the man page show it: the clap definition with the
+/// examples.
+pub fn command() -> clap::Command {
+    vault_core::generate::command::<Cli>(examples::EXAMPLES)
 }
 
 /// Runs the command line.

@@ -1,6 +1,8 @@
 //! The command line: clap definitions, and one function per subcommand that reads the inputs, calls the
 //! library and writes the result in the chosen format. Data goes to stdout (or `-o FILE`); messages to stderr.
 
+mod examples;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -25,7 +27,7 @@ use crate::write::to_hcl;
 #[command(name = "policy-gen", version, after_help = Exit::HELP)]
 pub struct Cli {
     /// Output format.
-    #[arg(long, value_enum, default_value_t, global = true)]
+    #[arg(short = 'f', long, value_enum, default_value_t, global = true)]
     pub format: Format,
     /// Output destination and colour.
     #[command(flatten)]
@@ -33,6 +35,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// How much to say on stderr.
+    #[command(flatten)]
+    pub log: vault_core::cli::LogArgs,
 }
 
 /// The subcommands.
@@ -188,7 +193,14 @@ pub struct ApplyArgs {
 /// code. The `policy-gen` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
 /// invoked as `policy-gen`, so both behave alike.
 pub fn main() -> std::process::ExitCode {
-    vault_core::cli::main("policy-gen", || run(Cli::parse()))
+    let cli = vault_core::generate::parse::<Cli>(examples::EXAMPLES);
+    vault_core::cli::main("policy-gen", || run(cli))
+}
+
+/// The tool's command line as `--help`, the completions and the man page show it: the clap definition with the
+/// examples.
+pub fn command() -> clap::Command {
+    vault_core::generate::command::<Cli>(examples::EXAMPLES)
 }
 
 /// Runs a parsed command line.

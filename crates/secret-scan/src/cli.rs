@@ -1,5 +1,7 @@
 //! The command line (clap derive) and what each command does with the library.
 
+mod examples;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -34,6 +36,9 @@ pub struct Cli {
     output: OutputArgs,
     #[command(flatten)]
     connect: vault_core::ConnectArgs,
+    /// How much to say on stderr.
+    #[command(flatten)]
+    pub log: vault_core::cli::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,7 +148,14 @@ fn parse_size(text: &str) -> Result<u64, String> {
 /// code. The `secret-scan` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
 /// invoked as `secret-scan`, so both behave alike.
 pub fn main() -> std::process::ExitCode {
-    vault_core::cli::main("secret-scan", || run(&Cli::parse()))
+    let cli = vault_core::generate::parse::<Cli>(examples::EXAMPLES);
+    vault_core::cli::main("secret-scan", || run(&cli))
+}
+
+/// The tool's command line as `--help`, the completions and the man page show it: the clap definition with the
+/// examples.
+pub fn command() -> clap::Command {
+    vault_core::generate::command::<Cli>(examples::EXAMPLES)
 }
 
 /// Runs the parsed command line.

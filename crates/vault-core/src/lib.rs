@@ -6,6 +6,8 @@
 //! - [`kv`]: KV version 2 with paths users cannot get wrong, check-and-set, patch, metadata and a read cache.
 //! - [`secret`]: [`SecretString`], a value that never prints and is zeroed on drop.
 //! - [`output`], [`exit`], [`cli`]: the output contract (formats, JSON Lines, tables) and the exit-code table.
+//! - [`generate`], [`progress`]: the command line every tool shares (examples, completions, man pages, `-q`/`-v`)
+//!   and progress bars on a terminal.
 
 pub mod cache;
 pub mod cli;
@@ -13,8 +15,10 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod exit;
+pub mod generate;
 pub mod kv;
 pub mod output;
+pub mod progress;
 pub mod secret;
 pub mod sys;
 
