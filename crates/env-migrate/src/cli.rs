@@ -288,7 +288,7 @@ fn cmd_plan(cli: &Cli, paths: &[PathBuf], environment: bool, convention: &Conven
     out.finish().with_context(|| format!("writing the plan to {shown}"))?;
     let mut paths: Vec<&str> = plan.entries.iter().map(|e| e.target.path.as_str()).collect();
     paths.dedup();
-    eprintln!(
+    vault_core::note!(
         "env-migrate: planned {} secrets into {} Vault paths from {} files",
         plan.entries.len(),
         paths.iter().collect::<BTreeSet<_>>().len(),
@@ -393,7 +393,7 @@ fn cmd_strip(cli: &Cli, plan_path: &std::path::Path, remove: bool, dry_run: bool
         }
         if o.error.is_none() && !o.stripped.is_empty() {
             for w in &o.warnings {
-                eprintln!("env-migrate: warning: {w}");
+                vault_core::note!("env-migrate: warning: {w}");
             }
         }
     }

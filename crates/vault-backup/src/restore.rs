@@ -130,11 +130,15 @@ pub async fn load_verified(
     let data_name = report.manifest.as_ref().map_or_else(|| manifest::data_name(id), Manifest::data_file);
     let mut stream = store.open_read(&data_name).await?;
     let mut data = Vec::with_capacity(report.size as usize);
+    let progress =
+        vault_core::progress::Progress::new(Some(report.size), vault_core::progress::Unit::Bytes, "loading the backup");
     while let Some(chunk) = stream.next().await {
         let chunk =
             chunk.map_err(|e| StoreError::Failed { location: report.location.clone(), detail: e.to_string() })?;
+        progress.inc(chunk.len() as u64);
         data.extend_from_slice(&chunk);
     }
+    progress.finish();
     if hex::encode(Sha256::digest(&data)) != report.sha256 {
         return Err(RestoreError::Unverified {
             id: id.to_owned(),

@@ -19,6 +19,16 @@ macro_rules! usage_bail {
     };
 }
 
+/// `eprintln!` for a note or warning on stderr (not an error): says nothing under `-q/--quiet`.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {
+        if !$crate::cli::quiet() {
+            eprintln!($($arg)*);
+        }
+    };
+}
+
 /// A text input file that could not be read: I/O (exit 4), or not UTF-8 text (invalid input, exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ReadTextError {
@@ -65,6 +75,7 @@ pub fn quiet() -> bool {
 /// The flags every tool takes for how much it says on stderr. Flatten it into the tool's `Cli`; the tool's
 /// [`generate::parse`](crate::generate::parse) reads them (by id, at any subcommand level) and sets up logging.
 #[derive(Clone, Debug, Default, clap::Args)]
+#[command(next_help_heading = "Messages")]
 pub struct LogArgs {
     /// Print only errors on stderr: no warnings, notes or progress bars.
     #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]

@@ -403,7 +403,7 @@ async fn export(client: &Client, args: &ExportArgs, own_token: bool) -> anyhow::
         }
         (Some(file), false) => {
             write_private_file(file, text.as_bytes())?;
-            eprintln!("vault-env: wrote {} variables to {} (mode 0600)", env.len(), file.display());
+            vault_core::note!("vault-env: wrote {} variables to {} (mode 0600)", env.len(), file.display());
         }
         (None, false) => unreachable!("no -o means stdout"),
     }

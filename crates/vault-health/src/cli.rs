@@ -273,7 +273,7 @@ fn report(cli: &Cli) -> anyhow::Result<Report> {
     Ok(runtime.block_on(async {
         let report = crate::check(&client, &options).await;
         if approle && let Err(error) = client.revoke_self().await {
-            eprintln!("vault-health: warning: could not revoke this run's AppRole token: {error}");
+            vault_core::note!("vault-health: warning: could not revoke this run's AppRole token: {error}");
         }
         report
     }))

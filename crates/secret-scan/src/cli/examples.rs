@@ -4,12 +4,7 @@ use vault_core::generate::Examples;
 
 /// The examples, by subcommand path.
 pub const EXAMPLES: Examples = &[
-    (
-        "",
-        "secret-scan .
-         secret-scan -f sarif -o results.sarif .
-         secret-scan --staged",
-    ),
+    // The tool itself: its after_help already opens with examples.
     (
         "scan",
         "secret-scan scan --min-confidence medium src/
