@@ -88,7 +88,7 @@ pub struct FilterArgs {
     #[arg(long = "mount", value_name = "MOUNT")]
     pub mounts: Vec<String>,
     /// Operation, as audit records name it (read, create, update, patch, delete, list, …).
-    #[arg(long = "operation", value_name = "OP", value_enum)]
+    #[arg(long = "operation", value_name = "OP", value_enum, ignore_case = true)]
     pub operations: Vec<crate::filter::OperationName>,
     /// Line type (shows lines unjoined).
     #[arg(long = "type", value_enum, value_name = "TYPE")]
@@ -273,13 +273,16 @@ fn kv2_expanded(paths: &[String], kv_mounts: &[String], say: bool) -> Vec<String
     out
 }
 
+/// The filter with the other KV v2 forms of the --path globs, and those forms.
+type OtherForm = (Filter, Vec<String>);
+
 /// When a --path filter matched nothing: the other spellings of its KV v2 API paths (data/ ↔ metadata/, the
 /// logical path) in a filter otherwise the same, to tell the user which form would have matched; and the line
 /// prefilter that lets both through.
 fn other_form_filter(
     filter: &Filter,
     args: &FilterArgs,
-) -> anyhow::Result<(Option<(Filter, Vec<String>)>, Option<crate::filter::Prefilter>)> {
+) -> anyhow::Result<(Option<OtherForm>, Option<crate::filter::Prefilter>)> {
     let others: Vec<String> =
         args.paths.iter().flat_map(|p| vault_core::kv::kv2_other_forms(p, &args.kv_mounts)).collect();
     if others.is_empty() {

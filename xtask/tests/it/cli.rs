@@ -138,7 +138,7 @@ fn progress_shows_on_a_watched_terminal_only() {
     let shown = on_terminal(&bin, &line, &[]);
     assert!(shown.contains("scanning"), "no progress on a terminal: {shown:?}");
     for (why, line, env) in [
-        ("CI", line.clone(), &[("CI", "true")][..]),
+        ("CI", line, &[("CI", "true")][..]),
         ("-q", format!("./secret-scan scan -q -f jsonl {tree} >/dev/null"), &[][..]),
     ] {
         let hidden = on_terminal(&bin, &line, env);
