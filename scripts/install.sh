@@ -1,7 +1,7 @@
 #!/bin/sh
 # install.sh: installs vault-toolkit from the folder it sits in (an unpacked `cargo xtask dist` tarball, or the
 # folder `cargo xtask install` stages) into a prefix: the tools in PREFIX/bin, the policies, systemd units,
-# scripts, docs and README in PREFIX/share/vault-toolkit.
+# scripts, docs and README in PREFIX/share/vault-toolkit, shell completions and man pages in PREFIX/share.
 #
 # POSIX sh on purpose: it runs on a fresh VPS that has no Rust and maybe no bash. It is idempotent (a file whose
 # content and mode already match is left alone, so a re-run changes nothing), checks the files against
@@ -21,6 +21,7 @@ Usage: install.sh [--prefix DIR]
 Installs vault-toolkit into DIR (default /usr/local):
   DIR/bin                          vault-toolkit (the deployment command) and the eight tools, links to it
   DIR/share/vault-toolkit          policies/, systemd/, scripts/, docs/, README.md
+  DIR/share/{bash-completion,zsh,fish,man}   shell completions and man pages of every tool
 
 The systemd units name /usr/local/bin; with another prefix their copies under DIR/share/vault-toolkit/systemd
 name DIR instead. Files that already match are left alone; files a previous install put there and this version
@@ -191,6 +192,10 @@ while read -r _ path; do
       install_file "$here/$path" "$base/$path" 755
       ;;
     share/vault-toolkit/*)
+      install_file "$here/$path" "$base/$path" 644
+      ;;
+    share/bash-completion/completions/* | share/zsh/site-functions/* | share/fish/vendor_completions.d/* | share/man/man1/*)
+      # Shell completions and man pages, where bash-completion, zsh, fish and man look under a prefix.
       install_file "$here/$path" "$base/$path" 644
       ;;
     *) continue ;;

@@ -65,6 +65,10 @@ fn main() -> ExitCode {
     let installed = std::env::args_os().next().is_some_and(|arg0| Path::new(&arg0).ends_with(dist::DEPLOY_BIN));
     let command =
         if installed { Cli::command().name(dist::DEPLOY_BIN).bin_name(dist::DEPLOY_BIN) } else { Cli::command() };
+    // `vault-toolkit --generate complete-bash|complete-zsh|complete-fish|man`, as every tool answers it.
+    if let Some(code) = vault_core::generate::intercept(&command) {
+        return ExitCode::from(code);
+    }
     let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
     vault_core::cli::main("xtask", || match cli.task {
         Task::Test(args) => test::run(&args).map(|()| Exit::Ok),

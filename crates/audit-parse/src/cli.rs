@@ -1,5 +1,7 @@
 //! The command line: clap definitions and the `run` function `main` calls.
 
+mod examples;
+
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
@@ -31,6 +33,9 @@ pub struct Cli {
     /// Output destination and colour.
     #[command(flatten)]
     pub output: OutputArgs,
+    /// How much to say on stderr.
+    #[command(flatten)]
+    pub log: vault_core::cli::LogArgs,
     /// How to reach Vault (only for --value-file, --find-token-file and --from-vault).
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -72,15 +77,19 @@ pub struct FilterArgs {
     /// Only before: same forms as --since.
     #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
-    /// API path glob, e.g. 'secret/data/dagster/*' (`*` crosses `/`).
+    /// Path glob, e.g. 'secret/data/dagster/*' (`*` crosses `/`). A logical KV v2 path on a --kv-mount
+    /// ('secret/dagster/*', as vault-env takes it) also matches its API forms (data/, metadata/, …).
     #[arg(long = "path", value_name = "GLOB")]
     pub paths: Vec<String>,
+    /// Mounts taken to be KV v2 for logical --path values (audit logs cannot tell); comma-separated, '' for none.
+    #[arg(long = "kv-mount", value_name = "MOUNT", default_value = "secret", value_delimiter = ',')]
+    pub kv_mounts: Vec<String>,
     /// Mount point, e.g. secret.
     #[arg(long = "mount", value_name = "MOUNT")]
     pub mounts: Vec<String>,
-    /// Operation: read, create, update, delete, list, patch.
-    #[arg(long = "operation", value_name = "OP")]
-    pub operations: Vec<String>,
+    /// Operation, as audit records name it (read, create, update, patch, delete, list, …).
+    #[arg(long = "operation", value_name = "OP", value_enum, ignore_case = true)]
+    pub operations: Vec<crate::filter::OperationName>,
     /// Line type (shows lines unjoined).
     #[arg(long = "type", value_enum, value_name = "TYPE")]
     pub record_type: Option<RecordType>,
@@ -132,8 +141,9 @@ pub struct FilterCmd {
     /// One row per line instead of per request.
     #[arg(long)]
     pub no_join: bool,
-    /// Keep reading the (single) file as it grows, across rotation and truncation.
-    #[arg(long, short = 'f')]
+    /// Keep reading the (single) file as it grows, across rotation and truncation (`-F`, as `tail -F`: `-f` is
+    /// --format in every tool).
+    #[arg(long, short = 'F')]
     pub follow: bool,
     /// With --follow, read what the file already holds first.
     #[arg(long, requires = "follow")]
@@ -142,7 +152,7 @@ pub struct FilterCmd {
     #[arg(long, value_name = "DURATION", requires = "follow")]
     pub idle_exit: Option<humantime::Duration>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    #[arg(short = 'f', long, value_enum, default_value_t, value_name = "FORMAT")]
     pub format: OutFormat,
 }
 
@@ -166,7 +176,7 @@ pub struct ReportCmd {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
     /// Output format.
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    #[arg(short = 'f', long, value_enum, default_value_t, value_name = "FORMAT")]
     pub format: OutFormat,
 }
 
@@ -190,7 +200,7 @@ pub struct RetainCmd {
     #[arg(long)]
     pub dry_run: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT")]
+    #[arg(short = 'f', long, value_enum, default_value_t, value_name = "FORMAT")]
     pub format: OutFormat,
 }
 
@@ -198,7 +208,14 @@ pub struct RetainCmd {
 /// code. The `audit-parse` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
 /// invoked as `audit-parse`, so both behave alike.
 pub fn main() -> std::process::ExitCode {
-    vault_core::cli::main("audit-parse", || run(&Cli::parse()))
+    let cli = vault_core::generate::parse::<Cli>(examples::EXAMPLES);
+    vault_core::cli::main("audit-parse", || run(&cli))
+}
+
+/// The tool's command line as `--help`, the completions and the man page show it: the clap definition with the
+/// examples.
+pub fn command() -> clap::Command {
+    vault_core::generate::command::<Cli>(examples::EXAMPLES)
 }
 
 /// Runs the command line.
@@ -233,15 +250,59 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
 }
 
+/// The --path globs with each logical KV v2 path on a --kv-mount joined by its API forms (audit records carry
+/// `secret/data/app`, users and vault-env write `secret/app`), saying so on stderr when `say`.
+fn kv2_expanded(paths: &[String], kv_mounts: &[String], say: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for path in paths {
+        out.push(path.clone());
+        if let Some(forms) = vault_core::kv::kv2_api_forms(path, kv_mounts) {
+            if !say {
+                out.extend(forms);
+                continue;
+            }
+            vault_core::note!(
+                "audit-parse: note: --path {path} is a logical KV v2 path: also matching its API forms {} and {} (and the \
+                 version operations); --kv-mount '' takes paths as given",
+                forms[0],
+                forms[1]
+            );
+            out.extend(forms);
+        }
+    }
+    out
+}
+
+/// The filter with the other KV v2 forms of the --path globs, and those forms.
+type OtherForm = (Filter, Vec<String>);
+
+/// When a --path filter matched nothing: the other spellings of its KV v2 API paths (data/ ↔ metadata/, the
+/// logical path) in a filter otherwise the same, to tell the user which form would have matched; and the line
+/// prefilter that lets both through.
+fn other_form_filter(
+    filter: &Filter,
+    args: &FilterArgs,
+) -> anyhow::Result<(Option<OtherForm>, Option<crate::filter::Prefilter>)> {
+    let others: Vec<String> =
+        args.paths.iter().flat_map(|p| vault_core::kv::kv2_other_forms(p, &args.kv_mounts)).collect();
+    if others.is_empty() {
+        return Ok((None, filter.prefilter()));
+    }
+    let mut both = kv2_expanded(&args.paths, &args.kv_mounts, false);
+    both.extend(others.iter().cloned());
+    let prefilter = Filter { paths: Filter::globs(&both)?, ..filter.clone() }.prefilter();
+    Ok((Some((Filter { paths: Filter::globs(&others)?, ..filter.clone() }, others)), prefilter))
+}
+
 /// Builds the filter, hashing searched values and tokens through the server; returns it and the HMACs to look for.
 fn build_filter(cli: &Cli, args: &FilterArgs) -> anyhow::Result<(Filter, Vec<String>)> {
     let now = chrono::Utc::now();
     let mut filter = Filter {
         since: args.since.as_deref().map(|t| parse_time("--since", t, now)).transpose()?,
         until: args.until.as_deref().map(|t| parse_time("--until", t, now)).transpose()?,
-        paths: Filter::globs(&args.paths)?,
+        paths: Filter::globs(&kv2_expanded(&args.paths, &args.kv_mounts, true))?,
         mounts: args.mounts.clone(),
-        operations: args.operations.iter().map(|o| o.to_ascii_lowercase()).collect(),
+        operations: args.operations.iter().map(|o| o.as_str().to_owned()).collect(),
         record_type: args.record_type,
         display_names: args.display_names.clone(),
         entities: args.entities.clone(),
@@ -296,37 +357,55 @@ fn run_filter(cli: &Cli, cmd: &FilterCmd) -> anyhow::Result<Exit> {
         None
     };
     let join = !(cmd.no_join || cmd.filter.record_type.is_some());
+    let (other_form, prefilter) = other_form_filter(&filter, &cmd.filter)?;
     let options = ScanOptions {
         max_line: cmd.input.max_line_bytes,
         needles,
         join_window: join.then_some(cmd.input.join_window),
         follow,
-        prefilter: filter.prefilter(),
+        prefilter,
     };
     let mut out = cli.output.open().context("cannot open the output")?;
     let mut writer = render::FilterWriter::new(cmd.format, out.color(), cmd.follow);
     let mut matched = 0u64;
     let mut operations = 0u64;
     let mut warned = 0u64;
+    let mut other_matched = 0u64;
+    // Operations read so far, on a watched terminal, unless following (that never ends).
+    let progress = if cmd.follow { vault_core::progress::Progress::hidden() } else { operations_progress() };
     let stats = {
         let mut on_op = |op: crate::operation::AuditOperation| -> std::io::Result<()> {
             operations += 1;
+            progress.inc(1);
             if filter.matches(&op) {
                 matched += 1;
-                writer.operation(&mut out, &op)?;
+                progress.suspend(|| writer.operation(&mut out, &op))?;
+            } else if other_form.as_ref().is_some_and(|(other, _)| other.matches(&op)) {
+                other_matched += 1;
             }
             Ok(())
         };
         let mut on_malformed = |m: &crate::scan::Malformed| {
             warned += 1;
             if warned <= 20 {
-                eprintln!("audit-parse: warning: {}:{}: not an audit record: {}", m.file, m.line, m.error);
+                vault_core::note!("audit-parse: warning: {}:{}: not an audit record: {}", m.file, m.line, m.error);
             }
         };
         scan(&sources, &options, &mut on_op, &mut on_malformed)?
     };
+    progress.finish();
     if warned > 20 {
-        eprintln!("audit-parse: warning: {} more malformed lines not shown", warned - 20);
+        vault_core::note!("audit-parse: warning: {} more malformed lines not shown", warned - 20);
+    }
+    if matched == 0
+        && other_matched > 0
+        && let Some((_, others)) = &other_form
+    {
+        vault_core::note!(
+            "audit-parse: no operation matched --path {}; {other_matched} would match {} (the path's other KV v2 form)",
+            cmd.filter.paths.join(", "),
+            others.join(" or ")
+        );
     }
     writer.finish(&mut out, &stats, operations, matched)?;
     out.finish().context("cannot write the output")?;
@@ -334,6 +413,11 @@ fn run_filter(cli: &Cli, cmd: &FilterCmd) -> anyhow::Result<Exit> {
         return Ok(exit);
     }
     Ok(if matched == 0 { Exit::No } else { Exit::Ok })
+}
+
+/// A running count of the audit operations read, for large logs on a watched terminal (vault-core decides).
+fn operations_progress() -> vault_core::progress::Progress {
+    vault_core::progress::Progress::new(None, vault_core::progress::Unit::Items, "reading audit operations")
 }
 
 fn run_report(cli: &Cli, cmd: &ReportCmd) -> anyhow::Result<Exit> {
@@ -355,20 +439,23 @@ fn run_report(cli: &Cli, cmd: &ReportCmd) -> anyhow::Result<Exit> {
         follow: None,
         prefilter: filter.prefilter(),
     };
+    let progress = operations_progress();
     let (accs, stats) = scan_parallel(&sources, &options, ReportAcc::default, |acc, op| {
+        progress.inc(1);
         if filter.matches(&op) {
             acc.add(&op);
         }
     })?;
+    progress.finish();
     let mut total = ReportAcc::default();
     for acc in accs {
         total.merge(acc);
     }
     for m in stats.malformed_lines.iter().take(20) {
-        eprintln!("audit-parse: warning: {}:{}: not an audit record: {}", m.file, m.line, m.error);
+        vault_core::note!("audit-parse: warning: {}:{}: not an audit record: {}", m.file, m.line, m.error);
     }
     if stats.malformed > 20 {
-        eprintln!("audit-parse: warning: {} more malformed lines not shown", stats.malformed - 20);
+        vault_core::note!("audit-parse: warning: {} more malformed lines not shown", stats.malformed - 20);
     }
     let report = total.finish(cmd.top, inventory.as_ref());
     let mut out = cli.output.open().context("cannot open the output")?;

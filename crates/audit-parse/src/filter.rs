@@ -26,6 +26,65 @@ impl Prefilter {
     }
 }
 
+/// The operations an audit record can name (`request.operation`): a closed set, so that `--operation raed` is a
+/// usage error listing these rather than a filter that silently matches nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OperationName {
+    /// Create a new entry (KV v2 writes to a new path log `create`).
+    Create,
+    /// Read.
+    Read,
+    /// Update (most writes, logins, and POSTs).
+    Update,
+    /// JSON merge patch (KV v2 `PATCH`).
+    Patch,
+    /// Delete.
+    Delete,
+    /// List (`LIST` or `GET ?list=true`).
+    List,
+    /// Help text (`?help=1`).
+    Help,
+    /// Alias lookahead by auth methods.
+    AliasLookahead,
+    /// Role resolution by auth methods.
+    ResolveRole,
+    /// Header operation.
+    Header,
+    /// Lease renewal.
+    Renew,
+    /// Lease revocation.
+    Revoke,
+    /// Rollback (internal).
+    Rollback,
+    /// Recover (OpenBao).
+    Recover,
+    /// Scan (OpenBao).
+    Scan,
+}
+
+impl OperationName {
+    /// The name as audit records spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationName::Create => "create",
+            OperationName::Read => "read",
+            OperationName::Update => "update",
+            OperationName::Patch => "patch",
+            OperationName::Delete => "delete",
+            OperationName::List => "list",
+            OperationName::Help => "help",
+            OperationName::AliasLookahead => "alias-lookahead",
+            OperationName::ResolveRole => "resolve-role",
+            OperationName::Header => "header",
+            OperationName::Renew => "renew",
+            OperationName::Revoke => "revoke",
+            OperationName::Rollback => "rollback",
+            OperationName::Recover => "recover",
+            OperationName::Scan => "scan",
+        }
+    }
+}
+
 /// A compiled filter.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

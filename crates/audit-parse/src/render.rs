@@ -198,9 +198,12 @@ impl FilterWriter {
                 }
                 let unreadable =
                     if stats.unreadable > 0 { format!(", {} unreadable", stats.unreadable) } else { String::new() };
-                eprintln!(
+                vault_core::note!(
                     "{matched} operations matched ({} audit records in {} lines of {} files, {} malformed{unreadable})",
-                    stats.records, stats.lines, stats.files, stats.malformed
+                    stats.records,
+                    stats.lines,
+                    stats.files,
+                    stats.malformed
                 );
                 Ok(())
             }

@@ -266,7 +266,12 @@ pub async fn apply(
     let mut outcomes: BTreeMap<usize, Outcome> = BTreeMap::new();
     let mut summary = Summary { entries: plan.entries.len(), dry_run: !write, ..Summary::default() };
     let mut written_paths: Vec<(String, Vec<Item>)> = Vec::new();
+    // Paths done out of all, on a watched terminal only (vault-core decides).
+    let what = if write { "writing secrets" } else { "comparing with Vault" };
+    let progress =
+        vault_core::progress::Progress::new(Some(tasks.len() as u64), vault_core::progress::Unit::Items, what);
     while let Some(joined) = tasks.join_next().await {
+        progress.inc(1);
         let (path, items, decisions, unavailable) = joined.expect("apply tasks do not panic");
         summary.unavailable |= unavailable;
         for (index, action, detail) in decisions {
@@ -287,6 +292,7 @@ pub async fn apply(
         }
         written_paths.push((path, items));
     }
+    progress.finish();
     // Reading back from a server that just proved unavailable would only wait out the timeout again.
     if write && !summary.unavailable {
         verify(client, &written_paths, &mut outcomes, &mut summary, concurrency).await;

@@ -1,5 +1,7 @@
 //! The command line (clap derive) and what each subcommand does with the library.
 
+mod examples;
+
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,6 +31,9 @@ pub struct Cli {
     output: OutputArgs,
     #[command(flatten)]
     connect: ConnectArgs,
+    /// How much to say on stderr.
+    #[command(flatten)]
+    pub log: vault_core::cli::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,7 +138,14 @@ fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
 /// code. The `env-migrate` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
 /// invoked as `env-migrate`, so both behave alike.
 pub fn main() -> std::process::ExitCode {
-    vault_core::cli::main("env-migrate", || run(&Cli::parse()))
+    let cli = vault_core::generate::parse::<Cli>(examples::EXAMPLES);
+    vault_core::cli::main("env-migrate", || run(&cli))
+}
+
+/// The tool's command line as `--help`, the completions and the man page show it: the clap definition with the
+/// examples.
+pub fn command() -> clap::Command {
+    vault_core::generate::command::<Cli>(examples::EXAMPLES)
 }
 
 /// Runs the command line.
@@ -292,7 +304,7 @@ fn cmd_plan(cli: &Cli, paths: &[PathBuf], environment: bool, convention: &Conven
     out.finish().with_context(|| format!("writing the plan to {shown}"))?;
     let mut paths: Vec<&str> = plan.entries.iter().map(|e| e.target.path.as_str()).collect();
     paths.dedup();
-    eprintln!(
+    vault_core::note!(
         "env-migrate: planned {} secrets into {} Vault paths from {} files",
         plan.entries.len(),
         paths.iter().collect::<BTreeSet<_>>().len(),
@@ -397,7 +409,7 @@ fn cmd_strip(cli: &Cli, plan_path: &std::path::Path, remove: bool, dry_run: bool
         }
         if o.error.is_none() && !o.stripped.is_empty() {
             for w in &o.warnings {
-                eprintln!("env-migrate: warning: {w}");
+                vault_core::note!("env-migrate: warning: {w}");
             }
         }
     }

@@ -1,6 +1,8 @@
 //! The command line: clap definitions, and one function per subcommand that reads the inputs, calls the
 //! library and writes the result in the chosen format. Data goes to stdout (or `-o FILE`); messages to stderr.
 
+mod examples;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -25,7 +27,7 @@ use crate::write::to_hcl;
 #[command(name = "policy-gen", version, after_help = Exit::HELP)]
 pub struct Cli {
     /// Output format.
-    #[arg(long, value_enum, default_value_t, global = true)]
+    #[arg(short = 'f', long, value_enum, default_value_t, global = true)]
     pub format: Format,
     /// Output destination and colour.
     #[command(flatten)]
@@ -33,6 +35,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// How much to say on stderr.
+    #[command(flatten)]
+    pub log: vault_core::cli::LogArgs,
 }
 
 /// The subcommands.
@@ -104,8 +109,13 @@ pub struct ExplainArgs {
     /// The operation.
     #[arg(long, default_value = "read", value_parser = parse_operation)]
     pub op: Operation,
-    /// The request path, e.g. secret/data/dagster/warehouse.
+    /// The request path, e.g. secret/data/dagster/warehouse; a logical KV v2 path on a --kv-mount
+    /// (secret/dagster/warehouse, as vault-env takes it) is explained as its API path (data/, metadata/ to list).
     pub path: String,
+    /// Mounts taken to be KV v2 for logical paths (explain runs offline and cannot ask); comma-separated, '' for
+    /// none (the path is then taken as given).
+    #[arg(long = "kv-mount", value_name = "MOUNT", default_value = "secret", value_delimiter = ',')]
+    pub kv_mounts: Vec<String>,
 }
 
 fn parse_operation(text: &str) -> Result<Operation, String> {
@@ -188,7 +198,14 @@ pub struct ApplyArgs {
 /// code. The `policy-gen` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
 /// invoked as `policy-gen`, so both behave alike.
 pub fn main() -> std::process::ExitCode {
-    vault_core::cli::main("policy-gen", || run(Cli::parse()))
+    let cli = vault_core::generate::parse::<Cli>(examples::EXAMPLES);
+    vault_core::cli::main("policy-gen", || run(cli))
+}
+
+/// The tool's command line as `--help`, the completions and the man page show it: the clap definition with the
+/// examples.
+pub fn command() -> clap::Command {
+    vault_core::generate::command::<Cli>(examples::EXAMPLES)
 }
 
 /// Runs a parsed command line.
@@ -293,7 +310,7 @@ fn render(args: &RenderArgs, out: &mut Output) -> anyhow::Result<Exit> {
             );
         } else {
             write_atomically(&target, &hcl)?;
-            eprintln!("policy-gen: wrote {}", target.display());
+            vault_core::note!("policy-gen: wrote {}", target.display());
         }
     }
     Ok(if stale > 0 { Exit::No } else { Exit::Ok })
@@ -319,7 +336,7 @@ fn fmt(args: &FmtArgs, format: Format, out: &mut Output) -> anyhow::Result<Exit>
     for file in policy_files(&args.files)? {
         let text = vault_core::cli::read_text(&file)?;
         if SourceFormat::detect(&file, &text) == SourceFormat::Json {
-            eprintln!("policy-gen: {}: skipped: fmt formats HCL only", file.display());
+            vault_core::note!("policy-gen: {}: skipped: fmt formats HCL only", file.display());
             continue;
         }
         let parsed = match parse::parse_hcl(&parse::policy_name(&file), &text) {
@@ -356,7 +373,7 @@ fn fmt(args: &FmtArgs, format: Format, out: &mut Output) -> anyhow::Result<Exit>
                 writeln!(out, "{}", file.display())?;
             }
             let verb = if args.check { "would reformat" } else { "reformatted" };
-            eprintln!("policy-gen: {verb} {} of {} files", changed.len(), records.len());
+            vault_core::note!("policy-gen: {verb} {} of {} files", changed.len(), records.len());
         }
         Format::Json => {
             let files: Vec<FmtRecord<'_>> = records.iter().map(|(f, c)| FmtRecord { file: f, changed: *c }).collect();
@@ -414,7 +431,7 @@ fn check_files(args: &CheckArgs, format: Format, out: &mut Output) -> anyhow::Re
             for (file, f) in &all {
                 writeln!(out, "{}:{}: {}[{}]: {}", file.display(), f.line, f.severity.as_str(), f.code, f.message)?;
             }
-            eprintln!("policy-gen: {errors} errors, {warnings} warnings in {} files", files.len());
+            vault_core::note!("policy-gen: {errors} errors, {warnings} warnings in {} files", files.len());
         }
         Format::Json => {
             let findings: Vec<FileFinding<'_>> =
@@ -580,7 +597,18 @@ fn explain(args: &ExplainArgs, format: Format, out: &mut Output) -> anyhow::Resu
     let files = load_valid(&args.policies)?;
     let policies: Vec<_> = files.iter().map(|(_, p)| p.policy.clone()).collect();
     let acl = Acl::with_flavor(&policies, args.flavor).map_err(|e| usage(e.to_string()))?;
-    let x = explanation(&acl, &files, &args.path, args.op);
+    let path = match vault_core::kv::kv2_api_path(&args.path, &args.kv_mounts, args.op == Operation::List) {
+        Some(api) => {
+            vault_core::note!(
+                "policy-gen: note: {} is a logical KV v2 path: explaining the API path {api} (--kv-mount '' takes \
+                 the path as given)",
+                args.path
+            );
+            api
+        }
+        None => args.path.clone(),
+    };
+    let x = explanation(&acl, &files, &path, args.op);
     match format {
         Format::Json => write_json(out, &x)?,
         Format::Jsonl => {
@@ -775,7 +803,7 @@ async fn test(args: &TestArgs, format: Format, out: &mut Output) -> anyhow::Resu
                     eprintln!("policy-gen: {}: {} {}: {p}", r.matrix.display(), r.case.operation, r.case.path);
                 }
             }
-            eprintln!("{} passed, {failed} failed", results.len() - failed);
+            vault_core::note!("{} passed, {failed} failed", results.len() - failed);
         }
     }
     Ok(if failed > 0 { Exit::No } else { Exit::Ok })
@@ -967,7 +995,7 @@ async fn diff_files(
     Ok(match apply {
         None if drift > 0 => Exit::No,
         Some(Apply::DryRun) if drift > 0 => {
-            eprintln!("policy-gen: dry run: {drift} policies would change; pass --yes to apply");
+            vault_core::note!("policy-gen: dry run: {drift} policies would change; pass --yes to apply");
             Exit::Ok
         }
         _ => Exit::Ok,

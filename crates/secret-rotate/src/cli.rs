@@ -1,6 +1,8 @@
 //! The command line: `check`, `due`, `run`, `rollback`, `history`, `state`. Data goes to stdout (or `-o FILE`),
 //! messages to stderr.
 
+mod examples;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -37,7 +39,7 @@ pub struct Cli {
     command: Command,
 
     /// Output format
-    #[arg(long, value_enum, default_value_t, value_name = "FORMAT", global = true)]
+    #[arg(short = 'f', long, value_enum, default_value_t, value_name = "FORMAT", global = true)]
     format: Format,
 
     #[command(flatten)]
@@ -48,6 +50,9 @@ pub struct Cli {
 
     #[command(flatten)]
     connect: ConnectArgs,
+    /// How much to say on stderr.
+    #[command(flatten)]
+    pub log: vault_core::cli::LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -145,8 +150,14 @@ fn load(path: &Path) -> anyhow::Result<PolicyFile> {
 /// code. The `secret-rotate` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
 /// invoked as `secret-rotate`, so both behave alike.
 pub fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = vault_core::generate::parse::<Cli>(examples::EXAMPLES);
     vault_core::cli::main("secret-rotate", || run(&cli))
+}
+
+/// The tool's command line as `--help`, the completions and the man page show it: the clap definition with the
+/// examples.
+pub fn command() -> clap::Command {
+    vault_core::generate::command::<Cli>(examples::EXAMPLES)
 }
 
 /// Runs the parsed command line.

@@ -1,5 +1,7 @@
 //! The command line (clap derive) and what each command does with the library.
 
+mod examples;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -34,6 +36,9 @@ pub struct Cli {
     output: OutputArgs,
     #[command(flatten)]
     connect: vault_core::ConnectArgs,
+    /// How much to say on stderr.
+    #[command(flatten)]
+    pub log: vault_core::cli::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,7 +148,14 @@ fn parse_size(text: &str) -> Result<u64, String> {
 /// code. The `secret-scan` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
 /// invoked as `secret-scan`, so both behave alike.
 pub fn main() -> std::process::ExitCode {
-    vault_core::cli::main("secret-scan", || run(&Cli::parse()))
+    let cli = vault_core::generate::parse::<Cli>(examples::EXAMPLES);
+    vault_core::cli::main("secret-scan", || run(&cli))
+}
+
+/// The tool's command line as `--help`, the completions and the man page show it: the clap definition with the
+/// examples.
+pub fn command() -> clap::Command {
+    vault_core::generate::command::<Cli>(examples::EXAMPLES)
 }
 
 /// Runs the parsed command line.
@@ -176,7 +188,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Exit> {
                 secret_scan::hook::HookError::Foreign(_) => anyhow::Error::new(UsageError(e.to_string())),
                 other => anyhow::Error::new(other),
             })?;
-            eprintln!("secret-scan: installed pre-commit hook {}", path.display());
+            vault_core::note!("secret-scan: installed pre-commit hook {}", path.display());
             Ok(Exit::Ok)
         }
     }
@@ -206,7 +218,7 @@ fn load_known(connect: &vault_core::ConnectArgs, paths: &[String]) -> anyhow::Re
                 }
             }
         }
-        eprintln!(
+        vault_core::note!(
             "secret-scan: looking for the current values of {secrets} Vault secrets ({} values; {} shorter than {} bytes left out)",
             known.len(),
             known.skipped_short(),
@@ -280,7 +292,7 @@ fn scan_error(error: ScanError) -> anyhow::Error {
 /// Notes on stderr for files that were not scanned in full.
 fn note(event: &Event) {
     match event {
-        Event::Skipped { path, reason: SkipReason::TooLarge(size) } => eprintln!(
+        Event::Skipped { path, reason: SkipReason::TooLarge(size) } => vault_core::note!(
             "secret-scan: note: skipped {path}: {} is over --max-file-size",
             vault_core::output::human_size(*size)
         ),
@@ -300,10 +312,20 @@ fn scan_command(scanner: &Scanner, args: &ScanArgs, format: Format, output: &Out
     // 0600 whatever the file it replaces allowed.
     let out = output.open_secret().context("cannot open the output")?;
     let mut reporter = Reporter::new(format, out, args.show_secrets);
-    let summary = scan::run(scanner, &plan, &options, &gate, note, |f| reporter.finding(f)).map_err(scan_error)?;
+    // A running count of the bytes scanned on a watched terminal (nothing on a pipe, in CI or with -q).
+    let progress = vault_core::progress::Progress::new(None, vault_core::progress::Unit::Bytes, "scanning");
+    let on_event = |event: &Event| {
+        if let Event::Scanned { bytes, .. } = event {
+            progress.inc(*bytes);
+        }
+        progress.suspend(|| note(event));
+    };
+    let summary = scan::run(scanner, &plan, &options, &gate, on_event, |f| progress.suspend(|| reporter.finding(f)))
+        .map_err(scan_error)?;
+    progress.finish();
     reporter.finish(scanner, &summary)?.finish().context("cannot write the output")?;
     if format == Format::Human {
-        eprintln!("secret-scan: {}", summary_line(&summary));
+        vault_core::note!("secret-scan: {}", summary_line(&summary));
     }
     Ok(if summary.errors > 0 {
         Exit::Usage
@@ -355,7 +377,7 @@ fn baseline_command(
             baseline.findings.iter().filter(|e| old.findings.iter().any(|o| o.fingerprint == e.fingerprint)).count();
         format!(" ({} new, {} gone)", baseline.len() - kept, old.len() - kept)
     });
-    eprintln!("secret-scan: baseline {}: {} findings{change}", file.display(), baseline.len());
+    vault_core::note!("secret-scan: baseline {}: {} findings{change}", file.display(), baseline.len());
     Ok(Exit::Ok)
 }
 
@@ -428,7 +450,11 @@ fn rules_check(scanner: &Scanner, format: Format, output: &OutputArgs) -> anyhow
             for r in &records {
                 writeln!(out, "{}: {}: {}", r.rule_id, r.problem, r.example.escape_debug())?;
             }
-            eprintln!("secret-scan: {} rules, {examples} examples, {} failures", scanner.rules().len(), records.len());
+            vault_core::note!(
+                "secret-scan: {} rules, {examples} examples, {} failures",
+                scanner.rules().len(),
+                records.len()
+            );
         }
         Format::Json => write_json(
             &mut out,

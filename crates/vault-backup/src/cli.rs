@@ -1,5 +1,7 @@
 //! The command line: clap definitions, and each subcommand's run and output.
 
+mod examples;
+
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -26,7 +28,7 @@ pub struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Output format.
-    #[arg(long, value_enum, default_value_t, global = true)]
+    #[arg(short = 'f', long, value_enum, default_value_t, global = true)]
     format: Format,
     #[command(flatten)]
     output: OutputArgs,
@@ -34,6 +36,9 @@ pub struct Cli {
     connect: ConnectArgs,
     #[command(flatten)]
     s3: S3Args,
+    /// How much to say on stderr.
+    #[command(flatten)]
+    pub log: vault_core::cli::LogArgs,
 }
 
 /// How to reach S3-compatible storage.
@@ -201,8 +206,14 @@ struct DrillArgs {
 /// code. The `vault-backup` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
 /// invoked as `vault-backup`, so both behave alike.
 pub fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = vault_core::generate::parse::<Cli>(examples::EXAMPLES);
     vault_core::cli::main("vault-backup", || run(cli))
+}
+
+/// The tool's command line as `--help`, the completions and the man page show it: the clap definition with the
+/// examples.
+pub fn command() -> clap::Command {
+    vault_core::generate::command::<Cli>(examples::EXAMPLES)
 }
 
 /// Runs the command.

@@ -18,6 +18,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use vault_core::config::AuthConfig;
+use vault_core::progress::{Progress, Unit};
 use vault_core::sys::raft::SnapshotStream;
 use vault_core::{Client, Config, SecretString};
 
@@ -132,23 +133,29 @@ pub async fn open_verified(
         )));
     }
     let data_name = report.manifest.as_ref().map_or_else(|| manifest::data_name(id), Manifest::data_file);
-    let stored = checked(store.open_read(&data_name).await?, report.sha256.clone());
+    let progress = Progress::new(Some(report.size), Unit::Bytes, "restoring the backup");
+    let stored = checked(store.open_read(&data_name).await?, report.sha256.clone(), progress);
     let stream = if report.encrypted { decrypted(stored, identities.to_vec(), id.to_owned()) } else { stored };
     Ok((report, stream))
 }
 
-/// The chunks of `stream`, hashed as they pass; ends with an error when the SHA-256 is not `expected`.
-fn checked(stream: ByteStream, expected: String) -> SnapshotStream {
-    let state = Some((stream, Sha256::new(), expected));
+/// The chunks of `stream`, hashed (and counted on `progress`) as they pass; ends with an error when the SHA-256
+/// is not `expected`.
+fn checked(stream: ByteStream, expected: String, progress: Progress) -> SnapshotStream {
+    let state = Some((stream, Sha256::new(), expected, progress));
     Box::pin(futures_util::stream::unfold(state, |state| async move {
-        let (mut stream, mut hasher, expected) = state?;
+        let (mut stream, mut hasher, expected, progress) = state?;
         match stream.next().await {
             Some(Ok(chunk)) => {
                 hasher.update(&chunk);
-                Some((Ok(chunk), Some((stream, hasher, expected))))
+                progress.inc(chunk.len() as u64);
+                Some((Ok(chunk), Some((stream, hasher, expected, progress))))
             }
             Some(Err(error)) => Some((Err(error), None)),
-            None if hex::encode(hasher.finalize()) == expected => None,
+            None if hex::encode(hasher.finalize()) == expected => {
+                progress.finish();
+                None
+            }
             None => Some((Err(std::io::Error::other("the backup changed between verification and the restore")), None)),
         }
     }))

@@ -196,6 +196,8 @@ pub async fn save_stream(
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut stream_error = None;
+    // The snapshot's size is not known ahead: a running count on a watched terminal only.
+    let progress = vault_core::progress::Progress::new(None, vault_core::progress::Unit::Bytes, "saving the snapshot");
     while let Some(item) = stream.next().await {
         let chunk = match item {
             Ok(chunk) => chunk,
@@ -206,6 +208,7 @@ pub async fn save_stream(
         };
         hasher.update(&chunk);
         size += chunk.len() as u64;
+        progress.inc(chunk.len() as u64);
         for sink in &mut sinks {
             if let Some(tx) = &sink.tx
                 && tx.send(chunk.clone()).await.is_err()
@@ -217,6 +220,7 @@ pub async fn save_stream(
             break;
         }
     }
+    progress.finish();
     // Dropping the stream closes the check's input: it sees the end of the data (or a cut, after a failure).
     drop(stream);
     let mut pendings: Vec<Option<Pending>> = Vec::new();

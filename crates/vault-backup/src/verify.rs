@@ -92,6 +92,11 @@ pub async fn verify(store: &Store, id: &str, identities: &[Identity]) -> Result<
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut tx = archive_checked.then_some(tx);
+    let progress = vault_core::progress::Progress::new(
+        manifest.as_ref().map(|m| m.size),
+        vault_core::progress::Unit::Bytes,
+        "verifying",
+    );
     while let Some(item) = stream.next().await {
         let chunk = match item {
             Ok(chunk) => chunk,
@@ -104,6 +109,7 @@ pub async fn verify(store: &Store, id: &str, identities: &[Identity]) -> Result<
         };
         hasher.update(&chunk);
         size += chunk.len() as u64;
+        progress.inc(chunk.len() as u64);
         if let Some(sender) = &tx
             && sender.send(chunk).await.is_err()
         {

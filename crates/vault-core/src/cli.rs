@@ -19,6 +19,16 @@ macro_rules! usage_bail {
     };
 }
 
+/// `eprintln!` for a note or warning on stderr (not an error): says nothing under `-q/--quiet`.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {
+        if !$crate::cli::quiet() {
+            eprintln!($($arg)*);
+        }
+    };
+}
+
 /// A text input file that could not be read: I/O (exit 4), or not UTF-8 text (invalid input, exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum ReadTextError {
@@ -54,19 +64,97 @@ pub fn read_text(path: &std::path::Path) -> Result<String, ReadTextError> {
     })
 }
 
-/// Sets up logging on stderr from `RUST_LOG` (default `warn`), with the HTTP libraries held at `warn` even when a
-/// user asks for `trace`, because their request traces can carry tokens and secret values. vaultrs and rustify are
-/// off: they log every 403 and 404 at ERROR, and vault-core reports those itself, typed, once.
+/// Set once `-q/--quiet` was given: only errors go to stderr (see [`quiet`]).
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the user asked for quiet (`-q`): a tool prints no notes, warnings or progress on stderr, errors only.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The flags every tool takes for how much it says on stderr. Flatten it into the tool's `Cli`; the tool's
+/// [`generate::parse`](crate::generate::parse) reads them (by id, at any subcommand level) and sets up logging.
+#[derive(Clone, Debug, Default, clap::Args)]
+#[command(next_help_heading = "Messages")]
+pub struct LogArgs {
+    /// Print only errors on stderr: no warnings, notes or progress bars.
+    #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail on stderr: -v info, -vv debug, -vvv trace (overrides RUST_LOG).
+    #[arg(short = 'v', long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+/// How logging is set up: the level asked for and whether stderr gets colour codes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSettings {
+    /// The filter directive for our own crates (`warn`, `info`, or `RUST_LOG`'s value).
+    pub level: String,
+    /// ANSI colour codes in log lines.
+    pub ansi: bool,
+}
+
+impl LogSettings {
+    /// From the flags: `-q` means errors only, each `-v` one level more than `warn`, otherwise `RUST_LOG` (default
+    /// `warn`). Colour only when `color` allows it for a terminal stderr (so never on a pipe, in a journal, with
+    /// `NO_COLOR` or with `--color never`).
+    pub fn new(quiet: bool, verbose: u8, color: crate::output::ColorChoice, stderr_is_terminal: bool) -> Self {
+        let level = match (quiet, verbose) {
+            (true, _) => "error".to_owned(),
+            (false, 0) => std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "warn".to_owned()),
+            (false, 1) => "info".to_owned(),
+            (false, 2) => "debug".to_owned(),
+            (false, _) => "trace".to_owned(),
+        };
+        Self { level, ansi: color.enabled(stderr_is_terminal) }
+    }
+}
+
+/// Sets up logging from the parsed flags of [`LogArgs`] and the shared `--color`, read from whichever
+/// (sub)command level they were given at; ids a tool does not define count as not given.
+pub fn init_logging_from(matches: &clap::ArgMatches) {
+    use crate::output::ColorChoice;
+    use std::io::IsTerminal;
+    let levels = crate::generate::levels(matches);
+    let quiet = levels.iter().any(|m| matches!(m.try_get_one::<bool>("quiet"), Ok(Some(true))));
+    let verbose = levels.iter().filter_map(|m| m.try_get_one::<u8>("verbose").ok().flatten()).max().copied();
+    // The most specific level that was given on the command line wins; else the default any level has.
+    let color = levels
+        .iter()
+        .rev()
+        .find(|m| {
+            matches!(m.try_get_one::<ColorChoice>("color"), Ok(Some(_)))
+                && m.value_source("color") == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .or_else(|| levels.first())
+        .and_then(|m| m.try_get_one::<ColorChoice>("color").ok().flatten().copied())
+        .unwrap_or_default();
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+    init_logging_with(&LogSettings::new(quiet, verbose.unwrap_or(0), color, io::stderr().is_terminal()));
+}
+
+/// Sets up logging on stderr from `RUST_LOG` (default `warn`), colour only on a terminal without `NO_COLOR`.
+/// Tools that parse through [`generate::parse`](crate::generate::parse) have it set up from their flags already;
+/// this later call then changes nothing.
 pub fn init_logging() {
+    use std::io::IsTerminal;
+    init_logging_with(&LogSettings::new(false, 0, crate::output::ColorChoice::Auto, io::stderr().is_terminal()));
+}
+
+/// Sets up logging on stderr, with the HTTP libraries held at `warn` even when a user asks for `trace`, because
+/// their request traces can carry tokens and secret values. vaultrs and rustify are off: they log every 403 and
+/// 404 at ERROR, and vault-core reports those itself, typed, once. The first call in a process wins.
+pub fn init_logging_with(settings: &LogSettings) {
     use tracing_subscriber::EnvFilter;
-    let wanted = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_owned());
     let filter = EnvFilter::try_new(format!(
-        "{wanted},vaultrs=off,rustify=off,reqwest=warn,hyper=warn,hyper_util=warn,rustls=warn,h2=warn"
+        "{},vaultrs=off,rustify=off,reqwest=warn,hyper=warn,hyper_util=warn,rustls=warn,h2=warn",
+        settings.level
     ))
     .unwrap_or_else(|_| EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        .with_ansi(settings.ansi)
         .with_target(false)
         .without_time()
         .try_init();
@@ -140,6 +228,19 @@ pub fn print_error(tool: &str, error: &anyhow::Error, code: u8) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_settings_follow_the_flags_and_the_terminal() {
+        use crate::output::ColorChoice;
+        let quiet = LogSettings::new(true, 0, ColorChoice::Auto, false);
+        assert_eq!(quiet, LogSettings { level: "error".into(), ansi: false });
+        assert_eq!(LogSettings::new(false, 1, ColorChoice::Auto, false).level, "info");
+        assert_eq!(LogSettings::new(false, 5, ColorChoice::Auto, false).level, "trace");
+        // Never colour on a pipe or a journal, nor when told not to; `always` is the user's choice.
+        assert!(!LogSettings::new(false, 0, ColorChoice::Auto, false).ansi);
+        assert!(!LogSettings::new(false, 0, ColorChoice::Never, true).ansi);
+        assert!(LogSettings::new(false, 0, ColorChoice::Always, false).ansi);
+    }
 
     #[test]
     fn exit_codes_follow_the_chain() {

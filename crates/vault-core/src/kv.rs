@@ -609,8 +609,80 @@ fn first_segment_mount(text: &str) -> MountInfo {
     MountInfo { path: text.split('/').next().unwrap_or_default().to_owned(), version: 2 }
 }
 
+/// The segments that follow a KV v2 mount in the API's own paths (`secret/data/app`, `secret/metadata/app`, …).
+const KV2_API_SEGMENTS: [&str; 7] = ["data", "metadata", "delete", "undelete", "destroy", "subkeys", "config"];
+
+/// The mount of `kv_mounts` that `path` is under (the longest, for nested mounts), and the rest after it.
+fn split_kv_mount<'a>(path: &'a str, kv_mounts: &[String]) -> Option<(&'a str, &'a str)> {
+    let path = path.trim_start_matches('/');
+    kv_mounts
+        .iter()
+        .map(|m| m.trim_matches('/'))
+        .filter(|m| !m.is_empty())
+        .filter_map(|m| path.strip_prefix(m).and_then(|r| r.strip_prefix('/')).map(|rest| (&path[..m.len()], rest)))
+        .max_by_key(|(m, _)| m.len())
+}
+
+/// For tools that read paths offline (policies, audit logs) and cannot ask the server which mounts are KV v2:
+/// the API paths a logical KV v2 path (`secret/app/db`, as users and vault-env write it) stands for, given the
+/// mounts taken to be KV v2. `data/` comes first (read, write, delete), then `metadata/` (list, metadata) and the
+/// version operations. `None` when `path` is not under one of `kv_mounts` or already names an API path there
+/// (`secret/data/app/db`).
+pub fn kv2_api_forms(path: &str, kv_mounts: &[String]) -> Option<Vec<String>> {
+    let (mount, rest) = split_kv_mount(path, kv_mounts)?;
+    let first = rest.split('/').next().unwrap_or_default();
+    if rest.is_empty() || KV2_API_SEGMENTS.contains(&first) {
+        return None;
+    }
+    Some(
+        ["data", "metadata", "delete", "undelete", "destroy", "subkeys"]
+            .iter()
+            .map(|kind| format!("{mount}/{kind}/{rest}"))
+            .collect(),
+    )
+}
+
+/// The API path a request on a logical KV v2 path goes to: `metadata/` for a list, `data/` otherwise. `None`
+/// as for [`kv2_api_forms`].
+pub fn kv2_api_path(path: &str, kv_mounts: &[String], list: bool) -> Option<String> {
+    let forms = kv2_api_forms(path, kv_mounts)?;
+    Some(forms[usize::from(list)].clone())
+}
+
+/// The other spellings of a KV v2 API path on one of `kv_mounts`: `secret/data/app` → `secret/metadata/app` and
+/// the logical `secret/app` (and the other way round for `metadata/`). What a search that found nothing under one
+/// form suggests; empty when `path` is not such an API path.
+pub fn kv2_other_forms(path: &str, kv_mounts: &[String]) -> Vec<String> {
+    let Some((mount, rest)) = split_kv_mount(path, kv_mounts) else { return Vec::new() };
+    let Some((kind, inner)) = rest.split_once('/') else { return Vec::new() };
+    match kind {
+        "data" => vec![format!("{mount}/metadata/{inner}"), format!("{mount}/{inner}")],
+        "metadata" => vec![format!("{mount}/data/{inner}"), format!("{mount}/{inner}")],
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn logical_kv2_paths_map_to_their_api_forms_offline() {
+        let mounts = vec!["secret".to_owned(), "kv/team-a".to_owned()];
+        let forms = kv2_api_forms("secret/dagster/x", &mounts).unwrap();
+        assert_eq!(forms[..2], ["secret/data/dagster/x".to_owned(), "secret/metadata/dagster/x".to_owned()]);
+        assert_eq!(kv2_api_path("secret/dagster/*", &mounts, false).unwrap(), "secret/data/dagster/*");
+        assert_eq!(kv2_api_path("secret/dagster/", &mounts, true).unwrap(), "secret/metadata/dagster/");
+        assert_eq!(kv2_api_path("kv/team-a/app", &mounts, false).unwrap(), "kv/team-a/data/app");
+        // Already an API path, another mount, or the mount alone: left as given.
+        assert_eq!(kv2_api_forms("secret/data/dagster/x", &mounts), None);
+        assert_eq!(kv2_api_forms("database/creds/etl", &mounts), None);
+        assert_eq!(kv2_api_forms("secretive/x", &mounts), None);
+        assert_eq!(kv2_api_forms("secret/", &mounts), None);
+        assert_eq!(kv2_api_forms("secret/x", &[]), None);
+        assert_eq!(kv2_other_forms("secret/data/a/*", &mounts), ["secret/metadata/a/*", "secret/a/*"]);
+        assert_eq!(kv2_other_forms("secret/metadata/a", &mounts), ["secret/data/a", "secret/a"]);
+        assert!(kv2_other_forms("secret/a", &mounts).is_empty());
+    }
     use super::*;
 
     #[test]

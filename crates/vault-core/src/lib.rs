@@ -10,6 +10,8 @@
 //! - [`secret`]: [`SecretString`], a value that never prints and is zeroed on drop.
 //! - [`fsutil`]: atomic file writes with modes (temp file, fsync, rename), the one implementation.
 //! - [`output`], [`exit`], [`cli`]: the output contract (formats, JSON Lines, tables) and the exit-code table.
+//! - [`generate`], [`progress`]: the command line every tool shares (examples, completions, man pages, `-q`/`-v`)
+//!   and progress bars on a terminal.
 
 pub mod approle;
 pub mod cache;
@@ -20,8 +22,10 @@ pub mod database;
 pub mod error;
 pub mod exit;
 pub mod fsutil;
+pub mod generate;
 pub mod kv;
 pub mod output;
+pub mod progress;
 pub mod rotation;
 pub mod secret;
 pub mod sys;

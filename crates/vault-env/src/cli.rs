@@ -1,5 +1,7 @@
 //! The command line: subcommands, flags, and turning them into library calls and output.
 
+mod examples;
+
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -29,6 +31,12 @@ pub struct Cli {
 
     #[command(flatten)]
     connect: ConnectArgs,
+    /// How much to say on stderr.
+    #[command(flatten)]
+    pub log: vault_core::cli::LogArgs,
+    /// When to use colour in messages on stderr (log lines have none on a pipe, in a journal or with NO_COLOR).
+    #[arg(long, value_enum, default_value_t, value_name = "WHEN", global = true)]
+    pub color: vault_core::output::ColorChoice,
 }
 
 fn after_help() -> String {
@@ -77,7 +85,7 @@ struct ListArgs {
     #[arg(long, short = 'r')]
     recursive: bool,
     /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    #[arg(short = 'f', long, value_enum, default_value_t = Format::Human)]
     format: Format,
 }
 
@@ -97,7 +105,7 @@ struct ExportArgs {
     #[command(flatten)]
     sources: Sources,
     /// Output format
-    #[arg(long, value_enum, default_value_t = ExportFormat::Dotenv)]
+    #[arg(short = 'f', long, value_enum, default_value_t = ExportFormat::Dotenv)]
     format: ExportFormat,
     /// Write to FILE (mode 0600, atomically); `-` for stdout. Without -o, stdout is used only when it is not a
     /// terminal
@@ -114,7 +122,7 @@ struct CheckArgs {
     /// The manifest to check
     manifest: PathBuf,
     /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    #[arg(short = 'f', long, value_enum, default_value_t = Format::Human)]
     format: Format,
 }
 
@@ -193,11 +201,17 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 /// code (exit codes from the shared table, or for `run` the command's own). The `vault-env` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
 /// invoked as `vault-env`, so both behave alike.
 pub fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = vault_core::generate::parse::<Cli>(examples::EXAMPLES);
     vault_core::cli::main_with_code(
         || run(cli),
         |error| vault_core::cli::print_error("vault-env", error, exit_code(error)),
     )
+}
+
+/// The tool's command line as `--help`, the completions and the man page show it: the clap definition with the
+/// examples.
+pub fn command() -> clap::Command {
+    vault_core::generate::command::<Cli>(examples::EXAMPLES)
 }
 
 /// Runs the subcommand; returns the process exit code.
@@ -344,7 +358,7 @@ async fn export(client: &Client, args: &ExportArgs, own_token: bool) -> anyhow::
         }
         (Some(file), false) => {
             write_private_file(file, text.as_bytes())?;
-            eprintln!("vault-env: wrote {} variables to {} (mode 0600)", env.len(), file.display());
+            vault_core::note!("vault-env: wrote {} variables to {} (mode 0600)", env.len(), file.display());
         }
         (None, false) => unreachable!("no -o means stdout"),
     }

@@ -1,5 +1,7 @@
 //! The command line: flags, turning them into [`Options`], running the checks and writing the chosen format.
 
+mod examples;
+
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -22,7 +24,7 @@ use vault_core::{Client, Config, ConnectArgs, Exit};
 #[command(name = "vault-health", version, after_help = after_help(), max_term_width = 120)]
 pub struct Cli {
     /// Output format
-    #[arg(long, value_enum, default_value_t = HealthFormat::Human, value_name = "FORMAT")]
+    #[arg(short = 'f', long, value_enum, default_value_t = HealthFormat::Human, value_name = "FORMAT")]
     pub format: HealthFormat,
 
     #[command(flatten)]
@@ -39,6 +41,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub connect: ConnectArgs,
+    /// How much to say on stderr.
+    #[command(flatten)]
+    pub log: vault_core::cli::LogArgs,
 }
 
 /// The output formats.
@@ -166,11 +171,50 @@ impl CheckArgs {
 /// code (exit codes from the shared table, or Nagios's with `--format nagios`). The `vault-health` binary is only this call, and the multi-call `vault-toolkit` binary calls it when
 /// invoked as `vault-health`, so both behave alike.
 pub fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match vault_core::generate::try_parse::<Cli>(examples::EXAMPLES) {
+        Ok(cli) => cli,
+        Err(error) => return refused(&error),
+    };
     if cli.format == HealthFormat::Nagios {
         return run_nagios(&cli);
     }
     vault_core::cli::main("vault-health", || run(&cli))
+}
+
+/// The tool's command line as `--help`, the completions and the man page show it: the clap definition with the
+/// examples.
+pub fn command() -> clap::Command {
+    vault_core::generate::command::<Cli>(examples::EXAMPLES)
+}
+
+/// A command line clap refused: its message and exit 2, or with `--format nagios` among the arguments the Nagios
+/// contract (a `VAULT UNKNOWN` line on stdout and exit 3): Nagios reads exit 2 as CRITICAL and shows stdout only.
+fn refused(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let shown = matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if shown || !nagios_requested(std::env::args_os().skip(1)) {
+        error.exit();
+    }
+    let _ = error.print();
+    let text = error.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first).replace('|', "/");
+    let _ = writeln!(std::io::stdout().lock(), "VAULT UNKNOWN - {first}");
+    ExitCode::from(3)
+}
+
+/// Whether the arguments ask for `--format nagios` (`-f nagios`, `--format=nagios`, `-fnagios`), read before
+/// clap so that a command line it refuses still answers in Nagios's terms.
+pub fn nagios_requested(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    args.iter().enumerate().any(|(i, arg)| match arg.as_str() {
+        "--format" | "-f" => args.get(i + 1).is_some_and(|v| v == "nagios"),
+        "--" => false,
+        other => matches!(other, "--format=nagios" | "-fnagios" | "-f=nagios"),
+    })
 }
 
 /// Runs the checks and writes the report; the exit code follows the shared table.

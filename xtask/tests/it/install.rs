@@ -2,7 +2,7 @@
 //! name it, re-installs that change nothing, and the tarball's own `install.sh` (checksums, refusals, upgrades).
 //! Both use the dev profile: a release or dist build is too slow for CI on two cores (the sizes are measured by
 //! `cargo xtask dist` and stated in the README). The tools are links to the multi-call `vault-toolkit`: each must
-//! still run as itself and name itself.
+//! still run as itself and name itself, and come with its completions and man page.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -90,6 +90,26 @@ fn assert_installed(prefix: &Path) {
     }
     assert_eq!(std::fs::read(root().join("README.md")).unwrap(), std::fs::read(share.join("README.md")).unwrap());
     assert_units_name(prefix);
+    assert_completions(&prefix.join("share"));
+}
+
+/// Every installed name has its bash, zsh and fish completions and its man page where those look under a prefix,
+/// generated for that name (not the xtask's), readable by everyone.
+fn assert_completions(share: &Path) {
+    for name in BINARIES {
+        let files = [
+            (format!("bash-completion/completions/{name}"), format!("complete -F _{}", name.replace('-', "__"))),
+            (format!("zsh/site-functions/_{name}"), format!("#compdef {name}")),
+            (format!("fish/vendor_completions.d/{name}.fish"), format!("complete -c {name} ")),
+            (format!("man/man1/{name}.1"), format!(".TH {name} 1")),
+        ];
+        for (file, marker) in files {
+            let path = share.join(&file);
+            let body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(body.contains(&marker), "{} lacks {marker:?}:\n{}", path.display(), &body[..body.len().min(400)]);
+            assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o644, "{}", path.display());
+        }
+    }
 }
 
 /// What a `bin/` folder holds, installed or in the unpacked tarball: `vault-toolkit`, a regular executable, and the
@@ -221,6 +241,7 @@ fn dist_unpacked(out: &Path, unpacked: &Path) -> PathBuf {
     assert_eq!(listed_links, in_bin, "LINKS and the links in bin/ differ");
     // Every tool runs from the unpacked tarball, before any install.
     assert_bin(&package.join("bin"));
+    assert_completions(&package.join("share"));
     package
 }
 

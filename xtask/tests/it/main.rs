@@ -1,6 +1,7 @@
 //! `cargo xtask deploy`, `install`, `dist` and the operator scripts, end to end (deploy against a real OpenBao):
 //! one integration-test binary.
 
+mod cli;
 mod cluster;
 mod day_two;
 mod demo;

@@ -7,6 +7,7 @@
 mod corrupt;
 mod follow;
 mod fuzz;
+mod kv_paths;
 mod live;
 mod reliability;
 mod report;

@@ -76,3 +76,34 @@ fn human_output_is_readable() {
     assert!(text.contains("decided by:   secret/data/+/config"));
     assert!(text.contains("broad.hcl:5 policy broad [update]"), "{text}");
 }
+
+/// The logical KV v2 path users and vault-env write (`secret/app/config`) is explained as the API path a request
+/// goes to (`data/`, or `metadata/` to list), with a note saying so; `--kv-mount ''` takes the path as given.
+#[test]
+fn a_logical_kv2_path_is_explained_as_its_api_path() {
+    let dir = temp_files(&[("broad.hcl", BROAD)]);
+    let run = |args: &[&str]| {
+        let output =
+            policy_gen().args(["--format", "json", "explain", "--policy"]).arg(dir.path()).args(args).output().unwrap();
+        let x = serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap();
+        (output.status.code(), x, String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (code, x, stderr) = run(&["--op", "update", "secret/app/config"]);
+    assert_eq!(code, Some(0), "{x}");
+    assert_eq!(x["path"], "secret/data/app/config");
+    assert_eq!(x["decided_by"]["pattern"], "secret/data/+/config");
+    assert!(
+        stderr.contains("secret/app/config is a logical KV v2 path: explaining the API path secret/data/app/config")
+    );
+    let (_, x, _) = run(&["--op", "list", "secret/app/"]);
+    assert_eq!(x["path"], "secret/metadata/app/");
+    // Taken as given, and quiet about it with -q.
+    let (code, x, stderr) = run(&["--kv-mount", "", "--op", "update", "secret/app/config"]);
+    assert_eq!((code, x["path"].as_str()), (Some(1), Some("secret/app/config")));
+    assert!(stderr.is_empty(), "{stderr}");
+    let (_, _, stderr) = run(&["-q", "--op", "update", "secret/app/config"]);
+    assert!(stderr.is_empty(), "{stderr}");
+    // Another mount (or a path already in API form) is left alone.
+    let (_, x, _) = run(&["--kv-mount", "kv", "secret/app/config"]);
+    assert_eq!(x["path"], "secret/app/config");
+}

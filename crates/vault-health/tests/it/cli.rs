@@ -56,3 +56,29 @@ fn prometheus_output_is_written_atomically() {
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, [Path::new("vault_health.prom").as_os_str()], "no temp file left behind");
 }
+
+/// A command line clap refuses, with Nagios output asked for in any spelling: Nagios reads stdout and the code,
+/// so it gets `VAULT UNKNOWN - …` and 3, not clap's exit 2 (which it would read as CRITICAL) with nothing to show.
+#[test]
+fn nagios_reports_a_refused_command_line_as_unknown() {
+    for args in [
+        &["--format", "nagios", "--timeout", "soon"][..],
+        &["-f", "nagios", "--no-such-flag"],
+        &["--format=nagios", "--canary-reads", "many"],
+        &["--timeout", "soon", "-fnagios"],
+    ] {
+        let output = vault_health().args(args).output().unwrap();
+        assert_eq!(code(&output), 3, "{args:?}: {}", stderr(&output));
+        let line = stdout(&output);
+        assert!(line.starts_with("VAULT UNKNOWN - ") && line.ends_with('\n') && line.lines().count() == 1, "{line}");
+        assert!(!stderr(&output).is_empty(), "the usage error is still explained on stderr");
+    }
+    // Without Nagios output, the shared table: exit 2, nothing on stdout.
+    let output = vault_health().args(["--format", "json", "--timeout", "soon"]).output().unwrap();
+    assert_eq!(code(&output), 2);
+    assert!(stdout(&output).is_empty());
+    // Help is help, whatever the format.
+    let output = vault_health().args(["-f", "nagios", "--help"]).output().unwrap();
+    assert_eq!(code(&output), 0);
+    assert!(stdout(&output).contains("Examples:"), "{}", stdout(&output));
+}
