@@ -4,6 +4,7 @@
 mod day_two;
 mod demo;
 mod deploy;
+mod docs;
 mod identities;
 mod install;
 mod scripts;

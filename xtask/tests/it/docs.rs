@@ -1,0 +1,136 @@
+//! Docs that cannot drift from the code: every message quoted in docs/vault-troubleshooting.md still exists in
+//! the tools' source (placeholders such as `{path}` stand for the parts a format string fills in), and the page
+//! is linked from the README and the docs index.
+
+use std::path::Path;
+
+use crate::root;
+
+/// The Rust source of the tools and the xtask, with string continuations joined and escapes undone, so a message
+/// split over lines in the code reads as the user sees it.
+fn source_text() -> String {
+    let mut text = String::new();
+    let mut folders: Vec<_> = std::fs::read_dir(root().join("crates"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path().join("src"))
+        .filter(|dir| dir.is_dir())
+        .collect();
+    folders.push(root().join("xtask/src"));
+    let mut stack = folders;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                text.push_str(&normalise(&std::fs::read_to_string(&path).unwrap()));
+                text.push('\n');
+            }
+        }
+    }
+    text
+}
+
+/// Joins `"…\` + newline + indentation continuations and undoes `\"`, `{{` and `}}`.
+fn normalise(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut chars = code.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('\\', Some('\n')) => {
+                chars.next();
+                while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                    chars.next();
+                }
+            }
+            ('\\', Some('"')) => {
+                out.push('"');
+                chars.next();
+            }
+            ('{', Some('{')) | ('}', Some('}')) => {
+                out.push(c);
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The literal parts of a quoted message: the text between `{placeholders}`.
+fn fragments(message: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = message;
+    while let Some(open) = rest.find('{') {
+        parts.push(&rest[..open]);
+        let close = rest[open..].find('}').map_or(rest.len(), |c| open + c + 1);
+        rest = &rest[close..];
+    }
+    parts.push(rest);
+    parts.into_iter().filter(|p| p.trim().len() >= 3).collect()
+}
+
+/// The ```text blocks of a Markdown file, each one quoted message.
+fn quoted_messages(markdown: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut block: Option<Vec<&str>> = None;
+    for line in markdown.lines() {
+        match (&mut block, line.trim_end()) {
+            (None, "```text") => block = Some(Vec::new()),
+            (Some(lines), "```") => {
+                out.push(lines.join("\n"));
+                block = None;
+            }
+            (Some(lines), text) => lines.push(text),
+            (None, _) => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn every_troubleshooting_message_exists_in_the_code() {
+    let doc = std::fs::read_to_string(root().join("docs/vault-troubleshooting.md")).unwrap();
+    let messages = quoted_messages(&doc);
+    assert!(messages.len() >= 25, "only {} messages are quoted", messages.len());
+    let code = source_text();
+    let mut missing = Vec::new();
+    for message in &messages {
+        assert!(!message.contains('\n'), "one message per block: {message}");
+        let parts = fragments(message);
+        assert!(!parts.is_empty(), "the message has no literal text to check: {message}");
+        for part in parts {
+            if !code.contains(part) {
+                missing.push(format!("{part:?} (in {message:?})"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "quoted in docs/vault-troubleshooting.md but not in the code:\n{}", missing.join("\n"));
+}
+
+#[test]
+fn the_check_notices_a_message_that_is_not_in_the_code() {
+    let code = normalise("let m = format!(\"cannot reach {address}: \\\n    {detail} (is it \\\"up\\\"?)\");");
+    assert!(code.contains("cannot reach {address}: {detail} (is it \"up\"?)"), "{code}");
+    let good = fragments("cannot reach {addr}: {why} (is it \"up\"?)");
+    assert!(good.iter().all(|p| code.contains(p)), "{good:?}");
+    let bad = fragments("cannot reach {addr}: {why} (is it down?)");
+    assert!(!bad.iter().all(|p| code.contains(p)), "{bad:?}");
+}
+
+#[test]
+fn troubleshooting_is_linked_from_the_readme_and_the_docs_index() {
+    for (file, link) in [("README.md", "docs/vault-troubleshooting.md"), ("docs/README.md", "vault-troubleshooting.md")] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        assert!(text.contains(&format!("]({link})")), "{file} does not link {link}");
+    }
+    // The index names every page in docs/.
+    let index = std::fs::read_to_string(root().join("docs/README.md")).unwrap();
+    for entry in std::fs::read_dir(root().join("docs")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".md") && name != "README.md" {
+            assert!(index.contains(&format!("]({name})")), "docs/README.md does not link {name}");
+        }
+    }
+    assert!(Path::new(&root().join(".env.example")).is_file());
+}
