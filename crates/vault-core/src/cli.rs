@@ -111,6 +111,7 @@ where
     F: FnOnce() -> anyhow::Result<Exit>,
 {
     init_logging();
+    crate::output::set_tool(tool);
     match run() {
         Ok(exit) => exit.into(),
         Err(error) => {

@@ -195,6 +195,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     vault_core::cli::init_logging();
+    vault_core::output::set_tool("vault-env");
     match run(cli) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(error) => {

@@ -31,6 +31,7 @@ mod ports;
 mod postgres;
 mod process;
 mod s3;
+pub mod schema;
 mod tls;
 pub mod toolcheck;
 mod workdir;

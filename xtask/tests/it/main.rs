@@ -7,6 +7,7 @@ mod deploy;
 mod docs;
 mod identities;
 mod install;
+mod schemas;
 mod scripts;
 mod systemd;
 mod systemd_jobs;
