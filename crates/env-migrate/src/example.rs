@@ -71,39 +71,6 @@ pub fn render(existing: Option<&EnvFile>, keys: &[String]) -> (String, Vec<Strin
     (text, added)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn keys(names: &[&str]) -> Vec<String> {
-        names.iter().map(|k| (*k).to_owned()).collect()
-    }
-
-    #[test]
-    fn a_new_example_names_the_vault_variables_after_the_apps_own() {
-        let (text, added) = render(None, &keys(&["DB_PASSWORD"]));
-        assert_eq!(added, keys(&["DB_PASSWORD", "VAULT_ADDR", "VAULT_CACERT", "VAULT_ROLE_ID_FILE", "VAULT_SECRET_ID_FILE"]));
-        let db = text.find("DB_PASSWORD=\n").unwrap();
-        let comment = text.find("# How this app reaches Vault").unwrap();
-        assert!(db < comment, "{text}");
-        for name in VAULT_VARS {
-            assert!(text.contains(&format!("\n{name}=\n")), "{name}: {text}");
-        }
-        assert!(!text.contains("VAULT_SECRET_ID=") && !text.contains("VAULT_TOKEN"), "{text}");
-    }
-
-    #[test]
-    fn vault_names_already_present_are_not_repeated() {
-        let existing = EnvFile::parse_bytes(Path::new("x"), b"VAULT_ADDR=\nVAULT_CACERT=\nVAULT_ROLE_ID_FILE=\n".to_vec()).unwrap();
-        let (text, added) = render(Some(&existing), &keys(&["VAULT_SECRET_ID_FILE"]));
-        assert_eq!(added, keys(&["VAULT_SECRET_ID_FILE"]));
-        assert_eq!(text.matches("VAULT_SECRET_ID_FILE=").count(), 1, "{text}");
-        assert!(!text.contains("# How this app reaches Vault"), "{text}");
-        let complete = EnvFile::parse_bytes(Path::new("x"), text.clone().into_bytes()).unwrap();
-        let (again, added) = render(Some(&complete), &keys(&["VAULT_SECRET_ID_FILE"]));
-        assert!(added.is_empty() && again == text, "refreshing twice changes nothing");
-    }
-}
 
 /// Creates or refreshes `.env.example` in the folder of each env file in `files`.
 pub fn refresh(files: &[PathBuf], write: bool) -> Result<Vec<ExampleOutcome>, crate::parse::ParseError> {
@@ -130,4 +97,43 @@ pub fn refresh(files: &[PathBuf], write: bool) -> Result<Vec<ExampleOutcome>, cr
         out.push(ExampleOutcome { file: path.display().to_string(), added, created: existing.is_none() });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(names: &[&str]) -> Vec<String> {
+        names.iter().map(|k| (*k).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_new_example_names_the_vault_variables_after_the_apps_own() {
+        let (text, added) = render(None, &keys(&["DB_PASSWORD"]));
+        assert_eq!(
+            added,
+            keys(&["DB_PASSWORD", "VAULT_ADDR", "VAULT_CACERT", "VAULT_ROLE_ID_FILE", "VAULT_SECRET_ID_FILE"])
+        );
+        let db = text.find("DB_PASSWORD=\n").unwrap();
+        let comment = text.find("# How this app reaches Vault").unwrap();
+        assert!(db < comment, "{text}");
+        for name in VAULT_VARS {
+            assert!(text.contains(&format!("\n{name}=\n")), "{name}: {text}");
+        }
+        assert!(!text.contains("VAULT_SECRET_ID=") && !text.contains("VAULT_TOKEN"), "{text}");
+    }
+
+    #[test]
+    fn vault_names_already_present_are_not_repeated() {
+        let existing =
+            EnvFile::parse_bytes(Path::new("x"), b"VAULT_ADDR=\nVAULT_CACERT=\nVAULT_ROLE_ID_FILE=\n".to_vec())
+                .unwrap();
+        let (text, added) = render(Some(&existing), &keys(&["VAULT_SECRET_ID_FILE"]));
+        assert_eq!(added, keys(&["VAULT_SECRET_ID_FILE"]));
+        assert_eq!(text.matches("VAULT_SECRET_ID_FILE=").count(), 1, "{text}");
+        assert!(!text.contains("# How this app reaches Vault"), "{text}");
+        let complete = EnvFile::parse_bytes(Path::new("x"), text.clone().into_bytes()).unwrap();
+        let (again, added) = render(Some(&complete), &keys(&["VAULT_SECRET_ID_FILE"]));
+        assert!(added.is_empty() && again == text, "refreshing twice changes nothing");
+    }
 }

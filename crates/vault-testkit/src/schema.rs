@@ -160,7 +160,9 @@ mod tests {
         assert_eq!(validate(&root, finding, &good), Vec::<String>::new());
         let bad = json!({"type": "summary", "line": -1, "confidence": "sure", "tags": [1], "note": 2});
         let problems = validate(&root, finding, &bad);
-        for needle in ["/type: expected", "\"path\" is missing", "/line: -1 is below", "/confidence:", "/tags/0:", "/note:"] {
+        for needle in
+            ["/type: expected", "\"path\" is missing", "/line: -1 is below", "/confidence:", "/tags/0:", "/note:"]
+        {
             assert!(problems.iter().any(|p| p.contains(needle)), "{needle}: {problems:?}");
         }
         let strict = json!({"type": "object", "additionalProperties": false});

@@ -138,14 +138,17 @@ fn the_check_notices_a_message_that_is_not_in_the_code() {
     let bad = fragments("cannot reach {addr}: {why} (is it down?)");
     assert!(!bad.iter().all(|p| found(&code, p)), "{bad:?}");
     // A template around an inner message reads as one message.
-    let code = normalise("#[error(\"authentication failed ({method}): {detail}\")]\nformat!(\"the token from {source} was refused\")");
+    let code = normalise(
+        "#[error(\"authentication failed ({method}): {detail}\")]\nformat!(\"the token from {source} was refused\")",
+    );
     assert!(found(&code, "authentication failed (token): the token from "));
     assert!(!found(&code, "authentication failed (token): the key from "));
 }
 
 #[test]
 fn troubleshooting_is_linked_from_the_readme_and_the_docs_index() {
-    for (file, link) in [("README.md", "docs/vault-troubleshooting.md"), ("docs/README.md", "vault-troubleshooting.md")] {
+    for (file, link) in [("README.md", "docs/vault-troubleshooting.md"), ("docs/README.md", "vault-troubleshooting.md")]
+    {
         let text = std::fs::read_to_string(root().join(file)).unwrap();
         assert!(text.contains(&format!("]({link})")), "{file} does not link {link}");
     }

@@ -169,7 +169,8 @@ async fn env_migrate_records_match_their_schema() {
     let s = Setup::start().await;
     write(s.dir().join("app/.env"), "DB_PASSWORD=Xk9mQ2vL7pR4tW8zN3bY\nDB_HOST=db.internal\n");
     write(s.dir().join("app/main.py"), "import os\nos.environ['DB_PASSWORD']\n");
-    let em = |args: &[&str], codes: &[i32]| records(s.tool("env-migrate").args(["--format", "jsonl"]).args(args), codes);
+    let em =
+        |args: &[&str], codes: &[i32]| records(s.tool("env-migrate").args(["--format", "jsonl"]).args(args), codes);
     let detect = em(&["detect", "app"], &[0]);
     let plan = s.tool("env-migrate").args(["plan", "app", "-o", "plan.json"]).output().unwrap();
     assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
@@ -178,7 +179,11 @@ async fn env_migrate_records_match_their_schema() {
     let strip = em(&["strip", "plan.json"], &[0]);
     let refs = em(&["refs", "app", "--plan", "plan.json"], &[0, 1]);
     let example = em(&["example", "app"], &[0]);
-    check_all("env-migrate", &[detect, dry, apply, strip, refs, example], &["variable", "secret", "file", "reference", "example", "summary"]);
+    check_all(
+        "env-migrate",
+        &[detect, dry, apply, strip, refs, example],
+        &["variable", "secret", "file", "reference", "example", "summary"],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -202,9 +207,8 @@ async fn audit_parse_records_match_their_schema() {
     let denied = s.bao(&["kv", "get", "secret/app/nothing"]);
     assert!(!denied.status.success());
     let log = s.server.audit_log_path().expect("an audit log").display().to_string();
-    let ap = |command: &str, codes: &[i32]| {
-        records(s.tool("audit-parse").args([command, "--format", "jsonl", &log]), codes)
-    };
+    let ap =
+        |command: &str, codes: &[i32]| records(s.tool("audit-parse").args([command, "--format", "jsonl", &log]), codes);
     let filter = ap("filter", &[0, 1]);
     let report = ap("report", &[0, 1]);
     check_all("audit-parse", &[filter, report], &["operation", "read", "root_use", "summary"]);
@@ -238,7 +242,8 @@ async fn secret_rotate_records_match_their_schema() {
 #[tokio::test(flavor = "multi_thread")]
 async fn vault_backup_records_match_their_schema() {
     let s = Setup::start().await;
-    let vb = |args: &[&str], codes: &[i32]| records(s.tool("vault-backup").args(["--format", "jsonl"]).args(args), codes);
+    let vb =
+        |args: &[&str], codes: &[i32]| records(s.tool("vault-backup").args(["--format", "jsonl"]).args(args), codes);
     let save = vb(&["save", "--to", "backups"], &[0]);
     let verify = vb(&["verify", "backups"], &[0]);
     let list = vb(&["list", "backups"], &[0]);
