@@ -71,7 +71,6 @@ pub fn render(existing: Option<&EnvFile>, keys: &[String]) -> (String, Vec<Strin
     (text, added)
 }
 
-
 /// Creates or refreshes `.env.example` in the folder of each env file in `files`.
 pub fn refresh(files: &[PathBuf], write: bool) -> Result<Vec<ExampleOutcome>, crate::parse::ParseError> {
     let mut by_dir: std::collections::BTreeMap<PathBuf, Vec<String>> = Default::default();

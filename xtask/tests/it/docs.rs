@@ -162,3 +162,28 @@ fn troubleshooting_is_linked_from_the_readme_and_the_docs_index() {
     }
     assert!(Path::new(&root().join(".env.example")).is_file());
 }
+
+#[test]
+fn env_example_names_only_variables_the_tools_read() {
+    let example = std::fs::read_to_string(root().join(".env.example")).unwrap();
+    let config = std::fs::read_to_string(root().join("crates/vault-core/src/config.rs")).unwrap();
+    let names: Vec<&str> = example
+        .lines()
+        .map(|l| l.trim_start_matches("# ").trim())
+        .filter_map(|l| l.split_once('=').map(|(name, _)| name))
+        .filter(|name| name.starts_with("VAULT_") && !name.contains(' '))
+        .collect();
+    for wanted in
+        ["VAULT_ADDR", "VAULT_CACERT", "VAULT_ROLE_ID", "VAULT_ROLE_ID_FILE", "VAULT_SECRET_ID", "VAULT_SECRET_ID_FILE"]
+    {
+        assert!(names.contains(&wanted), ".env.example does not name {wanted}: {names:?}");
+    }
+    for name in names {
+        // vault-core reads VAULT_X (and BAO_X) through var("X") or path_var("X").
+        let short = name.trim_start_matches("VAULT_");
+        assert!(
+            config.contains(&format!("var(\"{short}\")")),
+            "{name} is in .env.example but vault-core does not read it"
+        );
+    }
+}
