@@ -250,3 +250,33 @@ async fn vault_backup_records_match_their_schema() {
     let prune = vb(&["prune", "--keep-last", "1", "backups"], &[0]);
     check_all("vault-backup", &[save, verify, list, prune], &["destination", "backup", "summary"]);
 }
+
+#[test]
+fn output_md_lists_each_tools_record_types() {
+    let doc = std::fs::read_to_string(root().join("docs/output.md")).unwrap();
+    for tool in [
+        "secret-scan",
+        "env-migrate",
+        "vault-env",
+        "vault-health",
+        "policy-gen",
+        "secret-rotate",
+        "vault-backup",
+        "audit-parse",
+    ] {
+        let file = root().join("docs/schemas").join(format!("{tool}.json"));
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let mut defs: Vec<&str> = schema["$defs"].as_object().unwrap().keys().map(String::as_str).collect();
+        defs.sort_unstable();
+        let row = doc.lines().find(|l| l.starts_with(&format!("| `{tool}` |"))).unwrap_or_else(|| panic!("{tool}"));
+        let cell = row.rsplit('|').nth(1).unwrap();
+        let mut listed: Vec<&str> = cell.split(',').map(|k| k.trim().trim_matches('`')).collect();
+        listed.sort_unstable();
+        assert_eq!(listed, defs, "docs/output.md's row for {tool} and {}", file.display());
+        for (kind, def) in schema["$defs"].as_object().unwrap() {
+            assert_eq!(def["properties"]["type"]["const"], kind.as_str(), "{tool} {kind}");
+            assert_eq!(def["properties"]["schema"]["const"], format!("{tool}.{kind}/1"), "{tool} {kind}");
+            assert!(def["description"].as_str().is_some_and(|d| !d.is_empty()), "{tool} {kind} has no description");
+        }
+    }
+}
