@@ -198,6 +198,7 @@ pub fn main<F>(tool: &str, run: F) -> ExitCode
 where
     F: FnOnce() -> anyhow::Result<Exit>,
 {
+    crate::output::set_tool(tool);
     main_with_code(|| run().map(Exit::code), |error| print_error(tool, error, exit_for(error).code()))
 }
 

@@ -2,6 +2,10 @@
 //!
 //! stdout carries data only; messages go to stderr. Machine output is public API: field names are stable.
 //! Every JSON Lines record is one object on one line with a `type` field first; a stream ends with a `summary`.
+//! Inside a tool (once [`crate::cli::main`] named it) each record's second field is `schema`,
+//! `"TOOL.TYPE/VERSION"` (e.g. `"secret-scan.finding/1"`): the JSON Schema in `docs/schemas/TOOL.json` that
+//! describes it and the version of that record type, raised only when a change could break a reader (a field
+//! removed, renamed or retyped); new fields keep the version (docs/output.md).
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -11,6 +15,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::Serialize;
 
 use crate::fsutil::{Atomic, AtomicFile, Mode};
+
+/// The tool whose records this process writes, set once by [`crate::cli::main`].
+static TOOL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The version of every record type today. A record type that changes incompatibly gets its own higher
+/// version through [`write_record_versioned`].
+pub const RECORD_VERSION: u32 = 1;
+
+/// Names the tool whose records this process writes (the first name set stays): records then carry
+/// `"schema":"TOOL.TYPE/VERSION"`.
+pub fn set_tool(tool: &str) {
+    let _ = TOOL.set(tool.to_owned());
+}
+
+/// The schema id of a record type of the current tool, `TOOL.TYPE/VERSION`; `None` outside a tool.
+pub fn schema_id(kind: &str, version: u32) -> Option<String> {
+    TOOL.get().map(|tool| format!("{tool}.{kind}/{version}"))
+}
 
 /// Set once a write to stdout failed because its reader went away (`tool | head -1`).
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
@@ -193,12 +215,36 @@ impl Write for Output {
 /// `value` must serialize to a JSON object (a struct or a map); its fields follow `type`. A `type` field of its
 /// own would be duplicated, so records must not have one.
 pub fn write_record<W: Write + ?Sized, T: Serialize + ?Sized>(out: &mut W, kind: &str, value: &T) -> io::Result<()> {
+    write_record_versioned(out, kind, RECORD_VERSION, value)
+}
+
+/// [`write_record`] for a record type at another version than [`RECORD_VERSION`].
+pub fn write_record_versioned<W: Write + ?Sized, T: Serialize + ?Sized>(
+    out: &mut W,
+    kind: &str,
+    version: u32,
+    value: &T,
+) -> io::Result<()> {
+    write_record_as(out, kind, schema_id(kind, version).as_deref(), value)
+}
+
+/// Writes a record with an explicit `schema` (none when `schema` is `None`).
+fn write_record_as<W: Write + ?Sized, T: Serialize + ?Sized>(
+    out: &mut W,
+    kind: &str,
+    schema: Option<&str>,
+    value: &T,
+) -> io::Result<()> {
     let body = serde_json::to_vec(value).map_err(json_error)?;
     if body.first() != Some(&b'{') {
         return Err(io::Error::other("a JSON Lines record must serialize to an object"));
     }
     out.write_all(b"{\"type\":")?;
     serde_json::to_writer(&mut *out, kind).map_err(json_error)?;
+    if let Some(schema) = schema {
+        out.write_all(b",\"schema\":")?;
+        serde_json::to_writer(&mut *out, schema).map_err(json_error)?;
+    }
     if body.len() > 2 {
         out.write_all(b",")?;
     }
@@ -350,6 +396,18 @@ mod tests {
             "{\"type\":\"finding\",\"path\":\"a.env\",\"line\":3}\n{\"type\":\"summary\"}\n"
         );
         assert!(write_record(&mut Vec::new(), "x", &[1, 2]).is_err());
+    }
+
+    #[test]
+    fn records_of_a_tool_carry_their_schema_second() {
+        let mut buf = Vec::new();
+        write_record_as(&mut buf, "finding", Some("secret-scan.finding/1"), &Finding { path: "a", line: 1 }).unwrap();
+        write_record_as(&mut buf, "summary", Some("secret-scan.summary/2"), &serde_json::json!({})).unwrap();
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "{\"type\":\"finding\",\"schema\":\"secret-scan.finding/1\",\"path\":\"a\",\"line\":1}\n\
+             {\"type\":\"summary\",\"schema\":\"secret-scan.summary/2\"}\n"
+        );
     }
 
     #[test]

@@ -202,6 +202,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 /// invoked as `vault-env`, so both behave alike.
 pub fn main() -> std::process::ExitCode {
     let cli = vault_core::generate::parse::<Cli>(examples::EXAMPLES);
+    vault_core::output::set_tool("vault-env");
     vault_core::cli::main_with_code(
         || run(cli),
         |error| vault_core::cli::print_error("vault-env", error, exit_code(error)),

@@ -39,6 +39,7 @@ mod ports;
 mod postgres;
 mod process;
 mod s3;
+pub mod schema;
 mod tls;
 pub mod toolcheck;
 mod workdir;

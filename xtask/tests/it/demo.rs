@@ -1,7 +1,8 @@
 //! `cargo xtask demo`, run twice in a temp `--dir` on a free `--port`: it shows progress before its slow steps,
 //! installs the tools and runs them from `DIR/prefix/bin`, runs every job, converges (the second run writes no
 //! new KV version anywhere), every command it prints names an existing program and works as printed after
-//! pasting its `export` line, and `--clean` removes it all.
+//! pasting its `export` line, the README's quickstart block works as written (run from the folder holding
+//! `.demo`, with the test's port for 18200), and `--clean` removes it all.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -40,7 +41,8 @@ fn exists(name: &str, path: &str) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_converges_and_prints_commands_that_work() {
     let temp = tempfile::tempdir().unwrap();
-    let dir = temp.path().join("demo");
+    // `.demo` under the temp folder, so the README's `$PWD/.demo` names it when run from there.
+    let dir = temp.path().join(".demo");
     let port = free_port_pair().to_string();
     let demo = || xtask(&["demo", "--dir", dir.to_str().unwrap(), "--port", &port]);
 
@@ -120,6 +122,12 @@ async fn demo_converges_and_prints_commands_that_work() {
         assert_eq!(out.status.code(), Some(0), "{line}\n{}", text(&out));
         assert!(!text(&out).contains(secret_id.trim()), "{line} printed a secret-id");
     }
+    // The README's quickstart: its block of commands, as written, in one shell from the folder holding `.demo`.
+    let block = readme_quickstart();
+    let script = format!("set -e\n{}", block.replace("18200", &port));
+    let out = shell(&script, temp.path());
+    assert_eq!(out.status.code(), Some(0), "the README's quickstart failed:\n{block}\n{}", text(&out));
+    assert!(!text(&out).contains(secret_id.trim()), "the quickstart printed a secret-id");
     assert_eq!(server.len(), 2, "{server:?}");
     assert!(server[0].ends_with("--stop") && server[1].ends_with("--clean"), "{server:?}");
     for line in server {
@@ -127,4 +135,19 @@ async fn demo_converges_and_prints_commands_that_work() {
         assert_eq!(out.status.code(), Some(0), "{line}\n{}", text(&out));
     }
     assert!(!dir.exists(), "--clean removed {}", dir.display());
+}
+
+/// The README's quickstart: the fenced `sh` block that starts with the demo's `export PATH=$PWD/.demo/…` line.
+fn readme_quickstart() -> String {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme.find("```sh\nexport PATH=$PWD/.demo/prefix/bin").expect("the README's quickstart block") + 6;
+    let end = start + readme[start..].find("```").unwrap();
+    readme[start..end].to_owned()
+}
+
+#[test]
+fn the_readme_quickstart_is_the_demos_paste_block() {
+    let block = readme_quickstart();
+    assert!(block.lines().count() >= 5, "{block}");
+    assert!(block.contains("VAULT_ADDR=https://127.0.0.1:18200"), "the demo's default port: {block}");
 }

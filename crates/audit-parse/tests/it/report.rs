@@ -23,7 +23,7 @@ pub fn check(f: &Fixture) {
             .into_iter()
             .map(|r| {
                 let mut r = r.clone();
-                for volatile in ["type", "first", "last", "time", "file", "line"] {
+                for volatile in ["type", "schema", "first", "last", "time", "file", "line"] {
                     r.as_object_mut().unwrap().remove(volatile);
                 }
                 r

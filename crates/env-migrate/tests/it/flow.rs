@@ -203,6 +203,11 @@ async fn detect_plan_apply_strip_rollback() {
     let example = std::fs::read_to_string(root.join(".env.example")).unwrap();
     assert!(example.starts_with("DB_PASSWORD=\n# Added by env-migrate\n"), "{example}");
     assert!(example.contains("DB_HOST=\n") && example.contains("DAGSTER_HOME=\n"), "{example}");
+    // The names the migrated app needs to reach Vault, file forms only.
+    for name in ["VAULT_ADDR", "VAULT_CACERT", "VAULT_ROLE_ID_FILE", "VAULT_SECRET_ID_FILE"] {
+        assert!(example.contains(&format!("\n{name}=\n")), "{name}: {example}");
+    }
+    assert!(!example.contains("VAULT_SECRET_ID="), "{example}");
     let (out, _, _) = run(cmd(&root).args(["example", "--check"]));
     assert_eq!(code(&out), 0, "up to date after refreshing");
 

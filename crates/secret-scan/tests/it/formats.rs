@@ -33,9 +33,11 @@ fn jsonl_records_are_flat_with_stable_fields() {
             "path",
             "redacted",
             "rule_id",
+            "schema",
             "type"
         ]
     );
+    assert_eq!(f["schema"], "secret-scan.finding/1", "the schema and version of the record (docs/output.md)");
     assert_eq!(f["path"], "./app/settings.py");
     assert_eq!((f["line"].as_u64(), f["column"].as_u64()), (Some(2), Some(11)));
     assert_eq!(f["rule_id"], "github-token");
