@@ -5,7 +5,15 @@ server."""
 import logging
 
 import pytest
-from dagster import AssetExecutionContext, DagsterInstance, EnvVar, MaterializeResult, asset, materialize
+from dagster import (
+    AssetExecutionContext,
+    DagsterInstance,
+    Definitions,
+    EnvVar,
+    MaterializeResult,
+    asset,
+    materialize,
+)
 from dagster._serdes import serialize_value
 
 from vault_dagster import (
@@ -153,7 +161,15 @@ def test_the_example_definitions_materialise(bao, pipeline, monkeypatch):
     from vault_dagster import definitions
 
     assert "vault_example" in {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    result = materialize([vault_example], resources={"vault": definitions._resource()})
+    assert defs.resolve_asset_graph().asset_check_keys, "the example carries its rotation check"
+    example = Definitions(
+        assets=[vault_example],
+        asset_checks=[definitions.vault_example_rotation],
+        resources={"vault": definitions._resource()},
+    )
+    result = example.resolve_implicit_global_asset_job_def().execute_in_process(instance=DagsterInstance.ephemeral())
     assert result.success
     mat = result.asset_materializations_for_node("vault_example")[0]
     assert mat.metadata["keys"].value == ["a", "b"]
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed, check.description
