@@ -9,7 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from dagster import In, Nothing, OpExecutionContext, job, multiprocess_executor, op
+from dagster import OpExecutionContext, job, multiprocess_executor, op
 
 from vault_dagster import VaultSecretsResource
 

@@ -3,6 +3,7 @@ logs or event records, a missing secret fails the run with a clear message, and 
 server."""
 
 import logging
+import os
 
 import pytest
 from dagster import (
@@ -17,7 +18,6 @@ from dagster import (
 from dagster._serdes import serialize_value
 
 from vault_dagster import (
-    Secret,
     VaultPermissionDenied,
     VaultSecretNotFound,
     VaultSecretsResource,
@@ -173,3 +173,29 @@ def test_the_example_definitions_materialise(bao, pipeline, monkeypatch):
     assert mat.metadata["keys"].value == ["a", "b"]
     (check,) = result.get_asset_check_evaluations()
     assert check.passed, check.description
+
+
+def test_a_forked_child_starts_its_own_vault_env(bao, pipeline):
+    bao.put_secret("dagster/x", {"k": "v"})
+    vault = resource()
+    try:
+        assert vault.get_secret("secret/dagster/x", key="k").get_secret_value() == "v"
+        parent_vault_env = vault._process.pid
+        read_end, write_end = os.pipe()
+        child = os.fork()
+        if child == 0:
+            try:
+                ok = vault.get_secret("secret/dagster/x", key="k").get_secret_value() == "v"
+                os.write(write_end, f"{int(ok)} {vault._process.pid}".encode())
+                vault.close()
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        os.waitpid(child, 0)
+        ok, child_vault_env = os.read(read_end, 100).decode().split()
+        assert ok == "1" and int(child_vault_env) != parent_vault_env, "the child used its own vault-env"
+        # The parent's process was neither used nor stopped by the child.
+        assert vault._process.pid == parent_vault_env
+        assert vault.get_secret("secret/dagster/x", key="k").get_secret_value() == "v"
+    finally:
+        vault.close()

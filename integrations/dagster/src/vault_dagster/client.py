@@ -23,9 +23,40 @@ import time
 import weakref
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-# Bound once: the module-level lookups are measurable at tens of thousands of calls a second.
+# The request line is written by hand and the answer read with the C scanner directly: `json.dumps` and
+# `json.loads` cost several times more than the pipe round trip itself for these small objects.
+_quote = json.encoder.encode_basestring_ascii
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
-_loads = json.loads
+_scan = json.JSONDecoder().scan_once
+
+
+def _request_line(request_id: int, op: str, fields: Mapping[str, Any]) -> bytes:
+    """`{"id":N,"op":"…",…}` and a newline; fields that are None are left out (the server's defaults apply)."""
+    parts = ['{"id":', str(request_id), ',"op":', _quote(op)]
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if isinstance(value, str):
+            text = _quote(value)
+        elif value is True:
+            text = "true"
+        elif value is False:
+            text = "false"
+        else:
+            text = _dumps(value)
+        parts += [",", _quote(name), ":", text]
+    parts.append("}\n")
+    return "".join(parts).encode()
+
+
+def _parse_answer(line: bytes) -> Dict[str, Any]:
+    try:
+        value, _ = _scan(line.decode(), 0)
+    except (StopIteration, ValueError, UnicodeDecodeError):
+        value = None
+    if not isinstance(value, dict):
+        raise ValueError("the answer is not a JSON object")
+    return value
 
 
 class VaultSecretError(Exception):
@@ -82,6 +113,10 @@ class VaultEnvProcess:
         self._owner = 0
         self._stdin_fd = -1
         self._stdout_fd = -1
+        self._fds: tuple = ()
+        # Processes inherited through a fork: kept so their Popen objects are never collected (and never wait
+        # for or signal the parent's vault-env).
+        self._inherited: List[subprocess.Popen] = []
         self._poller: Optional[Any] = None
         self._buffer = b""
         self._next_id = 0
@@ -97,16 +132,18 @@ class VaultEnvProcess:
                 self._start()
             self._next_id += 1
             request_id = self._next_id
-            fields["id"] = request_id
-            fields["op"] = op
-            line = _dumps(fields).encode() + b"\n"
+            line = _request_line(request_id, op, fields)
             try:
                 self._write(line)
                 answer = self._read_line()
             except (OSError, TimeoutError) as error:
                 self._kill()
                 raise VaultUnavailable("unavailable", self._died(f"vault-env serve stopped answering ({error})")) from None
-            reply = _loads(answer)
+            try:
+                reply = _parse_answer(answer)
+            except ValueError:
+                self._kill()
+                raise VaultSecretError("protocol", "vault-env answered with a line that is not JSON; the process was restarted") from None
             if reply.get("id") != request_id:
                 self._kill()
                 raise VaultSecretError("protocol", "vault-env answered out of order; the process was restarted")
@@ -166,23 +203,34 @@ class VaultEnvProcess:
         assert proc.stdin is not None and proc.stdout is not None
         self._proc, self._owner = proc, os.getpid()
         self._stdin_fd, self._stdout_fd = proc.stdin.fileno(), proc.stdout.fileno()
+        self._fds = (self._stdin_fd, self._stdout_fd, proc.stderr.fileno() if proc.stderr else -1)
         self._poller = select.poll()
         self._poller.register(self._stdout_fd, select.POLLIN)
         threading.Thread(target=self._drain_stderr, args=(proc,), daemon=True).start()
 
     def _forget_after_fork(self) -> None:
-        # In a forked child: close this process's copies of the parent's pipes (so the parent's close() still
-        # ends vault-env), and start afresh on first use.
+        # In a forked child: drop this process's copies of the parent's pipes (so the parent's close() still
+        # ends vault-env), and start afresh on first use. The file objects are not closed: the parent's stderr
+        # reader thread held its buffer's lock at the fork, and closing would wait for it forever. Each descriptor
+        # is pointed at /dev/null instead, which closes the pipe and leaves the objects something harmless to
+        # close when they are collected.
         self._lock = threading.Lock()
         proc, self._proc = self._proc, None
         self._buffer = b""
-        if proc is not None:
-            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if proc is None:
+            return
+        self._inherited.append(proc)
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            for fd in self._fds:
+                if fd < 0:
+                    continue
                 try:
-                    if pipe is not None:
-                        pipe.close()
-                except (OSError, ValueError):
+                    os.dup2(null, fd)
+                except OSError:
                     pass
+        finally:
+            os.close(null)
 
     def _drain_stderr(self, proc: subprocess.Popen) -> None:
         assert proc.stderr is not None

@@ -159,10 +159,7 @@ class VaultSecretsResource(ConfigurableResource):
 
     def get_secret(self, path: str, key: Optional[str] = None) -> Union[Secret, Dict[str, Secret]]:
         """One key's value as a `Secret`, or with no key the whole secret as `{key: Secret}`."""
-        fields: Dict[str, Any] = {"path": path}
-        if key is not None:
-            fields["key"] = key
-        value = self._client().request("get", **fields)
+        value = self._client().request("get", path=path, key=key)  # a None key is left out of the request
         if key is not None:
             return Secret(value)
         return {k: Secret(v) for k, v in value.items()}
@@ -213,6 +210,11 @@ class VaultSecretsResource(ConfigurableResource):
         return self._client().request("stats")["cache"]
 
     def _client(self) -> VaultEnvProcess:
+        # Pydantic serves `self._process` through a Python-level __getattr__ that costs as much as the pipe
+        # round trip of a cached read; the private dict behind it is a plain lookup.
+        process = self.__pydantic_private__.get("_process")
+        if process is not None:
+            return process
         if self._process is None:
             flags = {
                 "--address": _resolved(self.vault_addr),
