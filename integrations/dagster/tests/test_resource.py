@@ -199,3 +199,17 @@ def test_a_forked_child_starts_its_own_vault_env(bao, pipeline):
         assert vault.get_secret("secret/dagster/x", key="k").get_secret_value() == "v"
     finally:
         vault.close()
+
+
+def test_a_vault_env_that_died_between_requests_is_started_again(bao, pipeline):
+    bao.put_secret("dagster/x", {"k": "v"})
+    vault = resource()
+    try:
+        assert vault.get_secret("secret/dagster/x", key="k").get_secret_value() == "v"
+        first = vault._process.pid
+        os.kill(first, 9)
+        os.waitpid(first, 0)
+        assert vault.get_secret("secret/dagster/x", key="k").get_secret_value() == "v"
+        assert vault._process.pid != first
+    finally:
+        vault.close()

@@ -134,7 +134,13 @@ class VaultEnvProcess:
             request_id = self._next_id
             line = _request_line(request_id, op, fields)
             try:
-                self._write(line)
+                try:
+                    self._write(line)
+                except BrokenPipeError:
+                    # vault-env ended since the last request, and nothing of this one was sent: start it again.
+                    self._kill()
+                    self._start()
+                    self._write(line)
                 answer = self._read_line()
             except (OSError, TimeoutError) as error:
                 self._kill()
@@ -270,9 +276,17 @@ class VaultEnvProcess:
 
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and self._owner == os.getpid() and proc.poll() is None:
+        if proc is None or self._owner != os.getpid():
+            return
+        if proc.poll() is None:
             proc.kill()
             proc.wait()
+        for pipe in (proc.stdin, proc.stdout):
+            try:
+                if pipe is not None:
+                    pipe.close()
+            except OSError:
+                pass
 
     def _died(self, what: str) -> str:
         # Give the drain thread a moment to collect vault-env's last words (its error message).
