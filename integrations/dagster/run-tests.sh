@@ -45,8 +45,9 @@ setup_venv() {
             "dagster==$dagster_version" "pytest==$pytest_version" "hvac==$hvac_version" \
             "maturin==$maturin_version" >&2
         # The package itself from the checkout, as an editable install would, without building vault-env.
-        "$venv/bin/python" -c 'import sysconfig, sys; print(sysconfig.get_paths()["purelib"])' |
-            { read -r site; echo "$here/src" >"$site/vault_dagster_checkout.pth"; }
+        local site
+        site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+        echo "$here/src" >"$site/vault_dagster_checkout.pth"
         touch "$stamp"
     fi
 }
