@@ -4,8 +4,14 @@
 # Needs: VAULT_ENV_BIN, the built vault-env binary (cargo build -p vault-env → target/debug/vault-env), and
 # BAO_BIN, an OpenBao or Vault binary, and PG_BIN_DIR, PostgreSQL's programs (default: what vault-testkit finds or
 # installs for the Rust tests, through `cargo run -p vault-testkit -- tools`).
-# Creates target/tools/dagster-venv on first use and installs dagster, pytest, hvac and this package (editable).
+# Creates target/tools/dagster-venv on first use with dagster, pytest, hvac and maturin, and puts this package's
+# src/ on its path (no build: the tests drive VAULT_ENV_BIN).
 # Extra arguments go to pytest.
+#
+# The wheel test (tests/test_wheel.py) builds the vault-dagster wheel once per run with maturin (debug profile by
+# default, reusing the workspace's target dir and what `cargo build` already compiled; WHEEL_PROFILE=release for
+# the release build), installs it into a fresh venv and runs a Dagster job there with no VAULT_ENV_BIN.
+# VAULT_DAGSTER_WHEEL names an already built wheel to use instead.
 #
 # `run-tests.sh --setup-only` only makes (or checks) the venv and prints its python on stdout, for other tests
 # that drive a real Dagster (the day-two test in xtask). It is idempotent: a venv that is up to date is left
@@ -21,6 +27,7 @@ venv=$target/tools/dagster-venv
 dagster_version=1.13.29
 pytest_version=8.3.4
 hvac_version=2.3.0
+maturin_version=1.16.0
 
 setup_only=false
 if [ "${1:-}" = "--setup-only" ]; then
@@ -29,12 +36,19 @@ if [ "${1:-}" = "--setup-only" ]; then
 fi
 
 setup_venv() {
-    local stamp=$venv/.vault-dagster-$dagster_version
+    local stamp=$venv/.vault-dagster-$dagster_version-maturin-$maturin_version
     if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
         # pip's progress goes to stderr: stdout carries only the python path in --setup-only mode.
         [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
+        # An older venv had the package installed editable (which would now build the binary): drop it.
+        "$venv/bin/pip" uninstall --quiet --yes vault-dagster >/dev/null 2>&1 || true
         "$venv/bin/pip" install --quiet --disable-pip-version-check \
-            "dagster==$dagster_version" "pytest==$pytest_version" "hvac==$hvac_version" -e "$here" >&2
+            "dagster==$dagster_version" "pytest==$pytest_version" "hvac==$hvac_version" \
+            "maturin==$maturin_version" >&2
+        # The package itself from the checkout, as an editable install would, without building vault-env.
+        local site
+        site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+        echo "$here/src" >"$site/vault_dagster_checkout.pth"
         touch "$stamp"
     fi
 }
@@ -75,6 +89,9 @@ case $VAULT_ENV_BIN in
 esac
 BAO_BIN=$(realpath "$BAO_BIN")
 export VAULT_ENV_BIN BAO_BIN
+# The workspace's target dir, where the wheel test builds (and finds already compiled) vault-env.
+CARGO_TARGET_DIR=$target
+export CARGO_TARGET_DIR
 
 setup_venv
 

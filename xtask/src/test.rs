@@ -96,7 +96,8 @@ fn which(command: &str) -> Option<std::path::PathBuf> {
 }
 
 /// The Python side of the Dagster bridge: real Dagster against a real OpenBao, through the vault-env binary the
-/// test step just built.
+/// test step just built. Its wheel test builds the vault-dagster wheel once with maturin in the same target dir
+/// (debug profile, so cargo reuses what the test step compiled) and runs a job from a fresh venv with it.
 fn dagster_tests(root: &std::path::Path) -> anyhow::Result<()> {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), std::path::PathBuf::from);
     let target = if target.is_absolute() { target } else { root.join(target) };

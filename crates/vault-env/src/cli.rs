@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::{
     AllowedNames, CheckStatus, DbKind, ExportFormat, Manifest, RunOptions, SecretSpec, ServeOptions, check, db_creds,
-    render, resolve_allowing, run_command, serve, write_private_file,
+    render, resolve_allowing, run_command, write_private_file,
 };
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -263,9 +263,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
             }
             let client = builder.build()?;
             let options = ServeOptions { revoke_token: own_token && !args.keep_token };
-            serve(&client, tokio::io::stdin(), tokio::io::stdout(), &options)
-                .await
-                .context("serving on stdin/stdout")?;
+            crate::serve::serve_stdio(&client, &options).await.context("serving on stdin/stdout")?;
             Ok(0)
         }
     }

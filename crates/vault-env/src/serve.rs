@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Operations: `get` (`path`, optional `key`, `version`), `list` (`path`, optional `recursive`), `db_creds`
-//! (`role`, optional `mount`, `kind`), `health`, `stats`. Requests are answered in order. Error messages name
+//! (`role`, optional `mount`, `kind`), `rotation_status` (`path`: the secret's current version and the `rotation_*`
+//! keys secret-rotate keeps in its custom metadata), `health`, `stats`. Requests are answered in order. Error messages name
 //! paths and keys, never values. The token is renewed in the background and revoked when stdin closes.
 //!
 //! A line that is not UTF-8, not JSON or not a request is answered with a `protocol` error and the server goes
@@ -116,6 +117,29 @@ where
     renewal.abort();
     client.revoke_after_run(options.revoke_token, "when stdin closed").await;
     Ok(())
+}
+
+/// [`serve`] on the process's stdin and stdout.
+///
+/// When they are pipes (as the Dagster resource starts vault-env), they are read and written through the async
+/// runtime's reactor, so each request costs one read and one write on the serving thread. Tokio's portable
+/// `stdin()`/`stdout()` hand every read and write to a blocking thread instead, which adds two thread hand-offs
+/// to each round trip (tens of microseconds, more than the rest of a cached read). A terminal or a file falls back
+/// to those.
+pub async fn serve_stdio(client: &Client, options: &ServeOptions) -> std::io::Result<()> {
+    use std::os::fd::AsFd;
+    use tokio::net::unix::pipe;
+
+    // `from_file` refuses anything but a pipe open in the right direction, and makes it non-blocking.
+    let copy = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().ok().map(std::fs::File::from);
+    let input = copy(std::io::stdin().as_fd()).and_then(|f| pipe::Receiver::from_file(f).ok());
+    let output = copy(std::io::stdout().as_fd()).and_then(|f| pipe::Sender::from_file(f).ok());
+    match (input, output) {
+        (Some(input), Some(output)) => serve(client, input, output, options).await,
+        (Some(input), None) => serve(client, input, tokio::io::stdout(), options).await,
+        (None, Some(output)) => serve(client, tokio::io::stdin(), output, options).await,
+        (None, None) => serve(client, tokio::io::stdin(), tokio::io::stdout(), options).await,
+    }
 }
 
 /// Writes one answer line, zeroing the copies of any values it held.
@@ -251,6 +275,30 @@ async fn handle(client: &Client, request: Request) -> Result<Fields, (&'static s
                 }),
             );
         }
+        "rotation_status" => {
+            // The rotation state secret-rotate keeps in the secret's custom metadata (`rotation_*` keys), as KV v2
+            // returns it with every read: a pipeline that may read the secret may read its state, with no access
+            // to the metadata endpoint. Parsing stays with the caller, so the keys pass through unchanged.
+            let path = need(request.path.clone(), "path")?;
+            let kv = client.kv_path(&path).await.map_err(|e| failure(&e.into()))?;
+            let secret = client.kv_read(&kv, None).await.map_err(|e| failure(&e.into()))?;
+            let rotation: serde_json::Map<String, Value> = secret
+                .metadata
+                .custom_metadata
+                .iter()
+                .filter(|(k, _)| k.starts_with("rotation_"))
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect();
+            fields.insert(
+                "value".into(),
+                json!({
+                    "path": kv.to_string(),
+                    "version": secret.metadata.version,
+                    "created_time": secret.metadata.created_time,
+                    "rotation": rotation,
+                }),
+            );
+        }
         "stats" => {
             let stats = client.cache().map(vault_core::cache::Cache::stats);
             fields.insert("value".into(), json!({ "cache": stats }));
@@ -258,7 +306,7 @@ async fn handle(client: &Client, request: Request) -> Result<Fields, (&'static s
         other => {
             return Err((
                 "invalid_request",
-                format!("unknown op {other:?}: expected get, list, db_creds, health or stats"),
+                format!("unknown op {other:?}: expected get, list, db_creds, rotation_status, health or stats"),
             ));
         }
     }

@@ -6,7 +6,7 @@ import secrets as pysecrets
 
 import pytest
 
-from vault_dagster.testing import OpenBaoDevServer
+from vault_dagster.testing import OpenBaoDevServer, PostgresServer
 
 
 def _required_binary(var: str, what: str) -> str:
@@ -30,6 +30,12 @@ def bao_bin() -> str:
 @pytest.fixture
 def bao(bao_bin):
     with OpenBaoDevServer(bao_bin) as server:
+        yield server
+
+
+@pytest.fixture
+def pg():
+    with PostgresServer() as server:
         yield server
 
 

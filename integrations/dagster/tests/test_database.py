@@ -4,18 +4,11 @@ database user is dropped when the resource's token is revoked at teardown."""
 
 import time
 
-import pytest
 from dagster import DagsterInstance, EnvVar, asset, materialize
 from dagster._serdes import serialize_value
 
 from vault_dagster import VaultSecretsResource
-from vault_dagster.testing import PostgresServer, database_engine
-
-
-@pytest.fixture
-def pg():
-    with PostgresServer() as server:
-        yield server
+from vault_dagster.testing import database_engine
 
 
 def test_an_asset_logs_in_with_dynamic_credentials(bao, pipeline, pg, capfd):

@@ -3,13 +3,21 @@ logs or event records, a missing secret fails the run with a clear message, and 
 server."""
 
 import logging
+import os
 
 import pytest
-from dagster import AssetExecutionContext, DagsterInstance, EnvVar, MaterializeResult, asset, materialize
+from dagster import (
+    AssetExecutionContext,
+    DagsterInstance,
+    Definitions,
+    EnvVar,
+    MaterializeResult,
+    asset,
+    materialize,
+)
 from dagster._serdes import serialize_value
 
 from vault_dagster import (
-    Secret,
     VaultPermissionDenied,
     VaultSecretNotFound,
     VaultSecretsResource,
@@ -153,7 +161,55 @@ def test_the_example_definitions_materialise(bao, pipeline, monkeypatch):
     from vault_dagster import definitions
 
     assert "vault_example" in {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    result = materialize([vault_example], resources={"vault": definitions._resource()})
+    assert defs.resolve_asset_graph().asset_check_keys, "the example carries its rotation check"
+    example = Definitions(
+        assets=[vault_example],
+        asset_checks=[definitions.vault_example_rotation],
+        resources={"vault": definitions._resource()},
+    )
+    result = example.resolve_implicit_global_asset_job_def().execute_in_process(instance=DagsterInstance.ephemeral())
     assert result.success
     mat = result.asset_materializations_for_node("vault_example")[0]
     assert mat.metadata["keys"].value == ["a", "b"]
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed, check.description
+
+
+def test_a_forked_child_starts_its_own_vault_env(bao, pipeline):
+    bao.put_secret("dagster/x", {"k": "v"})
+    vault = resource()
+    try:
+        assert vault.get_secret("secret/dagster/x", key="k").get_secret_value() == "v"
+        parent_vault_env = vault._process.pid
+        read_end, write_end = os.pipe()
+        child = os.fork()
+        if child == 0:
+            try:
+                ok = vault.get_secret("secret/dagster/x", key="k").get_secret_value() == "v"
+                os.write(write_end, f"{int(ok)} {vault._process.pid}".encode())
+                vault.close()
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        os.waitpid(child, 0)
+        ok, child_vault_env = os.read(read_end, 100).decode().split()
+        assert ok == "1" and int(child_vault_env) != parent_vault_env, "the child used its own vault-env"
+        # The parent's process was neither used nor stopped by the child.
+        assert vault._process.pid == parent_vault_env
+        assert vault.get_secret("secret/dagster/x", key="k").get_secret_value() == "v"
+    finally:
+        vault.close()
+
+
+def test_a_vault_env_that_died_between_requests_is_started_again(bao, pipeline):
+    bao.put_secret("dagster/x", {"k": "v"})
+    vault = resource()
+    try:
+        assert vault.get_secret("secret/dagster/x", key="k").get_secret_value() == "v"
+        first = vault._process.pid
+        os.kill(first, 9)
+        os.waitpid(first, 0)
+        assert vault.get_secret("secret/dagster/x", key="k").get_secret_value() == "v"
+        assert vault._process.pid != first
+    finally:
+        vault.close()

@@ -21,6 +21,7 @@ def test_every_way_of_printing_redacts():
     assert repr({"password": s}) == "{'password': [redacted]}"
     assert repr([s]) == "[[redacted]]"
     assert s.reveal() == "hunter2-value"
+    assert s.get_secret_value() == "hunter2-value", "pydantic's SecretStr name works too"
     assert len(s) == 13 and bool(s) and not Secret("")
 
 

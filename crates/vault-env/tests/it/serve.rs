@@ -128,3 +128,49 @@ async fn a_sealed_server_is_reported() {
     let (code, _) = s.finish();
     assert_eq!(code, Some(0));
 }
+
+#[tokio::test]
+async fn rotation_status_passes_secret_rotates_metadata_through() {
+    let server = dev_server().await;
+    let admin = root(&server);
+    put(&admin, "secret/app/db", &[("password", "one")]).await;
+    put(&admin, "secret/app/db", &[("password", "two")]).await;
+    put(&admin, "secret/app/plain", &[("k", "v")]).await;
+    let custom = [
+        ("rotation_result", "success"),
+        ("rotation_next_due", "2026-01-01T00:00:00Z"),
+        ("rotation_current_version", "2"),
+        ("rotation_versions", "1:prior 2:verified"),
+        ("provenance", "env-migrate"),
+    ];
+    let update = vault_core::kv::MetadataUpdate {
+        custom_metadata: Some(custom.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()),
+        ..Default::default()
+    };
+    admin.kv_write_metadata(&admin.kv_path("secret/app/db").await.unwrap(), &update).await.unwrap();
+    let pipe = pipeline(&admin).await;
+
+    // The pipeline's policy reads secret/app/* but not its metadata: the state arrives with the read.
+    let mut s = Server::start(pipe.env(&server), &["--cache-ttl", "0"]);
+    let a = s.ask(&json!({"id": 1, "op": "rotation_status", "path": "secret/app/db"}));
+    assert_eq!(a["ok"], true, "{a}");
+    assert_eq!(a["value"]["path"], "secret/app/db");
+    assert_eq!(a["value"]["version"], 2);
+    assert_eq!(
+        a["value"]["rotation"],
+        json!({
+            "rotation_result": "success",
+            "rotation_next_due": "2026-01-01T00:00:00Z",
+            "rotation_current_version": "2",
+            "rotation_versions": "1:prior 2:verified",
+        }),
+        "only the rotation_* keys"
+    );
+    assert!(!a.to_string().contains("two"), "no value in the answer");
+    let a = s.ask(&json!({"id": 2, "op": "rotation_status", "path": "secret/app/plain"}));
+    assert_eq!(a["value"]["rotation"], json!({}));
+    let a = s.ask(&json!({"id": 3, "op": "rotation_status", "path": "secret/app/none"}));
+    assert_eq!(a["error"]["kind"], "not_found");
+    let (code, _) = s.finish();
+    assert_eq!(code, Some(0));
+}

@@ -1,14 +1,17 @@
-"""An example: the `vault_example` asset reading secrets through `VaultSecretsResource`, and `defs`.
+"""An example: the `vault_example` asset reading secrets through `VaultSecretsResource`, an asset check that
+fails when that secret is overdue for rotation, and `defs`.
 
-Run it with `dagster dev -m vault_dagster.definitions` after pointing the environment at a server:
-VAULT_ADDR, VAULT_CACERT (for TLS), VAULT_ROLE_ID_FILE and VAULT_SECRET_ID_FILE (the files `cargo xtask deploy`
-writes to approle/dagster/), and VAULT_ENV_BIN when vault-env is not on PATH.
+Run it with `dagster dev -m vault_dagster.definitions` (install `vault-dagster[dev]` for the web UI) after
+pointing the environment at a server: VAULT_ADDR, VAULT_CACERT (for TLS), VAULT_ROLE_ID_FILE and
+VAULT_SECRET_ID_FILE (the files `cargo xtask deploy` writes to approle/dagster/). The vault-env binary comes with
+the wheel; VAULT_ENV_BIN overrides it.
 """
 
 import os
 
 from dagster import AssetExecutionContext, Definitions, EnvVar, MaterializeResult, asset
 
+from vault_dagster.checks import vault_secret_check
 from vault_dagster.resource import VaultSecretsResource
 
 #: The secret the example reads; any secret the pipeline's policy allows will do.
@@ -38,10 +41,12 @@ def _resource() -> VaultSecretsResource:
         "role_id": "VAULT_ROLE_ID",
         "role_id_file": "VAULT_ROLE_ID_FILE",
         "secret_id_file": "VAULT_SECRET_ID_FILE",
-        "vault_env_bin": "VAULT_ENV_BIN",
     }
     config = {field: EnvVar(var) for field, var in optional.items() if os.environ.get(var)}
     return VaultSecretsResource(**config)
 
 
-defs = Definitions(assets=[vault_example], resources={"vault": _resource()})
+#: Fails (in the UI, after each materialisation or on demand) when the example secret is overdue for rotation.
+vault_example_rotation = vault_secret_check(vault_example, secrets=[EXAMPLE_PATH])
+
+defs = Definitions(assets=[vault_example], asset_checks=[vault_example_rotation], resources={"vault": _resource()})

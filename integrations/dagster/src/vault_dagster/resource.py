@@ -9,17 +9,20 @@ Configure it through `EnvVar` so nothing secret sits in code or in the Dagster U
         secret_id_file=EnvVar("VAULT_SECRET_ID_FILE"),
     )
 
-There is deliberately no field for a secret_id or a token value: only for files that hold them.
+There is deliberately no field for a secret_id or a token value: only for files that hold them. The vault-env
+binary is the one the vault-dagster wheel installed into the environment (`vault_env_bin` or `VAULT_ENV_BIN`
+override it).
 """
 
 import os
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Union
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Mapping, Optional, Union
 
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from vault_dagster.client import VaultEnvProcess, VaultSecretError, build_argv
+from vault_dagster.client import VaultEnvProcess, VaultSecretError, build_argv, find_vault_env
 from vault_dagster.secret import Secret
 
 
@@ -41,6 +44,77 @@ class DatabaseCredentials:
     ttl: int
 
 
+#: Versions secret-rotate records as good to use (see crates/secret-rotate/src/state.rs).
+_VERIFIED = ("verified", "accepted")
+
+
+def _time(text: Optional[str]) -> Optional[datetime]:
+    """An RFC 3339 time from metadata, or None when absent or malformed (Python 3.10 does not read `Z`)."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class RotationStatus:
+    """A secret's rotation state, as `secret-rotate` keeps it in the secret's KV v2 custom metadata.
+
+    A secret that secret-rotate does not manage has `managed` False and no dates. `next_due` is when the next
+    rotation is due, `last_rotated` when the last one succeeded, `verified_version` the newest version that passed
+    verification (or was accepted by a policy without verification), `version` the secret's current version.
+    """
+
+    path: str
+    version: int
+    managed: bool
+    strategy: Optional[str] = None
+    result: Optional[str] = None
+    last_rotated: Optional[datetime] = None
+    next_due: Optional[datetime] = None
+    verified_version: Optional[int] = None
+    pending_version: Optional[int] = None
+    last_failure: Optional[datetime] = None
+    error: Optional[str] = None
+    versions: Mapping[int, str] = field(default_factory=dict)
+
+    def overdue(self, at: Optional[datetime] = None) -> bool:
+        """Whether the next rotation was due before `at` (now when not given)."""
+        return self.next_due is not None and self.next_due <= (at or datetime.now(timezone.utc))
+
+    @classmethod
+    def from_protocol(cls, value: Mapping[str, Any]) -> "RotationStatus":
+        """Builds the status from vault-env's `rotation_status` answer (the raw `rotation_*` keys)."""
+        meta: Mapping[str, str] = value.get("rotation") or {}
+        versions: Dict[int, str] = {}
+        for pair in meta.get("rotation_versions", "").split():
+            number, _, status = pair.partition(":")
+            if number.isdigit() and status:
+                versions[int(number)] = status
+        current = meta.get("rotation_current_version", "")
+        verified = [v for v, status in versions.items() if status in _VERIFIED]
+        if current.isdigit():
+            verified.append(int(current))
+        pending = meta.get("rotation_pending_version", "")
+        return cls(
+            path=value["path"],
+            version=int(value["version"]),
+            managed=bool(meta),
+            strategy=meta.get("rotation_strategy"),
+            result=meta.get("rotation_result"),
+            last_rotated=_time(meta.get("rotation_last")),
+            next_due=_time(meta.get("rotation_next_due")),
+            verified_version=max(verified) if verified else None,
+            pending_version=int(pending) if pending.isdigit() else None,
+            last_failure=_time(meta.get("rotation_last_failure")),
+            error=meta.get("rotation_error"),
+            versions=versions,
+        )
+
+
 class VaultSecretsResource(ConfigurableResource):
     """Reads secrets from Vault / OpenBao through one `vault-env serve --stdio` process.
 
@@ -55,7 +129,11 @@ class VaultSecretsResource(ConfigurableResource):
     role_id_file: Optional[str] = Field(default=None, description="File holding the AppRole role_id")
     secret_id_file: Optional[str] = Field(default=None, description="File holding the AppRole secret_id")
     token_file: Optional[str] = Field(default=None, description="File holding a token (instead of AppRole)")
-    vault_env_bin: str = Field(default="vault-env", description="The vault-env binary (a path, or a name on PATH)")
+    vault_env_bin: Optional[str] = Field(
+        default=None,
+        description="The vault-env binary (a path, or a name on PATH); by default VAULT_ENV_BIN, else the one the "
+        "vault-dagster wheel installed beside this Python, else vault-env on PATH",
+    )
     cache_ttl_seconds: int = Field(default=60, description="How long vault-env caches a read; 0 turns caching off")
     api_key_path: str = Field(
         default="secret/dagster/api-keys", description="The secret whose keys get_api_key(name) reads"
@@ -81,10 +159,7 @@ class VaultSecretsResource(ConfigurableResource):
 
     def get_secret(self, path: str, key: Optional[str] = None) -> Union[Secret, Dict[str, Secret]]:
         """One key's value as a `Secret`, or with no key the whole secret as `{key: Secret}`."""
-        fields: Dict[str, Any] = {"path": path}
-        if key is not None:
-            fields["key"] = key
-        value = self._client().request("get", **fields)
+        value = self._client().request("get", path=path, key=key)  # a None key is left out of the request
         if key is not None:
             return Secret(value)
         return {k: Secret(v) for k, v in value.items()}
@@ -114,6 +189,12 @@ class VaultSecretsResource(ConfigurableResource):
         """Names under a folder (sub-folders end with `/`); with `recursive`, every secret below it."""
         return list(self._client().request("list", path=prefix, recursive=recursive))
 
+    def rotation_status(self, path: str) -> RotationStatus:
+        """When the secret at `path` was last rotated, when the next rotation is due and which version was last
+        verified, from the state `secret-rotate` keeps in its custom metadata. Needs only read access to the
+        secret (KV v2 returns its custom metadata with every read); cached like `get_secret`."""
+        return RotationStatus.from_protocol(self._client().request("rotation_status", path=path))
+
     def health_check(self) -> Dict[str, Any]:
         """The server's state: `healthy`, `sealed`, `initialized`, `standby`, `state`, `version`, `address`.
 
@@ -129,6 +210,11 @@ class VaultSecretsResource(ConfigurableResource):
         return self._client().request("stats")["cache"]
 
     def _client(self) -> VaultEnvProcess:
+        # Pydantic serves `self._process` through a Python-level __getattr__ that costs as much as the pipe
+        # round trip of a cached read; the private dict behind it is a plain lookup.
+        process = self.__pydantic_private__.get("_process")
+        if process is not None:
+            return process
         if self._process is None:
             flags = {
                 "--address": _resolved(self.vault_addr),
@@ -143,7 +229,7 @@ class VaultSecretsResource(ConfigurableResource):
                 # Through the environment rather than argv, where `ps` would show it. BAO_ROLE_ID would win.
                 env.pop("BAO_ROLE_ID", None)
                 env["VAULT_ROLE_ID"] = role_id
-            binary = _resolved(self.vault_env_bin) or "vault-env"
+            binary = find_vault_env(_resolved(self.vault_env_bin))
             argv = build_argv(binary, flags, ["--cache-ttl", str(int(self.cache_ttl_seconds))])
             self._process = VaultEnvProcess(argv, env, timeout=self.request_timeout_seconds)
         return self._process

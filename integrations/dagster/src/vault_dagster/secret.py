@@ -2,8 +2,9 @@
 
 `str`, `repr`, f-strings and `%` formatting all give `[redacted]`, so a value passed to `context.log.info`, put in
 metadata, or caught in an exception's repr does not reach the run's logs or event records. `reveal()` returns the
-value, which makes each place that needs it easy to find in review. Pickling is refused, so a Secret cannot be
-stored by an IO manager or sent between processes by accident.
+value (so does `get_secret_value()`, the name pydantic's `SecretStr` uses), which makes each place that needs it
+easy to find in review. Pickling is refused, so a Secret cannot be stored by an IO manager or sent between
+processes by accident.
 """
 
 import hmac
@@ -23,6 +24,10 @@ class Secret:
 
     def reveal(self) -> str:
         """The plaintext. Use it only where the value must leave the process (a connection, a request header)."""
+        return self._value
+
+    def get_secret_value(self) -> str:
+        """The plaintext, like pydantic's `SecretStr.get_secret_value()`: the same as `reveal()`."""
         return self._value
 
     def __repr__(self) -> str:
