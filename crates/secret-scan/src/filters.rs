@@ -77,6 +77,18 @@ impl CompiledFilters {
         repetitive(value)
     }
 
+    /// Whether a value is base64 of a placeholder (`ZXhhbXBsZS1hcHAtc2VjcmV0` is `example-app-secret`): Kubernetes
+    /// Secret manifests and Helm values carry their examples encoded.
+    pub(crate) fn encoded_placeholder(&self, value: &[u8]) -> bool {
+        use base64::Engine;
+        if value.len() < 8 || value.len() % 4 != 0 {
+            return false;
+        }
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(value) else { return false };
+        decoded.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
+            && (self.placeholder(&decoded) || self.known_example(&decoded))
+    }
+
     /// Whether a value refers to a secret kept elsewhere (environment, Vault, a template, ciphertext).
     pub(crate) fn reference(&self, value: &[u8]) -> bool {
         self.reference_prefixes.iter().any(|p| value.starts_with(p)) || self.reference_substrings.is_match(value)
@@ -331,6 +343,8 @@ mod tests {
             assert!(f.placeholder(p.as_bytes()), "{p}");
         }
         assert!(!f.placeholder(b"x6uX9MGE2sNVbYAbBH"));
+        assert!(f.encoded_placeholder(b"ZXhhbXBsZS1hcHAtc2VjcmV0"));
+        assert!(!f.encoded_placeholder(b"c2VjcmV0LXZhbHVlLTQ4Mjk="));
         // Short real values are not stand-ins because their alphabet is small.
         for real in ["etl", "ops", "abc", "dev", "ab12"] {
             assert!(!f.placeholder(real.as_bytes()), "{real}");
