@@ -22,6 +22,9 @@ pub(crate) fn reason(path: &str, data: &[u8], line_start: usize, start: usize, e
     if in_examples_block(data, line_start) {
         return Some("inside an EXAMPLES documentation block");
     }
+    if in_code_fence(path, data, line_start) {
+        return Some("inside a fenced code example in a docstring or comment");
+    }
     None
 }
 
@@ -37,7 +40,7 @@ fn path_reason(path: &str) -> Option<&'static str> {
     let lower = path.to_ascii_lowercase();
     let mut parts: Vec<&str> = lower.split('/').collect();
     let file = parts.pop().unwrap_or("");
-    const TEST_DIRS: [&str; 13] = [
+    const TEST_DIRS: [&str; 16] = [
         "test",
         "tests",
         "testdata",
@@ -51,6 +54,9 @@ fn path_reason(path: &str) -> Option<&'static str> {
         "__mocks__",
         "spec",
         "e2e",
+        "testutil",
+        "testutils",
+        "testhelpers",
     ];
     const DOC_DIRS: [&str; 7] = ["docs", "doc", "documentation", "examples", "example", "samples", "sample"];
     if parts.iter().any(|p| TEST_DIRS.contains(p)) || test_file(file) {
@@ -130,6 +136,15 @@ fn in_examples_block(data: &[u8], line_start: usize) -> bool {
     memchr::memmem::find(&before[opened..], quote).is_none()
 }
 
+/// Source files document usage in Markdown fences (```) inside docstrings and comments: a match after an odd
+/// number of fence lines is inside one. Markdown files are documentation already (see [`path_reason`]).
+fn in_code_fence(path: &str, data: &[u8], line_start: usize) -> bool {
+    if path.ends_with(".md") {
+        return false;
+    }
+    memchr::memmem::find_iter(&data[..line_start], b"```").count() % 2 == 1
+}
+
 /// `grafana.local-tls`, `etcd-cluster-k8s`, `hmac-sha256`: lowercase letters and digits in at least two parts
 /// joined by `.`, `-` or `_`, beginning with a letter.
 fn resource_name(value: &[u8]) -> bool {
@@ -173,9 +188,12 @@ mod tests {
         let text = b"# one\n# two\n# three\n# four\nexample\n\n\n\n\n\nkey = v\n";
         assert!(!marked_as_example(text, text.len() - 8));
         let text = b"DOC = 1\nEXAMPLES = r\"\"\"\n- x:\n    password: abc\n\"\"\"\nreal = 1\n";
-        let inside = 23;
+        let inside = 29;
         assert!(in_examples_block(text, inside));
         assert!(!in_examples_block(text, text.len() - 9));
+        let text = b"def f():\n    \"\"\"\n    ```python\n    f(password=\"x\")\n    ```\n    \"\"\"\nafter = 1\n";
+        assert!(in_code_fence("a.py", text, 31));
+        assert!(!in_code_fence("a.py", text, text.len() - 10));
     }
 
     #[test]
