@@ -40,7 +40,7 @@ fn path_reason(path: &str) -> Option<&'static str> {
     let lower = path.to_ascii_lowercase();
     let mut parts: Vec<&str> = lower.split('/').collect();
     let file = parts.pop().unwrap_or("");
-    const TEST_DIRS: [&str; 16] = [
+    const TEST_DIRS: [&str; 17] = [
         "test",
         "tests",
         "testdata",
@@ -57,6 +57,7 @@ fn path_reason(path: &str) -> Option<&'static str> {
         "testutil",
         "testutils",
         "testhelpers",
+        "integration",
     ];
     const DOC_DIRS: [&str; 7] = ["docs", "doc", "documentation", "examples", "example", "samples", "sample"];
     if parts.iter().any(|p| TEST_DIRS.contains(p)) || test_file(file) {
@@ -77,6 +78,8 @@ fn path_reason(path: &str) -> Option<&'static str> {
 fn test_file(file: &str) -> bool {
     let stem = file.split('.').next().unwrap_or(file);
     file.starts_with("test_")
+        || file.starts_with("fake_")
+        || file.starts_with("mock_")
         || stem.ends_with("_test")
         || stem.ends_with("_tests")
         || stem.ends_with("_spec")
@@ -148,6 +151,8 @@ fn in_code_fence(path: &str, data: &[u8], line_start: usize) -> bool {
 /// `grafana.local-tls`, `etcd-cluster-k8s`, `hmac-sha256`: lowercase letters and digits in at least two parts
 /// joined by `.`, `-` or `_`, beginning with a letter.
 fn resource_name(value: &[u8]) -> bool {
+    // A fully qualified DNS name ends with a dot.
+    let value = value.strip_suffix(b".").unwrap_or(value);
     value.first().is_some_and(u8::is_ascii_lowercase)
         && value.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'_')
         && value.split(|&b| b == b'.' || b == b'-' || b == b'_').filter(|p| !p.is_empty()).count() >= 2
@@ -200,7 +205,7 @@ mod tests {
     fn hashes_and_names() {
         assert!(password_hash(b"user:$2y$10$9L4Tc0DJbFFMB6RdSC"));
         assert!(!password_hash(b"x6uX9MGE2sNVbYAbBH"));
-        for name in ["grafana.local-tls", "etcd-cluster-k8s", "hmac-sha256"] {
+        for name in ["ns.boulder.invalid.", "grafana.local-tls", "etcd-cluster-k8s", "hmac-sha256"] {
             assert!(resource_name(name.as_bytes()), "{name}");
         }
         for value in ["x6uX9MGE2sNVbYAbBH", "Tr0ub4dor&3", "abcdef", "s3cr3t-Pa55"] {
