@@ -361,7 +361,9 @@ fn quality(ours: &Path, peers: &[Peer]) -> anyhow::Result<()> {
         }
         println!("{row}");
     }
-    println!("(target: F1 >= 0.95 with precision >= 0.95 on the independent sets; secret-scan at its default confidence)");
+    println!(
+        "(target: F1 >= 0.95 with precision >= 0.95 on the independent sets; secret-scan at its default confidence)"
+    );
     Ok(())
 }
 

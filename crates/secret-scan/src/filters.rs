@@ -96,7 +96,7 @@ impl CompiledFilters {
     /// Secret manifests and Helm values carry their examples encoded.
     pub(crate) fn encoded_placeholder(&self, value: &[u8]) -> bool {
         use base64::Engine;
-        if value.len() < 8 || value.len() % 4 != 0 {
+        if value.len() < 8 || !value.len().is_multiple_of(4) {
             return false;
         }
         let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(value) else { return false };
@@ -118,7 +118,8 @@ impl CompiledFilters {
             && value[value.len() - 1] == b'}'
             && value[1..value.len() - 1].iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
         field
-            || self.reference_prefixes.iter().any(|p| value.starts_with(p)) || self.reference_substrings.is_match(value)
+            || self.reference_prefixes.iter().any(|p| value.starts_with(p))
+            || self.reference_substrings.is_match(value)
     }
 
     /// Whether an assignment's name names a secret: one of its words (or two adjacent words joined) is in `words`,
@@ -384,7 +385,9 @@ mod tests {
         }
         assert!(!f.placeholder(b"admin:x6uX9MGE2sNVbYAbBH"));
         assert!(!f.placeholder(b"yours"));
-        for r in ["{passwd}", "${DB_PASSWORD}", "vault:secret/data/app#pw", "{{ .Values.pw }}", "ENC[AES256_GCM,data:abc]"] {
+        for r in
+            ["{passwd}", "${DB_PASSWORD}", "vault:secret/data/app#pw", "{{ .Values.pw }}", "ENC[AES256_GCM,data:abc]"]
+        {
             assert!(f.reference(r.as_bytes()), "{r}");
         }
     }

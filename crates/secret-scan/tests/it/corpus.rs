@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use secret_scan::{Confidence, Scanner};
 use secret_scan::corpus::{self, Label, Score};
+use secret_scan::{Confidence, Scanner};
 
 fn score(name: &str) -> (usize, Score, Vec<String>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(name);
