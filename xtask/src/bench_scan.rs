@@ -9,7 +9,8 @@
 //! secret-scan's labeled corpus (tuned, held-out, the independent set and its held-out part) for precision, recall and
 //! F1 side by side, and counts its findings on real repositories with nothing planted (noise), when their work
 //! trees are in `--real DIR` (default `target/bench-real`): `ansible`, `eslint`, `charts` and `prometheus` are the
-//! four the precision work looked at; any other folder there is reported apart, as repositories not tuned on.
+//! four the precision work was tuned on; any other folder there is reported apart (the docs say which of those were
+//! measured before any change made after looking at them).
 //!
 //! kingfisher exits 200 when it finds something (205 when a finding was validated), not 1, and builds a rule cache
 //! on its first run (half a minute): every peer declares its "found" exit codes, and each one scans a small tree
@@ -40,7 +41,7 @@ pub struct Args {
     real: Option<PathBuf>,
 }
 
-/// The repositories the precision work looked at; other folders under `--real` were not tuned on.
+/// The repositories the precision work was tuned on; other folders under `--real` are reported apart.
 const TUNED_REPOS: [&str; 4] = ["ansible", "eslint", "charts", "prometheus"];
 
 struct Peer {
@@ -271,7 +272,7 @@ fn noise(ours: &Path, peers: &[Peer], real: &Path) -> anyhow::Result<()> {
                 usize::MAX
             }));
         }
-        let label = if tuned { repo.clone() } else { format!("{repo} (not tuned on)") };
+        let label = if tuned { repo.clone() } else { format!("{repo} (other)") };
         let mut row = format!("{label:<36}");
         for (i, count) in counts.iter().enumerate() {
             let width = if i < 2 { 12 } else { 24 };
@@ -282,7 +283,7 @@ fn noise(ours: &Path, peers: &[Peer], real: &Path) -> anyhow::Result<()> {
         }
         println!("{row}");
     }
-    for (label, total) in [("total, the four tuned on", &totals[0]), ("total, not tuned on", &totals[1])] {
+    for (label, total) in [("total, the four tuned on", &totals[0]), ("total, the others", &totals[1])] {
         let mut row = format!("{label:<36}");
         for (i, count) in total.iter().enumerate() {
             let width = if i < 2 { 12 } else { 24 };
