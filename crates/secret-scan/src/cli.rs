@@ -99,8 +99,9 @@ struct ScanArgs {
     /// Scan every distinct blob of the git history once; RANGE is passed to `git log` (default: --all).
     #[arg(long, value_name = "RANGE", num_args = 0..=1, default_missing_value = "--all")]
     git_history: Option<String>,
-    /// Report only findings at or above this confidence.
-    #[arg(long, value_enum, default_value = "low", value_name = "LEVEL")]
+    /// Report only findings at or above this confidence. `low` adds high-entropy strings and findings whose
+    /// context lowered them (test fixtures, documentation, values marked as examples), each with its reason.
+    #[arg(long, value_enum, default_value = "medium", value_name = "LEVEL")]
     min_confidence: Confidence,
     /// Print the secret values (never do this in CI logs).
     #[arg(long)]

@@ -74,12 +74,52 @@ impl CompiledFilters {
         if value.len() >= 2 && value[0] == b'<' && value[value.len() - 1] == b'>' {
             return true;
         }
+        // `yourStrongPassword`, `yourTopSecret`: "your" starting a camelCase phrase tells the reader what to put.
+        if value.len() > 5 && value[..4].eq_ignore_ascii_case(b"your") && value[4].is_ascii_uppercase() {
+            return true;
+        }
+        // `admin:secret`: a user and a password that are both stand-ins.
+        if let Some(colon) = memchr::memchr(b':', value)
+            && colon > 0
+            && colon + 1 < value.len()
+            && memchr::memchr(b':', &value[colon + 1..]).is_none()
+        {
+            let known = |part: &[u8]| self.placeholder_values.contains(&part.to_ascii_lowercase());
+            if known(&value[..colon]) && known(&value[colon + 1..]) {
+                return true;
+            }
+        }
         repetitive(value)
+    }
+
+    /// Whether a value is base64 of a placeholder (`ZXhhbXBsZS1hcHAtc2VjcmV0` is `example-app-secret`): Kubernetes
+    /// Secret manifests and Helm values carry their examples encoded.
+    pub(crate) fn encoded_placeholder(&self, value: &[u8]) -> bool {
+        use base64::Engine;
+        if value.len() < 8 || !value.len().is_multiple_of(4) {
+            return false;
+        }
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(value) else { return false };
+        // `echo test-api-key | base64` encodes the newline too.
+        let decoded = decoded.trim_ascii_end();
+        if !decoded.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+            return false;
+        }
+        // Decoded text is readable, so a `test` word in it is a fixture's label (`test-api-key`), not chance.
+        let test_word = name_segments(decoded).iter().any(|w| w == "test");
+        test_word || self.placeholder(decoded) || self.known_example(decoded)
     }
 
     /// Whether a value refers to a secret kept elsewhere (environment, Vault, a template, ciphertext).
     pub(crate) fn reference(&self, value: &[u8]) -> bool {
-        self.reference_prefixes.iter().any(|p| value.starts_with(p)) || self.reference_substrings.is_match(value)
+        // `{passwd}`, `{0}`: a format string's field, filled in at run time.
+        let field = value.len() > 2
+            && value[0] == b'{'
+            && value[value.len() - 1] == b'}'
+            && value[1..value.len() - 1].iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+        field
+            || self.reference_prefixes.iter().any(|p| value.starts_with(p))
+            || self.reference_substrings.is_match(value)
     }
 
     /// Whether an assignment's name names a secret: one of its words (or two adjacent words joined) is in `words`,
@@ -324,6 +364,8 @@ mod tests {
             "changeme",
             "<your-key>",
             "xxxxxxxxxxxx",
+            "yourStrong(!)Password",
+            "admin:secret",
             "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             "Password",
             "********",
@@ -331,6 +373,9 @@ mod tests {
             assert!(f.placeholder(p.as_bytes()), "{p}");
         }
         assert!(!f.placeholder(b"x6uX9MGE2sNVbYAbBH"));
+        assert!(f.encoded_placeholder(b"ZXhhbXBsZS1hcHAtc2VjcmV0"));
+        assert!(f.encoded_placeholder(b"dGVzdC1hcGkta2V5Cg=="));
+        assert!(!f.encoded_placeholder(b"c2VjcmV0LXZhbHVlLTQ4Mjk="));
         // Short real values are not stand-ins because their alphabet is small.
         for real in ["etl", "ops", "abc", "dev", "ab12"] {
             assert!(!f.placeholder(real.as_bytes()), "{real}");
@@ -338,7 +383,11 @@ mod tests {
         for fake in ["xxx", "000", "abab", "...", "zzzzzz"] {
             assert!(f.placeholder(fake.as_bytes()), "{fake}");
         }
-        for r in ["${DB_PASSWORD}", "vault:secret/data/app#pw", "{{ .Values.pw }}", "ENC[AES256_GCM,data:abc]"] {
+        assert!(!f.placeholder(b"admin:x6uX9MGE2sNVbYAbBH"));
+        assert!(!f.placeholder(b"yours"));
+        for r in
+            ["{passwd}", "${DB_PASSWORD}", "vault:secret/data/app#pw", "{{ .Values.pw }}", "ENC[AES256_GCM,data:abc]"]
+        {
             assert!(f.reference(r.as_bytes()), "{r}");
         }
     }

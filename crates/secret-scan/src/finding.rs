@@ -30,8 +30,10 @@ pub struct Finding {
     pub end_column: usize,
     /// The rule that matched.
     pub rule_id: String,
-    /// The rule's confidence.
+    /// The rule's confidence, lowered to `low` when the context says the value is a fixture or an example.
     pub confidence: Confidence,
+    /// Why the confidence was lowered (a test fixture, documentation, a value marked as an example…), if it was.
+    pub reason: Option<&'static str>,
     /// Identifies this secret in this file for baselines, ignore files and SARIF: see [`fingerprint`].
     pub fingerprint: String,
     /// A prefix that helps a person recognise the credential; never more than four characters of it.
@@ -87,6 +89,9 @@ pub struct FindingRecord<'a> {
     pub rule_id: &'a str,
     /// See [`Finding::confidence`].
     pub confidence: Confidence,
+    /// See [`Finding::reason`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
     /// See [`Finding::fingerprint`].
     pub fingerprint: &'a str,
     /// See [`Finding::redacted`].
@@ -111,6 +116,7 @@ impl Finding {
             end_column: self.end_column,
             rule_id: &self.rule_id,
             confidence: self.confidence,
+            reason: self.reason,
             fingerprint: &self.fingerprint,
             redacted: &self.redacted,
             vault_path: self.vault_path.as_deref(),

@@ -19,6 +19,7 @@ extern crate self as secret_scan;
 
 pub mod classify;
 pub mod cli;
+mod context;
 pub mod corpus;
 mod filters;
 pub mod finding;

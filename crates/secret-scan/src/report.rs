@@ -83,7 +83,11 @@ impl<W: Write> Reporter<W> {
                 None => format!("{}:{}:{}", f.path, f.line, f.column),
             };
             let shown = if self.show_secrets { f.secret.expose().to_owned() } else { f.redacted.clone() };
-            table.row([location, f.rule_id.clone(), shown, f.confidence.as_str().to_owned()]);
+            let confidence = match f.reason {
+                Some(reason) => format!("{} ({reason})", f.confidence.as_str()),
+                None => f.confidence.as_str().to_owned(),
+            };
+            table.row([location, f.rule_id.clone(), shown, confidence]);
         }
         table.write_to(&mut self.out, false)
     }
@@ -101,7 +105,7 @@ pub fn summary_line(summary: &Summary) -> String {
     );
     let extras = [
         (summary.suppressed, "suppressed"),
-        (summary.below_min_confidence, "below --min-confidence"),
+        (summary.below_min_confidence, "below --min-confidence (--min-confidence low shows them)"),
         (summary.files_skipped_binary, "binary files skipped"),
         (summary.files_skipped_too_large, "files over --max-file-size skipped"),
         (summary.errors, "unreadable files"),
@@ -174,6 +178,9 @@ fn sarif(scanner: &Scanner, findings: &[Finding], show_secrets: bool) -> Value {
             if let Some(commit) = &f.commit {
                 message.push_str(&format!(" (introduced in commit {commit})"));
             }
+            if let Some(reason) = f.reason {
+                message.push_str(&format!("; confidence lowered: {reason}"));
+            }
             let mut result = json!({
                 "ruleId": f.rule_id,
                 "level": sarif_level(f.confidence),
@@ -190,7 +197,7 @@ fn sarif(scanner: &Scanner, findings: &[Finding], show_secrets: bool) -> Value {
                     }
                 }],
                 "partialFingerprints": { "secretFingerprint/v1": f.fingerprint },
-                "properties": { "confidence": f.confidence.as_str(), "redacted": f.redacted },
+                "properties": { "confidence": f.confidence.as_str(), "redacted": f.redacted, "reason": f.reason },
             });
             if let Some(index) = index {
                 result["ruleIndex"] = json!(index);
@@ -275,8 +282,9 @@ fn gitlab(
                 "id": occurrence_id(f),
                 "name": title,
                 "description": format!(
-                    "{title} ({}) in {} at line {}: the value starts with {} (fingerprint {}).",
-                    f.rule_id, f.root_path, f.line, f.redacted, f.fingerprint
+                    "{title} ({}) in {} at line {}: the value starts with {} (fingerprint {}).{}",
+                    f.rule_id, f.root_path, f.line, f.redacted, f.fingerprint,
+                    f.reason.map_or(String::new(), |r| format!(" Confidence lowered: {r}."))
                 ),
                 "severity": gitlab_severity(f.confidence),
                 "solution": "Revoke and rotate the credential, then remove it from the code (and from the git history). Keep it in Vault and read it at run time.",

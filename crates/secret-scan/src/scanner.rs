@@ -18,6 +18,7 @@ use regex::bytes::{CaptureLocations, Regex, RegexBuilder};
 use regex_syntax::hir::HirKind;
 use vault_core::SecretString;
 
+use crate::context;
 use crate::filters::{self, CompiledFilters};
 use crate::finding::{self, Finding};
 use crate::known::{self, KnownValues};
@@ -339,6 +340,7 @@ impl Scanner {
         if value.is_empty()
             || self.filters.known_example(value)
             || self.filters.placeholder(value)
+            || self.filters.encoded_placeholder(value)
             || self.filters.reference(value)
             || filters::shannon_entropy(value) < compiled.entropy
         {
@@ -386,7 +388,18 @@ impl Scanner {
         let mut cursor = Position::default();
         for r in kept {
             let rule = &self.rules[r.rule].rule;
-            findings.extend(locate(&mut cursor, path, data, (r.start, r.end), &rule.id, rule.confidence));
+            let Some(mut found) = locate(&mut cursor, path, data, (r.start, r.end), &rule.id, rule.confidence) else {
+                continue;
+            };
+            let line_start = memchr::memrchr(b'\n', &data[..r.start]).map_or(0, |i| i + 1);
+            let reason = context::reason(path, data, line_start, r.start, r.end).or_else(|| {
+                (rule.kind == RuleKind::Generic).then(|| context::generic_value_reason(&data[r.start..r.end])).flatten()
+            });
+            if reason.is_some() {
+                found.confidence = Confidence::Low;
+                found.reason = reason;
+            }
+            findings.push(found);
         }
         findings
     }
@@ -423,6 +436,7 @@ fn locate(
         end_column: last.column,
         rule_id: rule_id.to_owned(),
         confidence,
+        reason: None,
         fingerprint: finding::fingerprint(rule_id, path, value),
         redacted: finding::redact(&secret),
         secret,

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use secret_scan::Scanner;
 use secret_scan::corpus::{self, Label, Score};
+use secret_scan::{Confidence, Scanner};
 
 fn score(name: &str) -> (usize, Score, Vec<String>) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(name);
@@ -13,7 +13,12 @@ fn score(name: &str) -> (usize, Score, Vec<String>) {
     let mut score = Score::default();
     let mut mistakes = Vec::new();
     for case in &cases {
-        let findings = scanner.scan_bytes(&case.file, case.text().as_bytes());
+        // What the default output reports: findings at or above `--min-confidence medium`.
+        let findings: Vec<_> = scanner
+            .scan_bytes(&case.file, case.text().as_bytes())
+            .into_iter()
+            .filter(|f| f.confidence >= Confidence::Medium)
+            .collect();
         let reported = !findings.is_empty();
         score.add(case.label, reported);
         match (case.label, reported) {
@@ -69,4 +74,14 @@ fn corpus_is_large_and_balanced_enough() {
     let (held_out, h, _) = score("heldout.toml");
     assert!(tuned + held_out >= 150);
     assert!(t.true_positives + t.false_negatives >= 50 && h.true_positives + h.false_negatives >= 25);
+}
+
+/// The held-out part of the independent corpus: written in one pass after the rules and context filters were
+/// finished, without reading the rule file, and never used to change them. Measured once when it was written
+/// (see docs/secret-scan.md); the floor only catches regressions.
+#[test]
+fn independent_held_out_corpus_precision_and_recall() {
+    let (score, mistakes) = report("independent-heldout.toml");
+    eprintln!("independent-heldout.toml: F1 {:.3} (goal 0.95 with precision 0.95)", score.f1());
+    assert!(score.precision() >= 0.8 && score.recall() >= 0.8, "{mistakes:?}");
 }

@@ -36,15 +36,44 @@ fn baseline_create_use_and_update() {
 #[test]
 fn ignore_file_paths_and_fingerprints() {
     let tree = Tree::new(&[
-        ("fixtures/creds.env", &format!("T={}\n", token())),
+        ("config/creds.env", &format!("T={}\n", token())),
         ("src/a.py", &format!("T = \"{}\"\n", token2())),
     ]);
     let out = tree.run(&["-f", "jsonl"]);
     let found = findings(&out);
     assert_eq!(found.len(), 2);
     let fingerprint = found[1]["fingerprint"].as_str().unwrap().to_owned();
-    tree.write(".secret-scan-ignore", format!("# test fixtures\nfixtures/\n{fingerprint} # rotated\n").as_bytes());
+    tree.write(".secret-scan-ignore", format!("# copied from staging\nconfig/\n{fingerprint} # rotated\n").as_bytes());
     let out = tree.run(&["-f", "jsonl"]);
     assert_eq!(out.status.code(), Some(0), "{:?}", findings(&out));
     assert_eq!(jsonl(&out).last().unwrap()["suppressed"], 1);
+}
+
+#[test]
+fn test_fixtures_and_docs_are_low_confidence_with_a_reason() {
+    let tree = Tree::new(&[
+        ("tests/fixtures/creds.env", &format!("T={}\n", token())),
+        ("README.md", &format!("export T={}\n", token2())),
+    ]);
+    // The default (`--min-confidence medium`) leaves them out, and says how many it left out.
+    let out = tree.run(&["-f", "jsonl"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", findings(&out));
+    assert_eq!(jsonl(&out).last().unwrap()["below_min_confidence"], 2);
+    let out = tree.run(&[]);
+    assert!(stderr(&out).contains("2 below --min-confidence (--min-confidence low shows them)"), "{}", stderr(&out));
+    // `low` shows them, each with the reason its confidence was lowered.
+    let out = tree.run(&["-f", "jsonl", "--min-confidence", "low"]);
+    assert_eq!(out.status.code(), Some(1));
+    let found = findings(&out);
+    let reasons: Vec<(&str, &str, &str)> = found
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap(), f["confidence"].as_str().unwrap(), f["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("README.md", "low", "in documentation (Markdown or README)"),
+            ("tests/fixtures/creds.env", "low", "in a test fixture (test path)"),
+        ]
+    );
 }
