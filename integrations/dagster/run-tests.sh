@@ -37,6 +37,10 @@ fi
 
 setup_venv() {
     local stamp=$venv/.vault-dagster-$dagster_version-maturin-$maturin_version
+    # Tests may ask for the venv at the same time: one of them makes it, the others wait for it.
+    mkdir -p "$(dirname "$venv")"
+    exec 9>"$venv.lock"
+    flock 9
     if [ ! -f "$stamp" ] || [ "$here/pyproject.toml" -nt "$stamp" ]; then
         # pip's progress goes to stderr: stdout carries only the python path in --setup-only mode.
         [ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
@@ -51,6 +55,7 @@ setup_venv() {
         echo "$here/src" >"$site/vault_dagster_checkout.pth"
         touch "$stamp"
     fi
+    flock -u 9
 }
 
 if $setup_only; then
