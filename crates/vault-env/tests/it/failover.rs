@@ -97,6 +97,22 @@ async fn serve_answers_every_read_while_the_leader_is_killed() {
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
 
+    // The AppRole was made a moment ago on the active node, and the standby may not have it yet: wait until the
+    // pipeline's first read works (in a real deployment the credentials are older than any run).
+    let mut ready = false;
+    for id in 0..100 {
+        writeln!(stdin, "{}", json!({"id": -1 - id, "op": "get", "path": "secret/app/db", "key": "password"})).unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        if serde_json::from_str::<Value>(&line).is_ok_and(|answer| answer["ok"] == true) {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ready, "the pipeline's credentials never worked through the standby");
+
     let mut failed = Vec::new();
     let mut slowest = Duration::ZERO;
     let started = Instant::now();
