@@ -11,7 +11,7 @@
 //!   cannot (no request goes out with a token known to be dead);
 //! - on `403` checks whether the token itself died (revoked) and, with AppRole, logs in again and retries once;
 //! - retries connection errors, 5xx (not sealed, not uninitialised) and 429 with exponential backoff and jitter;
-//! - maps every failure to a typed [`Error`] that says what to do.
+//! - maps every failure to a typed [`Error`](crate::Error) that says what to do.
 //!
 //! Redirects (a standby pointing at the active node) are followed up to three hops: "follow the leader".
 
