@@ -11,7 +11,7 @@ use reqwest::{Client, Method, StatusCode};
 use rustix::process::Signal;
 use serde_json::{Value, json};
 
-use crate::error::{Error, Result, chain};
+use crate::error::{Error, Result};
 use crate::http;
 use crate::install::bao_binary;
 use crate::ports::Ports;
@@ -307,7 +307,7 @@ impl Cluster {
 
     /// One API call with the root token; any status but 2xx is an error carrying the body.
     async fn api(&self, addr: &str, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
-        api(&self.client, addr, method, path, Some(&self.root_token), body).await
+        http::api(&self.client, NAME, addr, method, path, Some(&self.root_token), body).await
     }
 
     fn not_converged(&self, what: &str, start: Instant) -> Error {
@@ -350,8 +350,9 @@ async fn start_once(bao: &Path, size: usize) -> Result<Cluster> {
     for index in 0..size {
         cluster.wait_for_listener(index).await?;
     }
-    let init = api(
+    let init = http::api(
         &cluster.client,
+        NAME,
         &cluster.nodes[0].addr,
         Method::PUT,
         "/v1/sys/init",
@@ -445,33 +446,4 @@ fn spawn(bao: &Path, dir: &Path, config_path: &Path) -> Result<ServerProcess> {
     command.arg("server").arg(format!("-config={}", config_path.display())).env("HOME", dir).current_dir(dir);
     process::scrub_env(&mut command, &["VAULT_", "BAO_"]);
     ServerProcess::spawn(NAME, command, &dir.join("server.log"), Signal::KILL)
-}
-
-async fn api(
-    client: &Client,
-    addr: &str,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Result<Value> {
-    let action = format!("{method} {path} on {addr}");
-    let failed = |detail: String| Error::Api { server: NAME, action: action.clone(), detail };
-    let mut request = client.request(method.clone(), format!("{addr}{path}"));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    if let Some(token) = token {
-        request = request.header("X-Vault-Token", token);
-    }
-    let response = request.send().await.map_err(|e| failed(chain(&e)))?;
-    let status = response.status();
-    let text = response.text().await.map_err(|e| failed(chain(&e)))?;
-    if !status.is_success() {
-        return Err(failed(format!("status {status}: {}", text.trim())));
-    }
-    if text.trim().is_empty() {
-        return Ok(Value::Null);
-    }
-    serde_json::from_str(&text).map_err(|e| failed(format!("the answer is not JSON ({e}): {text}")))
 }

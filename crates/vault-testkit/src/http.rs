@@ -37,3 +37,35 @@ pub(crate) async fn probe(client: &Client, url: &str, ready: fn(StatusCode) -> b
         Err(e) => Err(format!("GET {url}: {}", chain(&e))),
     }
 }
+
+/// One API call to the server at `addr`; any status but 2xx is an error carrying the body, which says what the
+/// server objected to.
+pub(crate) async fn api(
+    client: &Client,
+    server: &'static str,
+    addr: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> Result<serde_json::Value> {
+    let action = format!("{method} {addr}{path}");
+    let failed = |detail: String| Error::Api { server, action: action.clone(), detail };
+    let mut request = client.request(method.clone(), format!("{addr}{path}"));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    if let Some(token) = token {
+        request = request.header("X-Vault-Token", token);
+    }
+    let response = request.send().await.map_err(|e| failed(chain(&e)))?;
+    let status = response.status();
+    let text = response.text().await.map_err(|e| failed(chain(&e)))?;
+    if !status.is_success() {
+        return Err(failed(format!("status {status}: {}", text.trim())));
+    }
+    if text.trim().is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    serde_json::from_str(&text).map_err(|e| failed(format!("the answer is not JSON ({e}): {text}")))
+}

@@ -15,7 +15,7 @@ use reqwest::{Client, Method, StatusCode};
 use rustix::process::Signal;
 use serde_json::{Value, json};
 
-use crate::error::{Error, Result, chain};
+use crate::error::{Error, Result};
 use crate::http;
 use crate::install::bao_binary;
 use crate::ports::Ports;
@@ -371,22 +371,7 @@ impl TlsServer {
 
     /// One API call; any status but 2xx is an error carrying the body, which says what OpenBao objected to.
     async fn api(&self, method: Method, path: &str, token: Option<&str>, body: Value) -> Result<Value> {
-        let action = format!("{method} {path}");
-        let failed = |detail: String| Error::Api { server: NAME, action: action.clone(), detail };
-        let mut request = self.client.request(method.clone(), format!("{}{path}", self.addr)).json(&body);
-        if let Some(token) = token {
-            request = request.header("X-Vault-Token", token);
-        }
-        let response = request.send().await.map_err(|e| failed(chain(&e)))?;
-        let status = response.status();
-        let text = response.text().await.map_err(|e| failed(chain(&e)))?;
-        if !status.is_success() {
-            return Err(failed(format!("status {status}: {}", text.trim())));
-        }
-        if text.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_str(&text).map_err(|e| failed(format!("the answer is not JSON ({e}): {text}")))
+        http::api(&self.client, NAME, &self.addr, method, path, token, Some(body)).await
     }
 }
 
