@@ -3,7 +3,8 @@
 //!
 //! - [`policy`]: the policy file (`[[policy]]` entries: schedule, window, strategy, verification, hooks, owner).
 //! - [`schedule`]: intervals, five-field cron expressions and allowed windows (UTC).
-//! - [`rotate`]: the state machine: what is due, pending → verify → current, rollback, recovery.
+//! - [`due`]: which secrets are due and why (schedule, window, recorded state).
+//! - [`rotate`]: the state machine: pending → verify → current, rollback, recovery.
 //! - [`state`]: the rotation state kept in each secret's KV v2 `custom_metadata`, readable by any tool
 //!   ([`state::rotation_state`]).
 //! - [`history`]: the append-only JSON Lines history file.
@@ -15,6 +16,7 @@
 pub mod cli;
 pub mod database;
 pub mod derive;
+pub mod due;
 pub mod exec;
 pub mod generate;
 pub mod history;
@@ -26,9 +28,10 @@ pub mod schedule;
 pub mod state;
 pub mod targets;
 
+pub use due::{DueItem, DueStatus};
 pub use history::{Event, History, HistoryRecord};
 pub use policy::{PolicyFile, SecretRotationPolicy, Strategy};
-pub use rotate::{Action, DueItem, DueStatus, Outcome, Rotator};
+pub use rotate::{Action, Outcome, Rotator};
 pub use state::{RotationResult, RotationState, VersionStatus, rotation_state};
 
 /// Where state lives when no flag says otherwise.

@@ -6,8 +6,9 @@ use std::io::{self, Write};
 use serde::Serialize;
 use vault_core::output::{Format, Table, write_json, write_record};
 
+use crate::due::DueItem;
 use crate::history::HistoryRecord;
-use crate::rotate::{DueItem, Outcome};
+use crate::rotate::Outcome;
 
 /// Writes items and a summary in `format`; `table` renders the human form.
 pub fn emit<T: Serialize, S: Serialize>(
