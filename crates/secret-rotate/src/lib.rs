@@ -8,7 +8,7 @@
 //! - [`state`]: the rotation state kept in each secret's KV v2 `custom_metadata`, readable by any tool
 //!   ([`state::rotation_state`]).
 //! - [`history`]: the append-only JSON Lines history file.
-//! - [`database`]: database secrets engine static roles.
+//! - [`database`]: database secrets engine static roles, and rotating them.
 //! - [`derive`](mod@derive): derived keys (templates re-rendered in the rotation's write) and the stale-copy guard.
 //! - [`lock`]: the run lock; [`exec`]: running the user's commands; [`generate`]: new random values;
 //!   [`targets`]: policies to concrete secrets (globs are expanded by listing).

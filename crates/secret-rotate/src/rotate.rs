@@ -19,21 +19,18 @@
 //! back instead of deleting the failed version because deleting a KV v2 secret's latest version makes the secret
 //! read as missing, which would leave consumers with nothing.
 //!
-//! A database static role is rotated by the server (`rotate-role`); its old password is gone at once, so a failed
-//! verification cannot be rolled back: it is recorded as `failed` and reported, and the `started` history line lets
-//! a run after a crash verify again.
+//! A database static role is rotated by the server: see [`crate::database`].
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::Serialize;
-use vault_core::{Client, KvPath, SecretMap, SecretString};
+use vault_core::{Client, KvPath, SecretMap};
 use zeroize::Zeroizing;
 
-use crate::database;
 use crate::due::DueStatus;
 use crate::exec;
 use crate::generate;
 use crate::history::{Event, History, HistoryRecord};
-use crate::policy::{DatabaseSpec, SecretRotationPolicy, Strategy};
+use crate::policy::{SecretRotationPolicy, Strategy};
 use crate::state::{Patch, RotationResult, RotationState, VersionStatus, Versions, keys, stamp};
 use crate::targets::Resolved;
 
@@ -139,7 +136,7 @@ fn data_json(data: &SecretMap) -> serde_json::Map<String, serde_json::Value> {
     vault_core::secret::revealed_json(data.iter().map(|(k, v)| (k.as_str(), v)))
 }
 
-fn stdin_bytes(value: &mut serde_json::Value) -> Zeroizing<Vec<u8>> {
+pub(crate) fn stdin_bytes(value: &mut serde_json::Value) -> Zeroizing<Vec<u8>> {
     let bytes = Zeroizing::new(serde_json::to_vec(value).expect("JSON values serialize"));
     vault_core::secret::zeroize_json(value);
     bytes
@@ -151,7 +148,7 @@ impl<'a> Rotator<'a> {
         Rotator { client, history, dry_run: false, grace: std::time::Duration::from_secs(3600) }
     }
 
-    fn log(
+    pub(crate) fn log(
         &self,
         path: &str,
         policy: &SecretRotationPolicy,
@@ -576,7 +573,12 @@ impl<'a> Rotator<'a> {
         Ok(o)
     }
 
-    async fn hooks(&self, target: &Resolved<'_>, version: u64, outcome: &mut Outcome) -> Result<(), RotateError> {
+    pub(crate) async fn hooks(
+        &self,
+        target: &Resolved<'_>,
+        version: u64,
+        outcome: &mut Outcome,
+    ) -> Result<(), RotateError> {
         for hook in &target.policy.hooks {
             let env = [
                 ("SECRET_ROTATE_PATH", target.path.clone()),
@@ -595,93 +597,6 @@ impl<'a> Rotator<'a> {
             }
         }
         Ok(())
-    }
-
-    async fn rotate_database(
-        &self,
-        target: &Resolved<'_>,
-        spec: &DatabaseSpec,
-        force: bool,
-    ) -> Result<Outcome, RotateError> {
-        let policy = target.policy;
-        let now = Utc::now();
-        let item = self.assess(target, now).await;
-        if let Some(error) = &item.error
-            && item.status == DueStatus::Error
-        {
-            return Ok(Outcome::new(&target.path, "database", Action::Failed).detail(error.clone()));
-        }
-        let resume = item.status == DueStatus::Pending;
-        if !force && !resume {
-            if !matches!(item.status, DueStatus::Due | DueStatus::Overdue) {
-                let mut o = Outcome::new(&target.path, "database", Action::Skipped).detail("not due");
-                o.next_due = item.next_due;
-                return Ok(o);
-            }
-            if !item.in_window {
-                return Ok(
-                    Outcome::new(&target.path, "database", Action::Skipped).detail("due, waiting for its window")
-                );
-            }
-        }
-        if self.dry_run {
-            return Ok(Outcome::new(&target.path, "database", Action::WouldRotate));
-        }
-        let mut converged = None;
-        if resume {
-            self.log(&target.path, policy, Event::Recovered, (None, None), None)?;
-        } else {
-            // A role just created was rotated by the server as it was written; rotating again is harmless and
-            // keeps one path for both cases.
-            converged = Some(database::converge_role(self.client, spec).await?);
-            self.log(&target.path, policy, Event::Started, (None, None), None)?;
-            database::rotate_role(self.client, spec).await?;
-        }
-        let creds = database::read_creds(self.client, spec).await?;
-        let tested = match &spec.connection_test {
-            Some(test) => database::connection_test(test, &creds, &policy.pass_env).await,
-            None => Ok(()),
-        };
-        let verdict = match (&policy.verify, tested) {
-            (_, Err(e)) => Err(e),
-            (None, Ok(())) => Ok(()),
-            (Some(argv), Ok(())) => {
-                let mut input = serde_json::json!({
-                    "path": target.path,
-                    "data": { "username": creds.username, "password": creds.password.expose() },
-                });
-                let stdin = stdin_bytes(&mut input);
-                let env = [("SECRET_ROTATE_PATH", target.path.clone()), ("SECRET_ROTATE_PHASE", "verify".to_owned())];
-                exec::run(argv, Some(&stdin), &env, &policy.pass_env, false).await.map(drop)
-            }
-        };
-        drop::<SecretString>(creds.password);
-        let rotated_at = creds.last_vault_rotation.unwrap_or(now);
-        let next = policy.schedule.next_due(Some(rotated_at), now);
-        match verdict {
-            Ok(()) => {
-                self.log(&target.path, policy, Event::Succeeded, (None, None), resume.then(|| "resumed".to_owned()))?;
-                let mut o = Outcome::new(&target.path, "database", Action::Rotated);
-                o.recovered = resume;
-                o.detail = match converged {
-                    Some(database::Converged::Created) => Some("static role created".to_owned()),
-                    Some(database::Converged::Updated) => Some("static role updated to match the policy".to_owned()),
-                    _ => None,
-                };
-                o.next_due = Some(stamp(next));
-                self.hooks(target, 0, &mut o).await?;
-                Ok(o)
-            }
-            Err(e) => {
-                let reason = format!(
-                    "verification failed: {e}; the server has already replaced the old password, so there is nothing to roll back to (fix the consumer or rotate again)"
-                );
-                self.log(&target.path, policy, Event::Failed, (None, None), Some(reason.clone()))?;
-                let mut o = Outcome::new(&target.path, "database", Action::Failed).detail(reason);
-                o.recovered = resume;
-                Ok(o)
-            }
-        }
     }
 
     /// `secret-rotate rollback`: makes the newest earlier version known to be good (verified, accepted, prior
