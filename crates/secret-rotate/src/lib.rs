@@ -4,7 +4,8 @@
 //! - [`policy`]: the policy file (`[[policy]]` entries: schedule, window, strategy, verification, hooks, owner).
 //! - [`schedule`]: intervals, five-field cron expressions and allowed windows (UTC).
 //! - [`due`]: which secrets are due and why (schedule, window, recorded state).
-//! - [`rotate`]: the state machine: pending → verify → current, rollback, recovery.
+//! - [`rotate`]: the [`Rotator`] and what a run did ([`Outcome`]); [`kv_rotation`]: the KV v2 state machine,
+//!   pending → verify → current, rollback, recovery, manual rollback.
 //! - [`state`]: the rotation state kept in each secret's KV v2 `custom_metadata`, readable by any tool
 //!   ([`state::rotation_state`]).
 //! - [`history`]: the append-only JSON Lines history file.
@@ -20,6 +21,7 @@ pub mod due;
 pub mod exec;
 pub mod generate;
 pub mod history;
+pub mod kv_rotation;
 pub mod lock;
 pub mod output;
 pub mod policy;
