@@ -60,7 +60,7 @@ pub struct DueItem {
     pub owner: Option<String>,
     /// Where it stands.
     pub status: DueStatus,
-    /// The schedule (`every 30days`, `cron 0 3 * * 1`).
+    /// The schedule (`every 30 days`, `cron 0 3 * * 1`).
     pub schedule: String,
     /// The allowed window, if any.
     pub window: Option<String>,

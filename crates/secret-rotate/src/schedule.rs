@@ -51,8 +51,37 @@ impl Schedule {
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Schedule::Every(d) => write!(f, "every {}", humantime::format_duration(*d)),
+            Schedule::Every(d) => write!(f, "every {}", Interval(*d)),
             Schedule::Cron(c) => write!(f, "cron {}", c.text),
+        }
+    }
+}
+
+/// An interval as people say it: `90 days`, `12 hours`, `1 hour 30 minutes`, and `day` or `hour` alone for one
+/// of a unit (`every day`). Whole days stay days: months and years vary in length, so humantime's `2months
+/// 29days 2h 52m 48s` for 90 days says something the schedule does not mean.
+struct Interval(Duration);
+
+impl fmt::Display for Interval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.as_secs();
+        let units =
+            [(secs / 86_400, "day"), (secs / 3600 % 24, "hour"), (secs / 60 % 60, "minute"), (secs % 60, "second")];
+        let parts: Vec<String> = units
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, unit)| if *n == 1 { format!("1 {unit}") } else { format!("{n} {unit}s") })
+            .collect();
+        let sub = Duration::from_nanos(u64::from(self.0.subsec_nanos()));
+        match parts.as_slice() {
+            [one] if one.starts_with("1 ") && sub.is_zero() => f.write_str(&one[2..]),
+            _ if sub.is_zero() => f.write_str(&parts.join(" ")),
+            // Below a second is rare in a rotation schedule; humantime's `500ms` reads well enough.
+            _ => {
+                let mut all = parts;
+                all.push(humantime::format_duration(sub).to_string());
+                f.write_str(&all.join(" "))
+            }
         }
     }
 }
@@ -357,6 +386,23 @@ mod tests {
         for bad in ["weekdays", "someday 01:00-02:00", "daily 1-2", "daily 02:00-02:00", "daily 25:00-26:00"] {
             assert!(Window::parse(bad).is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn intervals_read_as_people_say_them() {
+        let every = |text: &str| Schedule::Every(parse_duration(text).unwrap()).to_string();
+        assert_eq!(every("90d"), "every 90 days");
+        assert_eq!(every("30d"), "every 30 days");
+        assert_eq!(every("2weeks"), "every 14 days");
+        assert_eq!(every("1d"), "every day");
+        assert_eq!(every("1h"), "every hour");
+        assert_eq!(every("12h"), "every 12 hours");
+        assert_eq!(every("1h30m"), "every 1 hour 30 minutes");
+        assert_eq!(every("1d1s"), "every 1 day 1 second");
+        assert_eq!(every("5s"), "every 5 seconds");
+        assert_eq!(every("1500ms"), "every 1 second 500ms");
+        assert_eq!(every("250ms"), "every 250ms");
+        assert_eq!(Schedule::Cron(Cron::parse("0 3 * * 1").unwrap()).to_string(), "cron 0 3 * * 1");
     }
 
     #[test]

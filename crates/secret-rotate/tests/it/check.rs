@@ -29,6 +29,7 @@ command = { argv = ["/usr/local/bin/new-key"] }
     let rows = records(&ok, "policy");
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["line"], 2);
+    assert_eq!(rows[0]["schedule"], "every 30 days");
     assert_eq!(rows[1]["path"], "secret/apis/*/key");
     assert_eq!(rows[1]["schedule"], "cron 0 3 * * 1");
 
