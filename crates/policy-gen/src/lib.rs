@@ -5,6 +5,7 @@
 //! - [`spec`] renders a TOML spec of intent into HCL that knows KV version 2.
 //! - [`check`] finds the mistakes the server accepts silently.
 //! - [`matcher`] decides requests offline exactly as the server does, and says why.
+//! - [`explain`] is the model of `explain`: the deciding rule, the globs it beat and why, in files and lines.
 //! - [`cases`] runs allow/deny matrices; [`live`] checks them (and everything else) against a real server.
 //! - [`diff`] compares two versions of a policy by meaning.
 //! - [`from_audit`] derives the minimal policy of a role from an audit log, and its unused grants.
@@ -14,6 +15,7 @@ pub mod cases;
 pub mod check;
 pub mod cli;
 pub mod diff;
+pub mod explain;
 pub mod from_audit;
 pub mod live;
 pub mod matcher;
