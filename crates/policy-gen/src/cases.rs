@@ -1,5 +1,6 @@
-//! `test`: an allow/deny matrix for a set of policies, checked offline by the matcher (and live by
-//! [`crate::live`]).
+//! `test`: an allow/deny matrix for a set of policies, checked offline by the matcher (and live through
+//! [`crate::live`]), and the judgement of each case ([`judge`]): does every verdict meet the expectation, and does
+//! the server agree with the matcher.
 //!
 //! ```toml
 //! # Policies are files relative to this one; a token carrying exactly these is what the cases describe.
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::live::LiveVerdict;
 use crate::matcher::{Acl, Operation};
 use crate::parse::{self, LoadError, Parsed};
 
@@ -170,6 +172,83 @@ pub fn offline(acl: &Acl, cases: &[Case]) -> Vec<Verdict> {
         .collect()
 }
 
+/// One case's result, as `test` reports it.
+#[derive(Debug, Serialize)]
+pub struct CaseResult {
+    /// The matrix file.
+    pub matrix: PathBuf,
+    /// The case.
+    #[serde(flatten)]
+    pub case: Case,
+    /// The offline verdict.
+    pub offline: Verdict,
+    /// The live verdict, with --live.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveVerdict>,
+    /// Whether every verdict meets the expectation and offline agrees with the server.
+    pub pass: bool,
+    /// What went wrong.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+/// Judges every case of a loaded matrix offline against `acl`, and against the server's verdicts when `live`
+/// holds them (one per case, in order).
+pub fn judge_matrix(
+    matrix: &LoadedMatrix,
+    acl: &Acl,
+    live: Option<Vec<LiveVerdict>>,
+    as_self: bool,
+) -> Vec<CaseResult> {
+    let offline = offline(acl, &matrix.cases);
+    let live = live.map_or_else(|| vec![None; matrix.cases.len()], |v| v.into_iter().map(Some).collect());
+    matrix
+        .cases
+        .iter()
+        .zip(offline)
+        .zip(live)
+        .map(|((case, offline), live)| judge(&matrix.path, case, offline, live, as_self))
+        .collect()
+}
+
+/// Judges one case: the offline verdict against the expectation, and with a live verdict also the server's
+/// answer against the expectation and against the offline matcher (with `as_self`, a difference means the
+/// caller's token carries other policies than the matrix names; otherwise a matcher bug or the wrong flavor).
+pub fn judge(matrix: &Path, case: &Case, offline: Verdict, live: Option<LiveVerdict>, as_self: bool) -> CaseResult {
+    let mut problems = Vec::new();
+    let offline_says = Expect::from_allowed(offline.allowed);
+    if offline_says != case.expect {
+        problems.push(format!("expected {}, the policies say {}", case.expect.as_str(), offline_says.as_str()));
+    }
+    if let Some(l) = &live {
+        if l.capabilities.iter().map(String::as_str).ne(offline.capabilities.iter().copied()) {
+            problems.push(if as_self {
+                format!(
+                    "the token's policies grant [{}] here, the matrix's policies [{}]: the token carries other \
+                     policies than the matrix names",
+                    l.capabilities.join(", "),
+                    offline.capabilities.join(", ")
+                )
+            } else {
+                format!(
+                "the server answers capabilities [{}], the offline matcher [{}]: a matcher bug (or the wrong --flavor), please report it",
+                l.capabilities.join(", "),
+                offline.capabilities.join(", ")
+            )
+            });
+        }
+        if !crate::live::meets(l, case.expect) {
+            let request = l.request.as_ref().map(|p| format!("; the real request: {}", p.answer)).unwrap_or_default();
+            problems.push(format!(
+                "expected {}, the server says {}{request}",
+                case.expect.as_str(),
+                Expect::from_allowed(l.allowed).as_str()
+            ));
+        }
+    }
+    CaseResult { matrix: matrix.to_owned(), case: case.clone(), offline, live, pass: problems.is_empty(), problems }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +273,36 @@ mod tests {
             .unwrap();
         let err = load(&matrix).unwrap_err().to_string();
         assert!(err.contains("m.toml") && err.contains("write"), "{err}");
+    }
+
+    #[test]
+    fn a_case_passes_only_when_every_verdict_meets_it_and_the_server_agrees_with_the_matcher() {
+        let case = Case {
+            path: "secret/data/app/x".into(),
+            operation: Operation::Read,
+            expect: Expect::Allow,
+            request: false,
+            note: None,
+        };
+        let offline =
+            |allowed: bool, caps: &[&'static str]| Verdict { allowed, capabilities: caps.to_vec(), pattern: None };
+        let live = |allowed: bool, caps: &[&str]| LiveVerdict {
+            capabilities: caps.iter().map(|c| (*c).to_owned()).collect(),
+            allowed,
+            request: None,
+        };
+        let m = Path::new("m.toml");
+        assert!(judge(m, &case, offline(true, &["read"]), None, false).pass);
+        let denied = judge(m, &case, offline(false, &["deny"]), None, false);
+        assert!(!denied.pass);
+        assert_eq!(denied.problems, ["expected allow, the policies say deny"]);
+        assert!(judge(m, &case, offline(true, &["read"]), Some(live(true, &["read"])), false).pass);
+        let bug = judge(m, &case, offline(true, &["read"]), Some(live(true, &["list", "read"])), false);
+        assert_eq!(bug.problems.len(), 1);
+        assert!(bug.problems[0].contains("a matcher bug"), "{:?}", bug.problems);
+        let wider = judge(m, &case, offline(true, &["read"]), Some(live(true, &["list", "read"])), true);
+        assert!(wider.problems[0].contains("the token carries other policies"), "{:?}", wider.problems);
+        let refused = judge(m, &case, offline(true, &["read"]), Some(live(false, &["read"])), false);
+        assert!(refused.problems.iter().any(|p| p == "expected allow, the server says deny"), "{:?}", refused.problems);
     }
 }

@@ -575,26 +575,6 @@ fn from_audit(args: &FromAuditArgs, format: Format, out: &mut Output) -> anyhow:
     Ok(Exit::Ok)
 }
 
-/// One case's result, as `test` reports it.
-#[derive(Debug, Serialize)]
-pub struct CaseResult {
-    /// The matrix file.
-    pub matrix: PathBuf,
-    /// The case.
-    #[serde(flatten)]
-    pub case: cases::Case,
-    /// The offline verdict.
-    pub offline: cases::Verdict,
-    /// The live verdict, with --live.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub live: Option<live::LiveVerdict>,
-    /// Whether every verdict meets the expectation and offline agrees with the server.
-    pub pass: bool,
-    /// What went wrong.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub problems: Vec<String>,
-}
-
 async fn test(args: &TestArgs, format: Format, out: &mut Output) -> anyhow::Result<Exit> {
     let server = if args.live {
         let config = vault_core::Config::resolve(&args.connect)?;
@@ -607,7 +587,6 @@ async fn test(args: &TestArgs, format: Format, out: &mut Output) -> anyhow::Resu
         let matrix = cases::load(path).map_err(|e| usage(e.to_string()))?;
         let acl = Acl::with_flavor(&matrix.access_policies(), args.flavor)
             .map_err(|e| usage(format!("{}: {e}", path.display())))?;
-        let offline = cases::offline(&acl, &matrix.cases);
         let live = match &server {
             Some(server) => {
                 let verdicts = if args.as_self {
@@ -621,13 +600,11 @@ async fn test(args: &TestArgs, format: Format, out: &mut Output) -> anyhow::Resu
                     live::judge(server, &texts, &matrix.cases).await
                 }
                 .with_context(|| format!("checking {} against {}", path.display(), server.client().address()))?;
-                verdicts.into_iter().map(Some).collect()
+                Some(verdicts)
             }
-            None => vec![None; matrix.cases.len()],
+            None => None,
         };
-        for ((case, offline), live) in matrix.cases.iter().zip(offline).zip(live) {
-            results.push(judge_case(path, case, offline, live, args.as_self));
-        }
+        results.extend(cases::judge_matrix(&matrix, &acl, live, args.as_self));
     }
     let failed = results.iter().filter(|r| !r.pass).count();
     let summary = serde_json::json!({ "cases": results.len(), "passed": results.len() - failed, "failed": failed, "live": args.live });
@@ -669,47 +646,6 @@ async fn test(args: &TestArgs, format: Format, out: &mut Output) -> anyhow::Resu
         }
     }
     Ok(if failed > 0 { Exit::No } else { Exit::Ok })
-}
-
-fn judge_case(
-    matrix: &Path,
-    case: &cases::Case,
-    offline: cases::Verdict,
-    live: Option<live::LiveVerdict>,
-    as_self: bool,
-) -> CaseResult {
-    let mut problems = Vec::new();
-    let offline_says = Expect::from_allowed(offline.allowed);
-    if offline_says != case.expect {
-        problems.push(format!("expected {}, the policies say {}", case.expect.as_str(), offline_says.as_str()));
-    }
-    if let Some(l) = &live {
-        if l.capabilities.iter().map(String::as_str).ne(offline.capabilities.iter().copied()) {
-            problems.push(if as_self {
-                format!(
-                    "the token's policies grant [{}] here, the matrix's policies [{}]: the token carries other \
-                     policies than the matrix names",
-                    l.capabilities.join(", "),
-                    offline.capabilities.join(", ")
-                )
-            } else {
-                format!(
-                "the server answers capabilities [{}], the offline matcher [{}]: a matcher bug (or the wrong --flavor), please report it",
-                l.capabilities.join(", "),
-                offline.capabilities.join(", ")
-            )
-            });
-        }
-        if !live::meets(l, case.expect) {
-            let request = l.request.as_ref().map(|p| format!("; the real request: {}", p.answer)).unwrap_or_default();
-            problems.push(format!(
-                "expected {}, the server says {}{request}",
-                case.expect.as_str(),
-                Expect::from_allowed(l.allowed).as_str()
-            ));
-        }
-    }
-    CaseResult { matrix: matrix.to_owned(), case: case.clone(), offline, live, pass: problems.is_empty(), problems }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

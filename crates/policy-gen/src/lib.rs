@@ -6,7 +6,8 @@
 //! - [`check`] finds the mistakes the server accepts silently.
 //! - [`matcher`] decides requests offline exactly as the server does, and says why.
 //! - [`explain`] is the model of `explain`: the deciding rule, the globs it beat and why, in files and lines.
-//! - [`cases`] runs allow/deny matrices; [`live`] checks them (and everything else) against a real server.
+//! - [`cases`] loads allow/deny matrices and judges each case (offline, and against the server's verdicts); [`live`]
+//!   gets those verdicts (and everything else) from a real server.
 //! - [`diff`] compares two versions of a policy by meaning.
 //! - [`from_audit`] derives the minimal policy of a role from an audit log, and its unused grants.
 //! - [`cli`] is the command line; `main.rs` only calls it.
