@@ -13,11 +13,11 @@ use vault_core::cli::UsageError;
 use vault_core::output::{Format, Output, OutputArgs, Table, write_json, write_record};
 use vault_core::{Client, ConnectArgs, Exit};
 
+use crate::apply::{self, ApplyError, Local, Mode};
 use crate::cases::{self, Expect};
 use crate::check::{self, Finding, Severity};
-use crate::diff::{self, PatternChange};
 use crate::explain;
-use crate::live::{self, BUILTIN_POLICIES, Server};
+use crate::live::{self, Server};
 use crate::matcher::{Acl, Flavor, Operation};
 use crate::parse::{self, Parsed, SourceFormat};
 use crate::spec;
@@ -219,10 +219,12 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Check(args) => check_files(&args, format, &mut out)?,
         Command::Explain(args) => explain(&args, format, &mut out)?,
         Command::Test(args) => block_on(test(&args, format, &mut out))?,
-        Command::Diff(args) => block_on(diff_files(&args.files, &args.connect, args.prune, None, format, &mut out))?,
+        Command::Diff(args) => {
+            block_on(diff_files(&args.files, &args.connect, args.prune, Mode::Diff, format, &mut out))?
+        }
         Command::Apply(args) => {
-            let mode = if args.yes { Apply::Write } else { Apply::DryRun };
-            block_on(diff_files(&args.files, &args.connect, args.prune, Some(mode), format, &mut out))?
+            let mode = if args.yes { Mode::Write } else { Mode::DryRun };
+            block_on(diff_files(&args.files, &args.connect, args.prune, mode, format, &mut out))?
         }
         Command::FromAudit(args) => from_audit(&args, format, &mut out)?,
     };
@@ -648,112 +650,27 @@ async fn test(args: &TestArgs, format: Format, out: &mut Output) -> anyhow::Resu
     Ok(if failed > 0 { Exit::No } else { Exit::Ok })
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Apply {
-    DryRun,
-    Write,
-}
-
-/// One policy's state, as `diff` and `apply` report it.
-#[derive(Debug, Serialize)]
-pub struct PolicyState {
-    /// The policy name.
-    pub name: String,
-    /// The local file, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub file: Option<PathBuf>,
-    /// `unchanged`, `changed`, `missing` (only local) or `extra` (only on the server).
-    pub status: &'static str,
-    /// What `apply` does (or would do): `none`, `create`, `update` or `delete`.
-    pub action: &'static str,
-    /// Whether the action was carried out.
-    pub applied: bool,
-    /// The differences by pattern, from the server's version to the local one.
-    pub changes: Vec<PatternChange>,
-    /// A note, e.g. a server policy this tool cannot parse.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
-
 async fn diff_files(
     files: &[PathBuf],
     connect: &ConnectArgs,
     prune: bool,
-    apply: Option<Apply>,
+    mode: Mode,
     format: Format,
     out: &mut Output,
 ) -> anyhow::Result<Exit> {
-    let local = load_valid(files)?;
-    if apply.is_some() {
-        for (file, parsed) in &local {
-            if let Some(f) = check::check(&parsed.policy).iter().find(|f| f.severity == Severity::Error) {
-                return Err(usage(format!(
-                    "{}:{}: {}; not applying anything (see `policy-gen check`)",
-                    file.display(),
-                    f.line,
-                    f.message
-                )));
-            }
-        }
+    let mut local = Vec::new();
+    for (file, parsed) in load_valid(files)? {
+        let text = vault_core::cli::read_text(&file)?;
+        local.push(Local { file, parsed, text });
     }
-    let mut names: Vec<&str> = local.iter().map(|(_, p)| p.policy.name.as_str()).collect();
-    names.sort_unstable();
-    if let Some(dup) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(usage(format!("two files define policy {:?}", dup[0])));
-    }
+    let stopped = |e: ApplyError| match e {
+        ApplyError::Input(message) => usage(message),
+        other => anyhow::Error::new(other),
+    };
+    apply::validate(&local, mode).map_err(stopped)?;
     let server = Server::new(Client::new(vault_core::Config::resolve(connect)?)?);
-    let mut states = Vec::new();
-    for (file, parsed) in &local {
-        let name = parsed.policy.name.clone();
-        let text = vault_core::cli::read_text(file)?;
-        let remote = server.read_policy(&name).await.with_context(|| format!("reading policy {name}"))?;
-        let (status, changes, note) = match &remote {
-            None => ("missing", diff::diff(&Default::default(), &parsed.policy), None),
-            Some(remote) => match parse::parse(&name, remote, SourceFormat::detect(Path::new(""), remote)) {
-                Ok(theirs) => {
-                    let changes = diff::diff(&theirs.policy, &parsed.policy);
-                    (if changes.is_empty() { "unchanged" } else { "changed" }, changes, None)
-                }
-                Err(e) => (
-                    "changed",
-                    Vec::new(),
-                    Some(format!("the server's version does not parse ({e}); it will be replaced")),
-                ),
-            },
-        };
-        let action = match status {
-            "missing" => "create",
-            "changed" => "update",
-            _ => "none",
-        };
-        let applied = apply == Some(Apply::Write) && action != "none";
-        if applied {
-            server.write_policy(&name, &text).await.with_context(|| format!("writing policy {name}"))?;
-        }
-        states.push(PolicyState { name, file: Some(file.clone()), status, action, applied, changes, note });
-    }
-    if prune {
-        let on_server = server.list_policies().await.context("listing the server's policies")?;
-        for name in on_server {
-            if BUILTIN_POLICIES.contains(&name.as_str()) || names.contains(&name.as_str()) {
-                continue;
-            }
-            let applied = apply == Some(Apply::Write);
-            if applied {
-                server.delete_policy(&name).await.with_context(|| format!("deleting policy {name}"))?;
-            }
-            states.push(PolicyState {
-                name,
-                file: None,
-                status: "extra",
-                action: "delete",
-                applied,
-                changes: Vec::new(),
-                note: None,
-            });
-        }
-    }
-    let drift = states.iter().filter(|s| s.status != "unchanged").count();
+    let states = apply::reconcile(&server, &local, prune, mode).await.map_err(stopped)?;
+    let drift = apply::drift(&states);
     let summary = serde_json::json!({ "policies": states.len(), "drift": drift, "applied": states.iter().filter(|s| s.applied).count() });
     match format {
         Format::Json => write_json(out, &serde_json::json!({ "policies": states, "summary": summary }))?,
@@ -765,10 +682,10 @@ async fn diff_files(
         }
         Format::Human => {
             for s in &states {
-                let action = match (apply, s.action) {
-                    (_, "none") | (None, _) => String::new(),
-                    (Some(_), a) if s.applied => format!(" → {a}d"),
-                    (Some(_), a) => format!(" → would {a}"),
+                let action = match (mode, s.action) {
+                    (_, "none") | (Mode::Diff, _) => String::new(),
+                    (_, a) if s.applied => format!(" → {a}d"),
+                    (_, a) => format!(" → would {a}"),
                 };
                 writeln!(out, "{}: {}{action}", s.name, s.status)?;
                 for c in &s.changes {
@@ -790,9 +707,9 @@ async fn diff_files(
             }
         }
     }
-    Ok(match apply {
-        None if drift > 0 => Exit::No,
-        Some(Apply::DryRun) if drift > 0 => {
+    Ok(match mode {
+        Mode::Diff if drift > 0 => Exit::No,
+        Mode::DryRun if drift > 0 => {
             vault_core::note!("policy-gen: dry run: {drift} policies would change; pass --yes to apply");
             Exit::Ok
         }

@@ -9,9 +9,11 @@
 //! - [`cases`] loads allow/deny matrices and judges each case (offline, and against the server's verdicts); [`live`]
 //!   gets those verdicts (and everything else) from a real server.
 //! - [`diff`] compares two versions of a policy by meaning.
+//! - [`apply`] compares policy files with the server's by meaning and makes the server match (`diff`, `apply`).
 //! - [`from_audit`] derives the minimal policy of a role from an audit log, and its unused grants.
 //! - [`cli`] is the command line; `main.rs` only calls it.
 
+pub mod apply;
 pub mod cases;
 pub mod check;
 pub mod cli;
