@@ -4,10 +4,13 @@
 //! to write instead. Errors are rules the server rejects or that cannot mean what the author wanted;
 //! warnings are legal rules that are risky or misleading.
 
+use std::path::PathBuf;
+
 use serde::Serialize;
 
 use crate::matcher::{self, Acl, Kind, Step};
 use crate::model::{AccessPolicy, CapSet, Capability, PolicyRule};
+use crate::parse::{self, LoadError};
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -282,6 +285,47 @@ fn witnesses(pattern: &str, kind: Kind) -> Vec<String> {
     }
 }
 
+/// What `check` found in a set of files.
+#[derive(Debug, Default)]
+pub struct FilesReport {
+    /// How many files were checked (those that did not load included).
+    pub files: usize,
+    /// Each loaded file's findings (reading and linting), by line within the file, files in the order given.
+    pub findings: Vec<(PathBuf, Finding)>,
+    /// The files that could not be read or do not parse: nothing in them was checked.
+    pub unloadable: Vec<LoadError>,
+}
+
+impl FilesReport {
+    /// Errors: error findings, plus one for each file that did not load (it would not load on the server either,
+    /// and whatever mistakes it holds went unchecked).
+    pub fn errors(&self) -> usize {
+        self.findings.iter().filter(|(_, f)| f.severity == Severity::Error).count() + self.unloadable.len()
+    }
+
+    /// Warning findings.
+    pub fn warnings(&self) -> usize {
+        self.findings.iter().filter(|(_, f)| f.severity == Severity::Warning).count()
+    }
+}
+
+/// Loads and checks each file; a file that does not load is recorded and the others are still checked.
+pub fn check_files(files: &[PathBuf]) -> FilesReport {
+    let mut report = FilesReport { files: files.len(), ..FilesReport::default() };
+    for file in files {
+        match parse::load(file) {
+            Ok(parsed) => {
+                let mut findings = parsed.findings.clone();
+                findings.extend(check(&parsed.policy));
+                findings.sort_by_key(|f| (f.line, f.severity, f.code));
+                report.findings.extend(findings.into_iter().map(|f| (file.clone(), f)));
+            }
+            Err(e) => report.unloadable.push(e),
+        }
+    }
+    report
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +360,21 @@ mod tests {
         assert_eq!(codes(text), [(5, "shadowed")]);
         let exact = "path \"secret/+/a\" {\n  capabilities = [\"read\"]\n}\n\npath \"secret/x/a\" {\n  capabilities = [\"list\"]\n}\n";
         assert_eq!(codes(exact), [(5, "shadowed")]);
+    }
+
+    #[test]
+    fn a_file_that_does_not_load_counts_as_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.hcl");
+        let risky = dir.path().join("risky.hcl");
+        std::fs::write(&bad, "path \"a\" {\n  capabilities = [\"read\",\n").unwrap();
+        std::fs::write(&risky, "path \"secret/a\" {\n  policy = \"write\"\n}\n").unwrap();
+        let report = check_files(&[bad.clone(), risky.clone(), dir.path().join("missing.hcl")]);
+        assert_eq!(report.files, 3);
+        assert_eq!(report.unloadable.len(), 2, "{:?}", report.unloadable);
+        assert_eq!((report.errors(), report.warnings()), (2, 1), "{report:?}");
+        assert!(report.findings.iter().all(|(file, _)| *file == risky));
+        assert_eq!(check_files(&[risky]).errors(), 0);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use vault_core::{Client, ConnectArgs, Exit};
 
 use crate::apply::{self, ApplyError, Local, Mode};
 use crate::cases::{self, Expect};
-use crate::check::{self, Finding, Severity};
+use crate::check::{self, Finding};
 use crate::explain;
 use crate::live::{self, Server};
 use crate::matcher::{Acl, Flavor, Operation};
@@ -409,32 +409,24 @@ struct FileFinding<'a> {
 }
 
 fn check_files(args: &CheckArgs, format: Format, out: &mut Output) -> anyhow::Result<Exit> {
-    let mut all: Vec<(PathBuf, Finding)> = Vec::new();
-    let mut malformed = false;
     let files = policy_files(&args.files)?;
-    for file in &files {
-        match parse::load(file) {
-            Ok(parsed) => {
-                let mut findings = parsed.findings.clone();
-                findings.extend(check::check(&parsed.policy));
-                findings.sort_by_key(|f| (f.line, f.severity, f.code));
-                all.extend(findings.into_iter().map(|f| (file.clone(), f)));
-            }
-            Err(e) => {
-                eprintln!("policy-gen: error: {e}");
-                malformed = true;
-            }
-        }
+    let report = check::check_files(&files);
+    for e in &report.unloadable {
+        eprintln!("policy-gen: error: {e}");
     }
-    let errors = all.iter().filter(|(_, f)| f.severity == Severity::Error).count();
-    let warnings = all.len() - errors;
+    let all = &report.findings[..];
+    let (errors, warnings) = (report.errors(), report.warnings());
     let summary = serde_json::json!({ "files": files.len(), "errors": errors, "warnings": warnings });
     match format {
         Format::Human => {
-            for (file, f) in &all {
+            for (file, f) in all {
                 writeln!(out, "{}:{}: {}[{}]: {}", file.display(), f.line, f.severity.as_str(), f.code, f.message)?;
             }
-            vault_core::note!("policy-gen: {errors} errors, {warnings} warnings in {} files", files.len());
+            let unloadable = match report.unloadable.len() {
+                0 => String::new(),
+                n => format!(" ({n} did not load)"),
+            };
+            vault_core::note!("policy-gen: {errors} errors, {warnings} warnings in {} files{unloadable}", files.len());
         }
         Format::Json => {
             let findings: Vec<FileFinding<'_>> =
@@ -442,13 +434,13 @@ fn check_files(args: &CheckArgs, format: Format, out: &mut Output) -> anyhow::Re
             write_json(out, &serde_json::json!({ "findings": findings, "summary": summary }))?;
         }
         Format::Jsonl => {
-            for (file, finding) in &all {
+            for (file, finding) in all {
                 write_record(out, "finding", &FileFinding { file, finding })?;
             }
             write_record(out, "summary", &summary)?;
         }
     }
-    Ok(if malformed {
+    Ok(if !report.unloadable.is_empty() {
         Exit::Usage
     } else if errors > 0 || (args.strict && warnings > 0) {
         Exit::No

@@ -3,7 +3,7 @@
 //! - [`model`]: [`AccessPolicy`] and [`PolicyRule`], the typed form of a policy.
 //! - [`parse`] reads HCL and JSON policies (with lines and comments); [`write`](mod@write) writes canonical HCL.
 //! - [`spec`] renders a TOML spec of intent into HCL that knows KV version 2.
-//! - [`check`] finds the mistakes the server accepts silently.
+//! - [`check`] finds the mistakes the server accepts silently, in one policy or a set of files.
 //! - [`matcher`] decides requests offline exactly as the server does, and says why.
 //! - [`explain`] is the model of `explain`: the deciding rule, the globs it beat and why, in files and lines.
 //! - [`cases`] loads allow/deny matrices and judges each case (offline, and against the server's verdicts); [`live`]

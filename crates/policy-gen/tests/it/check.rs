@@ -72,6 +72,17 @@ fn malformed_policies_exit_2_and_the_others_are_still_checked() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("a-bad.hcl:2:"), "{}", stderr(&output));
     assert!(stdout(&output).contains("b-risky.hcl:1: error[root-like]"));
+    // The file that does not load is an error of its own in the count, not "3 errors" as if all were checked.
+    assert!(stderr(&output).contains("4 errors, 6 warnings in 2 files (1 did not load)"), "{}", stderr(&output));
+    let jsonl = policy_gen().args(["--format", "jsonl", "check"]).arg(dir.path()).output().unwrap();
+    assert_eq!(jsonl.status.code(), Some(2));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&jsonl).lines().last().unwrap()).unwrap();
+    assert_eq!((summary["type"].as_str(), summary["errors"].as_u64()), (Some("summary"), Some(4)), "{summary}");
+    let alone = temp_files(&[("bad.hcl", "path \"a\" {\n")]);
+    let output = policy_gen().args(["--format", "json", "check"]).arg(alone.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(doc["summary"]["errors"], 1, "a run whose only file does not load has one error, not 0: {doc}");
 }
 
 #[test]
