@@ -111,10 +111,12 @@ pub struct Rotator<'a> {
     pub grace: std::time::Duration,
 }
 
+/// `t + d`, saturating: a duration chrono cannot hold means never.
 pub(crate) fn add(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
     t + ChronoDuration::from_std(d).unwrap_or(ChronoDuration::MAX)
 }
 
+/// A command's stdin: `value` as JSON bytes, zeroed on drop; the strings in `value` are zeroed at once.
 pub(crate) fn stdin_bytes(value: &mut serde_json::Value) -> Zeroizing<Vec<u8>> {
     let bytes = Zeroizing::new(serde_json::to_vec(value).expect("JSON values serialize"));
     vault_core::secret::zeroize_json(value);
@@ -127,6 +129,7 @@ impl<'a> Rotator<'a> {
         Rotator { client, history, dry_run: false, grace: std::time::Duration::from_secs(3600) }
     }
 
+    /// Appends a history line for `path` (nothing on a dry run).
     pub(crate) fn log(
         &self,
         path: &str,
@@ -163,6 +166,8 @@ impl<'a> Rotator<'a> {
         result.unwrap_or_else(|e| Outcome::new(&target.path, strategy, Action::Failed).detail(e.to_string()))
     }
 
+    /// Runs the policy's hooks after a rotation or a rollback, with the path and the version now current. A
+    /// failing hook undoes nothing: it is logged, recorded in the history and added to the outcome's detail.
     pub(crate) async fn hooks(
         &self,
         target: &Resolved<'_>,
