@@ -369,7 +369,7 @@ mod tests {
         let risky = dir.path().join("risky.hcl");
         std::fs::write(&bad, "path \"a\" {\n  capabilities = [\"read\",\n").unwrap();
         std::fs::write(&risky, "path \"secret/a\" {\n  policy = \"write\"\n}\n").unwrap();
-        let report = check_files(&[bad.clone(), risky.clone(), dir.path().join("missing.hcl")]);
+        let report = check_files(&[bad, risky.clone(), dir.path().join("missing.hcl")]);
         assert_eq!(report.files, 3);
         assert_eq!(report.unloadable.len(), 2, "{:?}", report.unloadable);
         assert_eq!((report.errors(), report.warnings()), (2, 1), "{report:?}");
