@@ -136,7 +136,7 @@ pub async fn converge_followers(
 
 /// Where a joining node ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum JoinState {
+pub(super) enum JoinState {
     /// It already served (unsealed standby or active).
     Serving,
     /// This run unsealed it, and it serves.
@@ -157,7 +157,7 @@ impl std::fmt::Display for JoinState {
 
 /// Unseals a node that `retry_join` brings in. Until the join has fetched the keyring the node says it is not
 /// initialised and refuses unseal keys, so the keys are offered again until it serves.
-async fn join(client: &Client, layout: &Layout, shares: &[SecretString]) -> anyhow::Result<JoinState> {
+pub(super) async fn join(client: &Client, layout: &Layout, shares: &[SecretString]) -> anyhow::Result<JoinState> {
     let deadline = Instant::now() + JOIN_TIMEOUT;
     let mut unsealed = false;
     loop {
