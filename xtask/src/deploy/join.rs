@@ -202,7 +202,7 @@ async fn voter(client: &Client, layout: &Layout, plan: &Plan) -> anyhow::Result<
             "cluster",
             format!(
                 "a standby following {leader}; whether it is a raft voter is for the operator to read \
-                 (`bao operator raft list-peers`, or copy the first node's {} here and deploy checks it)",
+                 (`bao operator raft list-peers`; with the first node's operator credentials copied to {} deploy checks it)",
                 operator.display()
             ),
         ));
