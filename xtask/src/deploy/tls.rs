@@ -16,6 +16,7 @@ const CA_YEARS: i32 = 10;
 const SERVER_DAYS: i64 = 397;
 
 /// What the TLS step did and what clients need to know.
+#[derive(Debug)]
 pub struct TlsOutcome {
     /// A sentence for the report.
     pub summary: String,
@@ -226,4 +227,38 @@ fn first_certificate(pem: &[u8]) -> Option<Vec<u8>> {
 
 fn date(t: time::OffsetDateTime) -> String {
     format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issuer_and_subject(pem: &Path) -> (String, String) {
+        let der = first_certificate(&std::fs::read(pem).unwrap()).unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        (cert.issuer().to_string(), cert.subject().to_string())
+    }
+
+    #[test]
+    fn a_joining_node_gets_a_certificate_from_the_first_nodes_ca_for_its_own_names() {
+        let first = tempfile::tempdir().unwrap();
+        let joining = tempfile::tempdir().unwrap();
+        let ca_key = first.path().join("ca-key.pem");
+        assert!(ensure_generated(first.path(), &["localhost".into()], &ca_key).unwrap().changed);
+        let ca = first.path().join("ca.pem");
+        let names = vec!["localhost".to_owned(), "10.0.0.3".to_owned(), "vault-3.internal".to_owned()];
+        let issued = issue_from_ca(joining.path(), &ca, &ca_key, &names).unwrap();
+        assert!(issued.changed, "{}", issued.summary);
+        assert_eq!(names_of(&joining.path().join("server.pem")).unwrap(), names);
+        let (issuer, _) = issuer_and_subject(&joining.path().join("server.pem"));
+        assert_eq!(issuer, issuer_and_subject(&ca).1, "issued by the first node's CA");
+        assert_eq!(std::fs::read(joining.path().join("ca.pem")).unwrap(), std::fs::read(&ca).unwrap());
+        // A re-run keeps it; a new name issues a new one.
+        assert!(!issue_from_ca(joining.path(), &ca, &ca_key, &names).unwrap().changed);
+        let more = [names.clone(), vec!["vault.example.com".to_owned()]].concat();
+        assert!(issue_from_ca(joining.path(), &ca, &ca_key, &more).unwrap().changed);
+        // A key that is not the CA's is an input error.
+        let error = issue_from_ca(joining.path(), &ca, &joining.path().join("server-key.pem"), &names).unwrap_err();
+        assert!(error.to_string().contains("does not belong to the CA"), "{error}");
+    }
 }
