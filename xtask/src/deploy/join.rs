@@ -75,10 +75,12 @@ pub async fn check(args: &Args, layout: &Layout, api_addr: &str) -> anyhow::Resu
     let mut address = url.clone();
     address.set_path("");
     let leader = anonymous(address.as_str().trim_end_matches('/'), ca)?;
-    let health = leader
-        .health()
-        .await
-        .with_context(|| format!("--join {url_text}: the first node does not answer, or its certificate does not verify against {}", ca.display()))?;
+    let health = leader.health().await.with_context(|| {
+        format!(
+            "--join {url_text}: the first node does not answer, or its certificate does not verify against {}",
+            ca.display()
+        )
+    })?;
     match health.state {
         NodeState::Active | NodeState::Standby | NodeState::PerformanceStandby => {}
         NodeState::Sealed => {
@@ -131,8 +133,7 @@ fn default_node_id(api_addr: &str) -> String {
 
 /// A client of this host's own server when it runs (a re-run), for the checks before anything is written.
 fn local_client(args: &Args, layout: &Layout) -> Option<Client> {
-    let running =
-        if layout.local { server::running_pid(layout) } else { server::systemd_main_pid("vault.service") };
+    let running = if layout.local { server::running_pid(layout) } else { server::systemd_main_pid("vault.service") };
     running?;
     let addr = match args.listen.ip() {
         ip if ip.is_unspecified() => format!("https://127.0.0.1:{}", args.listen.port()),
@@ -178,7 +179,12 @@ pub async fn converge(client: &Client, layout: &Layout, plan: &Plan) -> anyhow::
         }
         JoinState::Unsealed => steps.push(Step::changed(
             "join",
-            format!("unsealed with the shares in {}: joined {} as {}", layout.keys_dir.display(), plan.url, plan.node_id),
+            format!(
+                "unsealed with the shares in {}: joined {} as {}",
+                layout.keys_dir.display(),
+                plan.url,
+                plan.node_id
+            ),
         )),
         JoinState::Serving => {
             steps.push(Step::ok("join", format!("unsealed, a node of the cluster at {} as {}", plan.url, plan.node_id)))
@@ -216,7 +222,8 @@ async fn voter(client: &Client, layout: &Layout, plan: &Plan) -> anyhow::Result<
     let admin = Client::new(Config { auth, ..client.config().clone() })?;
     let deadline = Instant::now() + VOTER_TIMEOUT;
     loop {
-        let peers = admin.raft_peers().await.context("reading the raft configuration with the operator's credentials")?;
+        let peers =
+            admin.raft_peers().await.context("reading the raft configuration with the operator's credentials")?;
         if peers.iter().any(|peer| peer.node_id == plan.node_id && peer.voter) {
             let voters = peers.iter().filter(|peer| peer.voter).count();
             let leader = peers.iter().find(|peer| peer.leader).map_or("none", |peer| peer.node_id.as_str());

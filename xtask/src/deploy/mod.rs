@@ -447,7 +447,8 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
     if !args.listen.ip().is_unspecified() && !names.contains(&args.listen.ip().to_string()) {
         names.push(args.listen.ip().to_string());
     }
-    let api_host = url::Url::parse(&api_addr).ok().and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
+    let api_host =
+        url::Url::parse(&api_addr).ok().and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
     for name in std::iter::once(host.clone()).chain(api_host).chain(args.sans.iter().cloned()) {
         if !names.contains(&name) {
             names.push(name);
