@@ -187,7 +187,8 @@ pub async fn converge(client: &Client, layout: &Layout, plan: &Plan) -> anyhow::
             ),
         )),
         JoinState::Serving => {
-            steps.push(Step::ok("join", format!("unsealed, a node of the cluster at {} as {}", plan.url, plan.node_id)))
+            steps
+                .push(Step::ok("join", format!("unsealed, a node of the cluster at {} as {}", plan.url, plan.node_id)));
         }
     }
     steps.push(voter(client, layout, plan).await?);
