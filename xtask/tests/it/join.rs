@@ -3,13 +3,16 @@
 //! with node 1's CA and CA key (certificates issued here) and node 1's audit paths. Node 2 has the shares and the
 //! operator's credentials copied over, as an operator would; node 3 has neither at first and waits for its key
 //! holders. Then: three voters, the pipeline reads through node 3 with its AppRole, a re-run changes nothing, a
-//! killed node 2 comes back with a re-run, and bad input stops before anything is written.
+//! killed node 2 comes back with a re-run, and bad input stops before anything is written. Then the same on
+//! systemd hosts: two booted Debian machines on one network, node 2 joining node 1 under `vault.service`.
 
 use std::path::Path;
 
 use serde_json::Value;
+use vault_testkit::container::Container;
 
 use crate::identities::tool;
+use crate::systemd::{inside, install_toolkit};
 use crate::{Stop, approle, as_role, free_port_pair, text, xtask};
 
 fn bao() -> String {
@@ -207,4 +210,83 @@ async fn second_and_third_deployments_join_the_first_and_converge() {
     assert_eq!(code, Some(3), "a CA that does not verify the leader:\n{out}");
     assert!(out.contains("TLS"), "{out}");
     assert!(!fresh.exists());
+}
+
+/// `vault-toolkit deploy` in systemd mode inside `machine`, with `extra` flags, as JSON.
+fn deploy_on(machine: &Container, extra: &str) -> (Option<i32>, Value, String) {
+    let output =
+        machine.sh(&format!("cd /tmp && vault-toolkit deploy --bin /usr/local/bin/bao {extra} --format json")).unwrap();
+    let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    (
+        output.status.code(),
+        report,
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+    )
+}
+
+/// Copies a file from one machine to another, as an operator does over SSH.
+fn carry(from: &Container, to: &Container, path: &str, target: &str, mode: u32) {
+    to.copy_in(&from.root().join(path.trim_start_matches('/')), target, mode).unwrap();
+}
+
+/// The host flow under a real systemd: two Debian machines booted with systemd as PID 1 and sharing a network
+/// (node 1 on 127.0.0.1, node 2 on 127.0.0.2), the toolkit installed from the tarball on each. Node 2 joins with
+/// node 1's CA, CA key, shares and operator credentials carried over, and converges as a node does.
+#[test]
+fn under_systemd_a_second_host_joins_the_first() {
+    let one = Container::boot().expect("booting node 1's container");
+    let two = Container::boot_beside(&one).expect("booting node 2's container on node 1's network");
+    install_toolkit(&one);
+    install_toolkit(&two);
+
+    let (code, _, out) = deploy_on(&one, "");
+    assert_eq!(code, Some(0), "node 1:\n{out}");
+    carry(&one, &two, "/etc/vault.d/tls/ca.pem", "/root/ca.pem", 0o644);
+    carry(&one, &two, "/root/vault-keys/ca-key.pem", "/root/ca-key.pem", 0o600);
+    for n in 1..=3 {
+        carry(
+            &one,
+            &two,
+            &format!("/root/vault-keys/unseal-key-{n}"),
+            &format!("/root/vault-keys/unseal-key-{n}"),
+            0o600,
+        );
+    }
+    for file in ["role-id", "secret-id"] {
+        let path = format!("/etc/vault.d/approle/operator/{file}");
+        carry(&one, &two, &path, &path, 0o400);
+    }
+    inside(&two, "chmod 700 /root/vault-keys /etc/vault.d/approle/operator");
+
+    let join =
+        "--listen 127.0.0.2:8200 --join https://127.0.0.1:8200 --tls-ca /root/ca.pem --tls-ca-key /root/ca-key.pem";
+    let (code, report, out) = deploy_on(&two, join);
+    assert_eq!(code, Some(0), "node 2:\n{out}");
+    assert_eq!(step(&report, "join")["outcome"], "changed", "{out}");
+    assert!(
+        step(&report, "cluster")["detail"].as_str().unwrap().starts_with("127.0.0.2 is a raft voter; 2 voters"),
+        "{out}"
+    );
+    assert_eq!(inside(&two, "systemctl is-active vault.service"), "active");
+    assert_eq!(inside(&two, "systemctl show --property=User --value vault.service"), "vault");
+    let hcl = inside(&two, "cat /etc/vault.d/vault.hcl");
+    assert!(hcl.contains("leader_api_addr = \"https://127.0.0.1:8200\""), "{hcl}");
+    assert!(hcl.contains("leader_ca_cert_file = \"/etc/vault.d/tls/ca.pem\""), "{hcl}");
+    assert!(hcl.contains("file_path = \"/var/log/vault/audit.log\""), "{hcl}");
+    assert_eq!(inside(&two, "stat -c %U:%G:%a /etc/vault.d/tls/server-key.pem"), "root:vault:640");
+    // No job units on a joining node: the jobs are node 1's.
+    assert_eq!(inside(&two, "ls /etc/systemd/system | grep -c '^vault-backup' || true"), "0");
+
+    // A re-run changes nothing; after a restart (sealed) the next run only unseals, which rejoins it.
+    let (code, report, out) = deploy_on(&two, join);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(changed(&report), Vec::<String>::new(), "{out}");
+    inside(&two, "systemctl restart vault.service");
+    let (code, report, out) = deploy_on(&two, join);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(changed(&report), ["join"], "{out}");
+    assert!(step(&report, "cluster")["detail"].as_str().unwrap().contains("2 voters"), "{out}");
+
+    two.poweroff().expect("powering node 2 off");
+    one.poweroff().expect("powering node 1 off");
 }
