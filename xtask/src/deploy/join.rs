@@ -141,8 +141,9 @@ fn local_client(args: &Args, layout: &Layout) -> Option<Client> {
     };
     let mut config = Config::with_token(&addr, SecretString::default()).ok()?;
     config.auth = AuthConfig::None;
-    // Whichever CA the running server presents: this is only a question, not a trust decision.
-    config.tls.skip_verify = true;
+    // The CA a previous run installed; a server that does not verify against it cannot be asked, and the check
+    // is skipped (the data check above still stands).
+    config.tls.ca_cert = Some(layout.ca_file()).filter(|ca| ca.exists());
     config.max_retries = 0;
     config.timeout = LEADER_TIMEOUT;
     Client::new(config).ok()
@@ -161,7 +162,16 @@ fn anonymous(addr: &str, ca: &Path) -> anyhow::Result<Client> {
 /// when it joins), then waits until it is a raft voter. `client` talks to this node, trusting the cluster's CA.
 pub async fn converge(client: &Client, layout: &Layout, plan: &Plan) -> anyhow::Result<(Vec<Step>, bool)> {
     let mut steps = Vec::new();
-    let shares = super::local_shares(layout, MAX_SHARES);
+    let mut shares = super::local_shares(layout, MAX_SHARES);
+    // A node that joined before and restarted knows the threshold: too few shares here is the key holders' turn,
+    // not something to offer until the join times out.
+    if let Ok(status) = client.seal_status().await
+        && status.initialized
+        && status.sealed
+        && (shares.len() as u32) < status.threshold
+    {
+        shares.clear();
+    }
     let state = cluster::join(client, layout, &shares).await?;
     match state {
         JoinState::Sealed => {
@@ -223,8 +233,15 @@ async fn voter(client: &Client, layout: &Layout, plan: &Plan) -> anyhow::Result<
     let admin = Client::new(Config { auth, ..client.config().clone() })?;
     let deadline = Instant::now() + VOTER_TIMEOUT;
     loop {
-        let peers =
-            admin.raft_peers().await.context("reading the raft configuration with the operator's credentials")?;
+        // Right after unsealing, a standby answers "active cluster node not found" until it has heard from the
+        // leader: such answers are retried until the deadline.
+        let peers = match admin.raft_peers().await {
+            Ok(peers) => peers,
+            Err(error) if Instant::now() >= deadline => {
+                return Err(error).context("reading the raft configuration with the operator's credentials");
+            }
+            Err(_) => Vec::new(),
+        };
         if peers.iter().any(|peer| peer.node_id == plan.node_id && peer.voter) {
             let voters = peers.iter().filter(|peer| peer.voter).count();
             let leader = peers.iter().find(|peer| peer.leader).map_or("none", |peer| peer.node_id.as_str());
