@@ -59,6 +59,17 @@ impl Container {
     /// Boots a fresh copy of the cached Debian root (building the cache first when missing) and waits until
     /// systemd reports `running` or `degraded`.
     pub fn boot() -> Result<Container> {
+        Self::boot_with_network(None)
+    }
+
+    /// Boots another machine like [`Container::boot`] that shares `other`'s network namespace instead of having a
+    /// loopback of its own: two hosts that reach each other, each listening on its own loopback address
+    /// (`127.0.0.1`, `127.0.0.2`, …), as the nodes of a cluster on a private network do.
+    pub fn boot_beside(other: &Container) -> Result<Container> {
+        Self::boot_with_network(Some(other.init))
+    }
+
+    fn boot_with_network(share_with: Option<u32>) -> Result<Container> {
         let image = root_image()?;
         let runs = tools_dir().join("containers");
         reap_orphans(&runs);
@@ -79,7 +90,11 @@ impl Container {
         let console = fs::File::create(&log).map_err(|e| Error::io(format!("cannot create {}", log.display()), e))?;
         let mut nspawn = Command::new(nspawn_binary()?);
         nspawn
-            .args(["--register=no", "--keep-unit", "--private-network", "--console=passive", "--quiet"])
+            .args(["--register=no", "--keep-unit", "--console=passive", "--quiet"])
+            .arg(match share_with {
+                Some(init) => format!("--network-namespace-path=/proc/{init}/ns/net"),
+                None => "--private-network".to_owned(),
+            })
             .arg(format!("--machine={name}"))
             .arg("--directory")
             .arg(&root)

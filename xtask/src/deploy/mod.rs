@@ -7,12 +7,16 @@
 //! (shares to 0600 files or encrypted to PGP keys) → unseal → KV v2, AppRole, audit devices, policies, one AppRole
 //! role per job (`policies/roles.toml`, see roles.rs) with its credentials, the health canary → root token revoked.
 //!
+//! With `--join URL` the host becomes one more node of an existing cluster instead (join.rs): the local steps
+//! only, no init and no cluster-wide setup, unsealed with the shares when they are here, which is when it joins.
+//!
 //! After init the root token is kept in a 0600 file only until the setup is done; later runs authenticate with
 //! the operator AppRole credentials the first run wrote (policy `admin-secrets`, in `APPROLE_DIR/operator`;
 //! deployments that kept them in `KEYS_DIR/operator` are moved there).
 
 mod cluster;
 mod files;
+mod join;
 mod preflight;
 mod render;
 pub mod roles;
@@ -37,6 +41,15 @@ use vault_core::{Client, Config, Error, SecretString};
 pub use files::User;
 
 #[derive(clap::Args, Clone, Debug)]
+#[command(after_help = "Examples:
+  deploy --bin /usr/local/bin/bao              one node under systemd (run as root)
+  deploy --local /srv/vault --nodes 3          a three-node cluster on one machine
+  deploy --listen 0.0.0.0:8200 --api-addr https://10.0.0.3:8200 \\
+    --join https://10.0.0.2:8200 --tls-ca ca.pem --tls-ca-key ca-key.pem
+                                               the second VPS joins the first
+
+Exit codes: 0 complete, 1 not complete (waiting for key holders),
+2 bad flags or files, 3 server unavailable, 4 a step failed.")]
 pub struct Args {
     /// Run the whole flow under DIR, the server as a supervised process (no systemd: containers, CI, laptops).
     #[arg(long, value_name = "DIR")]
@@ -60,9 +73,25 @@ pub struct Args {
     /// The operator's server key (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// The CA that signed the operator's certificate, for clients.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    /// The CA that signed the operator's certificate, for clients (with --join: the CA that signed the first
+    /// node's certificate, which this node trusts to join it).
+    #[arg(long, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
+    /// The key of the --tls-ca CA (the first node keeps its generated CA's key as KEYS_DIR/ca-key.pem): this
+    /// node's certificate is issued here from that CA, for its own names.
+    #[arg(long, value_name = "FILE", requires = "tls_ca", conflicts_with = "tls_cert")]
+    pub tls_ca_key: Option<PathBuf>,
+    /// Join the raft cluster whose node answers at URL (https) instead of initialising this one: the config gets
+    /// a retry_join block for URL, and unsealing with the cluster's shares is when the node joins. Needs --tls-ca.
+    #[arg(long, value_name = "URL")]
+    pub join: Option<String>,
+    /// With --join: this node's raft node id [default: the host of --api-addr, plus its port when not 8200]
+    #[arg(long, value_name = "NAME", requires = "join")]
+    pub node_id: Option<String>,
+    /// With --local and --join: the first node's DIR on this machine, whose audit files this node names too
+    /// (the audit table is replicated; on hosts the paths are the same anyway).
+    #[arg(long, value_name = "DIR", requires_all = ["local", "join"])]
+    pub leader_dir: Option<PathBuf>,
     /// Extra DNS names or IP addresses for the generated certificate.
     #[arg(long = "san", value_name = "NAME")]
     pub sans: Vec<String>,
@@ -308,7 +337,7 @@ fn print_report(out: &mut Output, report: &Report, format: Format) -> anyhow::Re
 
 /// Runs the flow and returns its report; a failed preflight stops before anything changes.
 pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
-    let layout = match &args.local {
+    let mut layout = match &args.local {
         Some(dir) => Layout::local(&std::path::absolute(dir)?),
         None => {
             if !server::systemd_present() {
@@ -335,6 +364,15 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
             args.shares
         );
     }
+    if args.tls_ca.is_some() && args.tls_cert.is_none() && args.tls_ca_key.is_none() {
+        vault_core::usage_bail!("--tls-ca goes with --tls-cert and --tls-key, or with --tls-ca-key");
+    }
+    if let Some(leader) = &args.leader_dir {
+        // The audit table is replicated: a node whose audit devices name other files refuses to serve.
+        let leader = Layout::local(&std::path::absolute(leader)?);
+        layout.audit_dir = leader.audit_dir;
+        layout.audit_secondary_dir = leader.audit_secondary_dir;
+    }
     // Read before anything changes: a bad --policies folder is an input error, not a half-done deployment.
     let policies = setup::policies(args.policies.as_deref())
         .map_err(|e| anyhow::Error::new(vault_core::cli::UsageError(format!("{e:#}"))))?;
@@ -346,6 +384,11 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
     };
     let api_addr = args.api_addr.clone().unwrap_or_else(|| format!("https://{host}:{}", args.listen.port()));
     let mut report = Report { address: api_addr.clone(), ..Report::default() };
+    // A joining node: its input and the node it joins are checked before anything changes.
+    let joining = match &args.join {
+        Some(_) => Some(join::check(args, &layout, &api_addr).await?),
+        None => None,
+    };
     let cluster_nodes = match &args.local {
         Some(dir) if args.nodes > 1 => {
             cluster::nodes(&layout, &std::path::absolute(dir)?, args.listen, &host, args.nodes.into())?
@@ -400,20 +443,21 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
     }
 
     // TLS.
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => tls::install_given(&layout.tls_dir, cert, key, args.tls_ca.as_deref())?,
-        _ => {
-            let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-            if !args.listen.ip().is_unspecified() && !names.contains(&args.listen.ip().to_string()) {
-                names.push(args.listen.ip().to_string());
-            }
-            for name in std::iter::once(host.clone()).chain(args.sans.iter().cloned()) {
-                if !names.contains(&name) {
-                    names.push(name);
-                }
-            }
-            tls::ensure_generated(&layout.tls_dir, &names)?
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    if !args.listen.ip().is_unspecified() && !names.contains(&args.listen.ip().to_string()) {
+        names.push(args.listen.ip().to_string());
+    }
+    let api_host =
+        url::Url::parse(&api_addr).ok().and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
+    for name in std::iter::once(host.clone()).chain(api_host).chain(args.sans.iter().cloned()) {
+        if !names.contains(&name) {
+            names.push(name);
         }
+    }
+    let tls = match (&args.tls_cert, &args.tls_key, &args.tls_ca, &args.tls_ca_key) {
+        (Some(cert), Some(key), ca, _) => tls::install_given(&layout.tls_dir, cert, key, ca.as_deref())?,
+        (_, _, Some(ca), Some(ca_key)) => tls::issue_from_ca(&layout.tls_dir, ca, ca_key, &names)?,
+        _ => tls::ensure_generated(&layout.tls_dir, &names, &layout.keys_dir.join("ca-key.pem"))?,
     };
     if !layout.local {
         let key = layout.tls_dir.join("server-key.pem");
@@ -430,8 +474,12 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
         listen: args.listen,
         api_addr: &api_addr,
         ui: args.ui,
-        node_id: "vault-1",
-        retry_join: if cluster_nodes.is_empty() { Vec::new() } else { cluster::peers(&cluster_nodes, 0) },
+        node_id: joining.as_ref().map_or("vault-1", |plan| plan.node_id.as_str()),
+        retry_join: match &joining {
+            Some(plan) => vec![plan.url.clone()],
+            None if cluster_nodes.is_empty() => Vec::new(),
+            None => cluster::peers(&cluster_nodes, 0),
+        },
         leader_ca: Some(layout.ca_file()),
     };
     let rendered = render::render(&layout, &settings);
@@ -501,6 +549,16 @@ pub async fn deploy(args: &Args) -> anyhow::Result<Report> {
     }
     let anonymous = Client::new(config.clone())?;
     let health = wait_for_listener(&anonymous, &layout).await?;
+
+    // A joining node stops here: init and the setup belong to the cluster and replicate from it.
+    if let Some(plan) = &joining {
+        let (steps, complete) = join::converge(&anonymous, &layout, plan).await?;
+        for step in steps {
+            report.push(step);
+        }
+        report.complete = complete;
+        return Ok(report);
+    }
 
     // Init.
     let encrypted = !args.pgp_keys.is_empty();

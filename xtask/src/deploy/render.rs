@@ -155,4 +155,30 @@ mod tests {
         let raft = &hcl[hcl.find("storage \"raft\"").unwrap()..hcl.find("listener").unwrap()];
         assert!(raft.contains("retry_join"));
     }
+
+    #[test]
+    fn a_joining_host_names_the_first_node_its_ca_and_the_same_audit_files() {
+        // What `deploy --join https://10.0.0.2:8200` renders on the second VPS (the systemd layout).
+        let layout = Layout::system();
+        let settings = ServerSettings {
+            flavor: Flavor::OpenBao,
+            listen: "0.0.0.0:8200".parse().unwrap(),
+            api_addr: "https://10.0.0.3:8200",
+            ui: false,
+            node_id: "10.0.0.3",
+            retry_join: vec!["https://10.0.0.2:8200".into()],
+            leader_ca: Some(layout.ca_file()),
+        };
+        let hcl = render(&layout, &settings);
+        assert_eq!(hcl.matches("retry_join {").count(), 1, "{hcl}");
+        assert!(hcl.contains("leader_api_addr = \"https://10.0.0.2:8200\""), "{hcl}");
+        assert!(hcl.contains("leader_ca_cert_file = \"/etc/vault.d/tls/ca.pem\""), "{hcl}");
+        assert!(hcl.contains("node_id = \"10.0.0.3\""), "{hcl}");
+        assert!(hcl.contains("api_addr = \"https://10.0.0.3:8200\""), "{hcl}");
+        assert!(hcl.contains("cluster_addr = \"https://10.0.0.3:8201\""), "{hcl}");
+        assert!(hcl.contains("cluster_address = \"0.0.0.0:8201\""), "{hcl}");
+        // Every host names the same audit files: the audit table is replicated from the first node.
+        assert!(hcl.contains("file_path = \"/var/log/vault/audit.log\""), "{hcl}");
+        assert!(hcl.contains("file_path = \"/var/lib/vault/audit/audit-secondary.log\""), "{hcl}");
+    }
 }

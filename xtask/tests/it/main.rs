@@ -9,6 +9,7 @@ mod deploy;
 mod docs;
 mod identities;
 mod install;
+mod join;
 mod schemas;
 mod scripts;
 mod systemd;

@@ -34,7 +34,7 @@ const CLIENT_ENV: &[(&str, &str)] =
 /// Installs the toolkit the way the README tells a VPS user to: the dev-profile tarball `cargo xtask dist` builds
 /// (it builds whatever is stale first), checked against its `.sha256`, unpacked, and its `install.sh` run with the
 /// default prefix `/usr/local`. OpenBao is installed separately, as a user would, to `/usr/local/bin/bao`.
-fn install_toolkit(machine: &Container) {
+pub fn install_toolkit(machine: &Container) {
     let out = tempfile::tempdir().unwrap();
     let built = xtask(&["dist", "--profile", "dev", "--out-dir", out.path().to_str().unwrap()]);
     assert!(built.status.success(), "{}", text(&built));
