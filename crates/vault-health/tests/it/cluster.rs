@@ -176,6 +176,16 @@ async fn a_standby_sees_the_cluster_and_a_lost_follower_leaves_no_failure_tolera
     cluster.kill(follower);
     wait_for_cluster(&env, "the dead follower", |d| d["failure_tolerance"] == 0 && d["healthy"] == false);
     let runs = run_formats(&env, &["--audit-min-devices", "1"]);
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/schemas/vault-health.json")).unwrap(),
+    )
+    .unwrap();
+    for record in jsonl(&stdout(&runs.jsonl)) {
+        let kind = record["type"].as_str().unwrap();
+        let definition = vault_testkit::schema::definition(&schema, kind).expect("every record type has a schema");
+        let problems = vault_testkit::schema::validate(&schema, definition, &record);
+        assert!(problems.is_empty(), "{problems:#?}\n{record:#}");
+    }
     let cluster_check = check(&runs.json, "cluster");
     assert_eq!(cluster_check["status"], "warn", "{cluster_check:#}");
     let summary = cluster_check["summary"].as_str().unwrap();
