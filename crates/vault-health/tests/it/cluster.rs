@@ -62,7 +62,7 @@ fn env(cluster: &Cluster, node: usize, token: &str) -> Vec<(String, String)> {
 /// check decides the verdict.
 async fn enable_audit(cluster: &Cluster, root: &Client) {
     let log = cluster.dir().join("audit.log");
-    let stanza = format!("\naudit \"file\" \"file\" {{\n  options {{\n    file_path = {:?}\n  }}\n}}\n", log);
+    let stanza = format!("\naudit \"file\" \"file\" {{\n  options {{\n    file_path = {log:?}\n  }}\n}}\n");
     for node in 0..cluster.len() {
         let config = cluster.node_dir(node).join("config.hcl");
         let mut text = std::fs::read_to_string(&config).unwrap();
