@@ -579,6 +579,69 @@ mod tests {
     }
 
     #[test]
+    fn the_raft_peers_follow_the_checks_and_become_gauges_per_node() {
+        use crate::details::{ClusterDetails, PeerDetails};
+        let peer =
+            |id: &str, leader: bool, healthy: Option<bool>, contact: Option<f64>, lag: Option<u64>| PeerDetails {
+                node_id: id.into(),
+                address: format!("10.0.0.{}:8201", id.len()),
+                voter: true,
+                leader,
+                healthy,
+                status: Some(if leader { "leader" } else { "voter" }.into()),
+                node_status: Some("alive".into()),
+                last_contact_seconds: contact,
+                last_term: Some(3),
+                last_index: Some(120),
+                lag,
+                stable_since: None,
+            };
+        let details = ClusterDetails {
+            leader_id: "vault-1".into(),
+            leader_index: Some(120),
+            voters: 3,
+            healthy_voters: 2,
+            quorum: 2,
+            healthy: false,
+            failure_tolerance: 0,
+            peers: vec![
+                peer("vault-1", true, Some(true), Some(0.0), Some(0)),
+                peer("vault-2", false, Some(true), Some(0.048), Some(0)),
+                peer("vault-3x", false, None, None, None),
+            ],
+        };
+        let r = report(
+            vec![Check::new(CheckName::Cluster, Status::Warn, "x").details(Details::Cluster(details))],
+            Some(NodeState::Standby),
+        );
+        let mut human = Vec::new();
+        write_human(&r, &mut human, false).unwrap();
+        let human = String::from_utf8(human).unwrap();
+        assert!(
+            human.ends_with(
+                "\n\nNODE      ADDRESS        STATUS  VOTER  HEALTHY  LAST CONTACT  LAG\n\
+                 vault-1   10.0.0.7:8201  leader  yes    yes      -             0\n\
+                 vault-2   10.0.0.7:8201  voter   yes    yes      48ms          0\n\
+                 vault-3x  10.0.0.8:8201  voter   yes    ?        ?             ?\n\
+                 \n3 voters, quorum 2: can lose 0 nodes\n"
+            ),
+            "{human}"
+        );
+        let text = prometheus(&r);
+        let at = "address=\"https://vault:8200\"";
+        for line in [
+            format!("vault_health_raft_failure_tolerance{{{at}}} 0"),
+            format!("vault_health_raft_autopilot_healthy{{{at}}} 0"),
+            format!("vault_health_raft_node_leader{{{at},node=\"vault-1\"}} 1"),
+            format!("vault_health_raft_node_lag_index{{{at},node=\"vault-1\"}} 0"),
+            format!("vault_health_raft_node_last_contact_seconds{{{at},node=\"vault-2\"}} 0.048"),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        assert!(!text.contains("vault_health_raft_node_healthy{address=\"https://vault:8200\",node=\"vault-3x\"}"));
+    }
+
+    #[test]
     fn numbers_have_no_float_noise() {
         assert_eq!(number(3.0), "3");
         assert_eq!(number(0.0015), "0.0015");
