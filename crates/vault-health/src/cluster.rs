@@ -6,7 +6,8 @@
 //! active node, so every node of a cluster gives the same answer. Storage that is not raft answers 404: the check
 //! is then skipped, as not applicable.
 //!
-//! The verdict: no leader, or fewer healthy voters than a quorum, is critical; autopilot calling the cluster
+//! The verdict: no leader, fewer healthy voters than a quorum, or raft state that cannot be read through a node
+//! that answers (its leader is gone), is critical; autopilot calling the cluster
 //! unhealthy, or a failure tolerance under `--min-failure-tolerance` (default 1), is a warning. A single voter
 //! tolerates no failure by design — it is what `cargo xtask deploy` sets up on one box, and must be green right
 //! after deploy — so the default threshold only judges clusters of two or more voters; given explicitly, the
@@ -50,6 +51,24 @@ pub(crate) fn check(probe: Probe, leader: Option<&Leader>, thresholds: &Threshol
                 CheckName::Cluster,
                 Status::Crit,
                 format!("no leader: the cluster has lost its quorum or is electing a leader ({error})"),
+            );
+        }
+        // The node answered `sys/health` (the check only runs when it did), so a connection that fails now, or a
+        // server error, is the active node it sends the request on to: a standby keeps naming a dead leader
+        // until a new one is elected, which never happens once the quorum is gone.
+        Err(error @ (vault_core::Error::Unreachable { .. } | vault_core::Error::Server { status: 500.., .. })) => {
+            let named = leader
+                .map(|l| l.leader_address.as_str())
+                .filter(|a| !a.is_empty())
+                .map(|a| format!(" (this node names {a})"))
+                .unwrap_or_default();
+            return Check::new(
+                CheckName::Cluster,
+                Status::Crit,
+                format!(
+                    "no leader answers{named}: the cluster has lost its quorum or is electing a leader; the raft \
+                     state could not be read ({error})"
+                ),
             );
         }
         Err(error) => return Check::new(CheckName::Cluster, Status::Unknown, error.to_string()),
@@ -319,7 +338,16 @@ mod tests {
             })
         };
         assert_eq!(check(failed(), Some(&orphan), &Thresholds::default()).status, Status::Crit);
-        assert_eq!(check(failed(), None, &Thresholds::default()).status, Status::Unknown);
+        assert_eq!(check(failed(), None, &Thresholds::default()).status, Status::Crit);
+        // A standby that still names the dead leader: the request it passes on finds nobody.
+        let stale = Leader { ha_enabled: true, is_self: false, leader_address: "https://10.0.0.1:8200".into() };
+        let refused = Err(vault_core::Error::Unreachable { address: "https://v".into(), detail: "refused".into() });
+        let c = check(refused, Some(&stale), &Thresholds::default());
+        assert_eq!(c.status, Status::Crit);
+        assert!(c.summary.starts_with("no leader answers (this node names https://10.0.0.1:8200): "), "{}", c.summary);
+        let odd =
+            Err(vault_core::Error::Response { path: "sys/storage/raft/configuration".into(), detail: "?".into() });
+        assert_eq!(check(odd, Some(&stale), &Thresholds::default()).status, Status::Unknown, "could not tell");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The cluster check against real raft clusters, run as the `health` identity deploy provisions (a token with
 //! only the shipped `policies/health.hcl`): a three-node cluster seen through a standby can lose one node; with a
 //! follower killed, autopilot's failure tolerance drops to 0, which is a Nagios WARNING and shows in the
-//! Prometheus gauges; restarted, the cluster is healthy again. A single raft node is green right after setup,
-//! and a server whose storage is not raft skips the check.
+//! Prometheus gauges; restarted, the cluster is healthy again; with two of three gone it is CRITICAL. A single
+//! raft node is green right after setup, and a server whose storage is not raft skips the check.
 
 use std::time::{Duration, Instant};
 
@@ -214,6 +214,28 @@ async fn a_standby_sees_the_cluster_and_a_lost_follower_leaves_no_failure_tolera
     wait_for_cluster(&env, "the returned follower", |d| d["healthy"] == true && d["failure_tolerance"] == 1);
     let (report, exit) = json(vault_health_with(env.clone()).args(["--audit-min-devices", "1"]));
     assert_eq!((report["status"].as_str(), exit), (Some("ok"), 0), "{report:#}");
+
+    // Two of three gone: no quorum, so no leader. The node asked still answers and still names the old leader,
+    // but nothing can be read through it: critical.
+    let leader = cluster.leader().await.unwrap();
+    for node in (0..3).filter(|node| *node != standby) {
+        cluster.kill(node);
+    }
+    let start = Instant::now();
+    let (report, line, nagios_code) = loop {
+        let (report, _) = json(vault_health_with(env.clone()).args(["--audit-min-devices", "1"]));
+        let output =
+            vault_health_with(env.clone()).args(["--format", "nagios", "--audit-min-devices", "1"]).output().unwrap();
+        if check(&report, "cluster")["status"] == "crit" && code(&output) == 2 {
+            break (report, stdout(&output), code(&output));
+        }
+        assert!(start.elapsed() < AUTOPILOT_NOTICES, "a cluster without quorum never turned critical: {report:#}");
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let summary = check(&report, "cluster")["summary"].as_str().unwrap().to_owned();
+    assert!(summary.starts_with("no leader") || summary.contains("quorum lost: 1 of 3 voters healthy"), "{summary}");
+    assert!(line.starts_with("VAULT CRITICAL - ") && line.contains("cluster: "), "{line}");
+    assert_eq!(nagios_code, 2, "Nagios CRITICAL (node {leader} led): {line}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
