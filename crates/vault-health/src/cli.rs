@@ -16,7 +16,7 @@ use vault_core::{Client, Config, ConnectArgs, Exit};
 
 /// Checks a Vault or OpenBao server: reachability, state (active, standby, sealed, uninitialised, DR), unseal
 /// progress, version, clock skew, the TLS certificate it serves, canary read latency, audit devices, the caller's
-/// token TTL and backup age.
+/// token TTL, backup age and its raft cluster (peers, leader, autopilot's health, failure tolerance).
 ///
 /// Checks that need a token are skipped when there is none; those that need an unsealed server are skipped when
 /// it is sealed. Skipped checks never change the verdict.
@@ -115,6 +115,10 @@ pub struct CheckArgs {
     /// Critical when the newest backup is older than this
     #[arg(long, value_name = "DURATION", default_value = "50h", value_parser = duration)]
     pub backup_crit: Duration,
+    /// Warn when the raft cluster can lose fewer nodes than this before it loses its quorum [default: 1, for
+    /// clusters of two or more voters; a value given judges a single node too]
+    #[arg(long, value_name = "N")]
+    pub min_failure_tolerance: Option<u32>,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -159,6 +163,8 @@ impl CheckArgs {
                 backup_warn: self.backup_warn,
                 backup_crit: self.backup_crit,
                 audit_min_devices: self.audit_min_devices,
+                min_failure_tolerance: self.min_failure_tolerance.unwrap_or(defaults.min_failure_tolerance),
+                failure_tolerance_single_voter: self.min_failure_tolerance.is_some(),
             },
             canary: self.canary.clone().map(|path| CanaryOptions { path, reads: self.canary_reads }),
             cert_file: self.cert_file.clone(),

@@ -56,6 +56,64 @@ pub struct CanaryDetails {
     pub sum_seconds: f64,
 }
 
+/// Facts of the cluster check: the raft configuration joined with autopilot's view of each server.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterDetails {
+    /// The leader's node id, as autopilot names it.
+    pub leader_id: String,
+    /// The leader's last raft index, what each peer's `lag` is counted from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader_index: Option<u64>,
+    /// How many peers vote.
+    pub voters: usize,
+    /// How many voters autopilot counts as healthy.
+    pub healthy_voters: usize,
+    /// How many voters must agree: more than half of them.
+    pub quorum: usize,
+    /// Autopilot's verdict on the whole cluster.
+    pub healthy: bool,
+    /// How many voters may fail before the cluster loses its quorum.
+    pub failure_tolerance: u32,
+    /// Every peer, sorted by node id.
+    pub peers: Vec<PeerDetails>,
+}
+
+/// One raft peer, as the cluster check reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerDetails {
+    /// The node id.
+    pub node_id: String,
+    /// Its cluster address (host:port of the raft listener).
+    pub address: String,
+    /// Whether it votes.
+    pub voter: bool,
+    /// Whether it leads.
+    pub leader: bool,
+    /// Autopilot's verdict on it; `null` when autopilot does not list it.
+    pub healthy: Option<bool>,
+    /// Autopilot's status: `leader`, `voter`, `non-voter`, `staging`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// `alive`, `left`, `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_status: Option<String>,
+    /// Seconds since the leader last heard from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_contact_seconds: Option<f64>,
+    /// The raft term of its last log entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_term: Option<u64>,
+    /// The raft index of its last log entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_index: Option<u64>,
+    /// Raft entries it is behind the leader (`leader_index` minus its `last_index`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag: Option<u64>,
+    /// Since when autopilot has seen it healthy without a break (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stable_since: Option<String>,
+}
+
 /// Facts of the reachability check.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReachabilityDetails {

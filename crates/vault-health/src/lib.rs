@@ -18,16 +18,18 @@
 //!
 //! The checks, in report order: `reachability`, `state` (active, standby, performance standby, DR secondary,
 //! sealed, uninitialised; HA leader), `seal` (unseal progress), `version`, `clock_skew`, `tls` (the certificate
-//! the listener serves), `canary` (read latency p50/p99), `audit` (devices enabled), `token` (the caller's TTL)
-//! and `backup` (age of the newest backup file). The first six need no token. The independent ones run
+//! the listener serves), `canary` (read latency p50/p99), `audit` (devices enabled), `token` (the caller's TTL),
+//! `backup` (age of the newest backup file) and `cluster` (raft peers, voters, leader, autopilot's health and
+//! failure tolerance; skipped on storage that is not raft). The first six need no token. The independent ones run
 //! concurrently: `sys/health` and the TLS handshake first, then `sys/seal-status`, `sys/leader` and, when the node
-//! serves requests, the token lookup, the audit listing and the canary reads, all together over the connection
-//! `sys/health` opened.
+//! serves requests, the token lookup, the audit listing, the canary reads and the raft configuration and autopilot
+//! state, all together over the connection `sys/health` opened.
 
 mod audit;
 mod backup;
 mod canary;
 pub mod cli;
+mod cluster;
 mod details;
 pub mod output;
 mod report;
@@ -43,8 +45,8 @@ use vault_core::Client;
 use vault_core::config::AuthConfig;
 
 pub use details::{
-    AuditDetails, AuditDevice, BackupDetails, CanaryDetails, CertFileDetails, ReachabilityDetails, SealDetails,
-    SkewDetails, StateDetails, TlsDetails, TokenDetails, VersionDetails,
+    AuditDetails, AuditDevice, BackupDetails, CanaryDetails, CertFileDetails, ClusterDetails, PeerDetails,
+    ReachabilityDetails, SealDetails, SkewDetails, StateDetails, TlsDetails, TokenDetails, VersionDetails,
 };
 pub use report::{AlertWhen, Check, CheckName, Counts, Details, Limits, Metric, Report, Status, Unit};
 
@@ -116,6 +118,12 @@ pub struct Thresholds {
     pub backup_crit: Duration,
     /// Warn when fewer audit devices than this are enabled (default 2); none at all is always critical.
     pub audit_min_devices: usize,
+    /// Warn when the raft cluster can lose fewer nodes than this before it loses its quorum (default 1).
+    pub min_failure_tolerance: u32,
+    /// Judge a cluster of one voter by `min_failure_tolerance` too (default false: one node cannot tolerate any
+    /// loss by design, and is what `cargo xtask deploy` sets up; the CLI turns it on when
+    /// `--min-failure-tolerance` is given, which is then taken literally).
+    pub failure_tolerance_single_voter: bool,
 }
 
 impl Default for Thresholds {
@@ -135,6 +143,8 @@ impl Default for Thresholds {
             backup_warn: Duration::from_secs(26 * HOUR),
             backup_crit: Duration::from_secs(50 * HOUR),
             audit_min_devices: 2,
+            min_failure_tolerance: 1,
+            failure_tolerance_single_voter: false,
         }
     }
 }
@@ -211,6 +221,7 @@ pub async fn check(client: &Client, options: &Options) -> Report {
                 Check::skipped(CheckName::Token, why.clone()),
                 Check::skipped(CheckName::Audit, why.clone()),
                 canary,
+                None,
             );
         }
         let canary = async {
@@ -219,11 +230,16 @@ pub async fn check(client: &Client, options: &Options) -> Report {
                 None => Check::skipped(CheckName::Canary, "no --canary path given"),
             }
         };
-        let (token, audit, canary) = tokio::join!(token::probe(client), audit::probe(client), canary);
-        (token::check(token, thresholds), audit::check(audit, thresholds), canary)
+        let (token, audit, canary, cluster) =
+            tokio::join!(token::probe(client), audit::probe(client), canary, cluster::probe(client));
+        (token::check(token, thresholds), audit::check(audit, thresholds), canary, Some(cluster))
     };
-    let (seal, leader, (token, audit, canary)) =
+    let (seal, leader, (token, audit, canary, cluster)) =
         tokio::join!(client.seal_status(), server::probe_leader(client), with_token);
+    let cluster = match (cluster, &blocked) {
+        (Some(probe), _) => cluster::check(probe, leader.as_ref(), thresholds),
+        (None, why) => Check::skipped(CheckName::Cluster, why.clone().unwrap_or_default()),
+    };
     let backup = match &options.backup {
         Some(backup) => backup::check(backup, thresholds, SystemTime::now()),
         None => Check::skipped(CheckName::Backup, "no --backup-dir given"),
@@ -241,6 +257,7 @@ pub async fn check(client: &Client, options: &Options) -> Report {
         audit,
         token,
         backup,
+        cluster,
     ];
     Report::new(client.address().to_owned(), state, checked_at, started.elapsed(), checks)
 }

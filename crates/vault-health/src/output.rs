@@ -15,6 +15,7 @@ use serde::Serialize;
 use vault_core::output::{human_duration, write_json, write_record};
 use vault_core::sys::NodeState;
 
+use crate::details::ClusterDetails;
 use crate::report::{AlertWhen, Check, CheckName, Counts, Details, Report, Status, Unit};
 
 /// Writes the heading and the table.
@@ -59,7 +60,70 @@ pub fn write_human<W: Write + ?Sized>(report: &Report, out: &mut W, color: bool)
         let status = format!("{:status_width$}", check.status.as_str());
         writeln!(out, "{:name_width$}  {}  {}", check.name.as_str(), paint(check.status, &status), check.summary)?;
     }
+    if let Some(Details::Cluster(cluster)) = report.check(CheckName::Cluster).and_then(|c| c.details.as_ref()) {
+        write_peers(cluster, out, color)?;
+    }
     Ok(())
+}
+
+/// The raft peers under the checks: one aligned row per node, then how many nodes the cluster can lose.
+fn write_peers<W: Write + ?Sized>(cluster: &ClusterDetails, out: &mut W, color: bool) -> io::Result<()> {
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let header = ["NODE", "ADDRESS", "STATUS", "VOTER", "HEALTHY", "LAST CONTACT", "LAG"];
+    let rows: Vec<[String; 7]> = cluster
+        .peers
+        .iter()
+        .map(|p| {
+            let status = match (&p.status, p.leader) {
+                (Some(status), _) => status.clone(),
+                (None, true) => "leader".to_owned(),
+                (None, false) => String::new(),
+            };
+            let contact = match p.last_contact_seconds {
+                _ if p.leader => "-".to_owned(),
+                Some(seconds) => human_duration(std::time::Duration::from_secs_f64(seconds.max(0.0))),
+                None => "?".to_owned(),
+            };
+            [
+                p.node_id.clone(),
+                p.address.clone(),
+                status,
+                yes_no(p.voter).to_owned(),
+                p.healthy.map_or("?", yes_no).to_owned(),
+                contact,
+                p.lag.map_or_else(|| "?".to_owned(), |l| l.to_string()),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:w$}")).collect();
+        padded.join("  ").trim_end().to_owned()
+    };
+    writeln!(out)?;
+    let heading = line(&header);
+    if color {
+        writeln!(out, "\x1b[1m{heading}\x1b[0m")?;
+    } else {
+        writeln!(out, "{heading}")?;
+    }
+    for row in &rows {
+        writeln!(out, "{}", line(&row.each_ref().map(String::as_str)))?;
+    }
+    let n = cluster.failure_tolerance;
+    writeln!(
+        out,
+        "\n{} voter{}, quorum {}: can lose {n} node{}",
+        cluster.voters,
+        if cluster.voters == 1 { "" } else { "s" },
+        cluster.quorum,
+        if n == 1 { "" } else { "s" }
+    )
 }
 
 /// The state as a word for headings.
@@ -295,6 +359,35 @@ pub fn prometheus(report: &Report) -> String {
         "Modification time of the newest backup file, Unix time.",
     );
 
+    let mut raft_peers = Family::new("vault_health_raft_peers", "gauge", "Raft peers (voters and non-voters).");
+    let mut raft_voters = Family::new("vault_health_raft_voters", "gauge", "Raft peers that vote.");
+    let mut raft_healthy_voters =
+        Family::new("vault_health_raft_healthy_voters", "gauge", "Raft voters autopilot counts as healthy.");
+    let mut raft_tolerance = Family::new(
+        "vault_health_raft_failure_tolerance",
+        "gauge",
+        "Voters the raft cluster can lose before it loses its quorum.",
+    );
+    let mut raft_healthy = Family::new(
+        "vault_health_raft_autopilot_healthy",
+        "gauge",
+        "Whether autopilot calls the raft cluster healthy.",
+    );
+    let mut raft_leader = Family::new("vault_health_raft_node_leader", "gauge", "Whether the raft node leads.");
+    let mut raft_voter = Family::new("vault_health_raft_node_voter", "gauge", "Whether the raft node votes.");
+    let mut raft_node_healthy =
+        Family::new("vault_health_raft_node_healthy", "gauge", "Whether autopilot calls the raft node healthy.");
+    let mut raft_lag = Family::new(
+        "vault_health_raft_node_lag_index",
+        "gauge",
+        "Raft log entries the node is behind the leader (leader's last index minus the node's).",
+    );
+    let mut raft_contact = Family::new(
+        "vault_health_raft_node_last_contact_seconds",
+        "gauge",
+        "Seconds since the leader last heard from the raft node.",
+    );
+
     for check in &report.checks {
         let Some(details) = &check.details else { continue };
         match details {
@@ -351,6 +444,27 @@ pub fn prometheus(report: &Report) -> String {
                     backup_time.sample("", &at, modified.timestamp() as f64);
                 }
             }
+            Details::Cluster(c) => {
+                raft_peers.sample("", &at, c.peers.len() as f64);
+                raft_voters.sample("", &at, c.voters as f64);
+                raft_healthy_voters.sample("", &at, c.healthy_voters as f64);
+                raft_tolerance.sample("", &at, f64::from(c.failure_tolerance));
+                raft_healthy.sample("", &at, flag(c.healthy));
+                for peer in &c.peers {
+                    let labels = [("address", address), ("node", peer.node_id.as_str())];
+                    raft_leader.sample("", &labels, flag(peer.leader));
+                    raft_voter.sample("", &labels, flag(peer.voter));
+                    if let Some(healthy) = peer.healthy {
+                        raft_node_healthy.sample("", &labels, flag(healthy));
+                    }
+                    if let Some(lag) = peer.lag {
+                        raft_lag.sample("", &labels, lag as f64);
+                    }
+                    if let Some(contact) = peer.last_contact_seconds {
+                        raft_contact.sample("", &labels, contact);
+                    }
+                }
+            }
             Details::Version(_) => {}
         }
     }
@@ -374,6 +488,16 @@ pub fn prometheus(report: &Report) -> String {
         token_ttl,
         backup_age,
         backup_time,
+        raft_peers,
+        raft_voters,
+        raft_healthy_voters,
+        raft_tolerance,
+        raft_healthy,
+        raft_leader,
+        raft_voter,
+        raft_node_healthy,
+        raft_lag,
+        raft_contact,
     ]);
     let mut duration = Family::new("vault_health_duration_seconds", "gauge", "How long the vault-health run took.");
     duration.sample("", &at, report.duration.as_secs_f64());
@@ -452,6 +576,69 @@ mod tests {
         assert!(text.contains("vault_health_last_run_timestamp_seconds{address=\"https://vault:8200\"} 1800000000\n"));
         assert!(!text.contains("vault_health_sealed"), "nothing is known about the seal of an unreachable server");
         assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn the_raft_peers_follow_the_checks_and_become_gauges_per_node() {
+        use crate::details::{ClusterDetails, PeerDetails};
+        let peer =
+            |id: &str, leader: bool, healthy: Option<bool>, contact: Option<f64>, lag: Option<u64>| PeerDetails {
+                node_id: id.into(),
+                address: format!("10.0.0.{}:8201", id.len()),
+                voter: true,
+                leader,
+                healthy,
+                status: Some(if leader { "leader" } else { "voter" }.into()),
+                node_status: Some("alive".into()),
+                last_contact_seconds: contact,
+                last_term: Some(3),
+                last_index: Some(120),
+                lag,
+                stable_since: None,
+            };
+        let details = ClusterDetails {
+            leader_id: "vault-1".into(),
+            leader_index: Some(120),
+            voters: 3,
+            healthy_voters: 2,
+            quorum: 2,
+            healthy: false,
+            failure_tolerance: 0,
+            peers: vec![
+                peer("vault-1", true, Some(true), Some(0.0), Some(0)),
+                peer("vault-2", false, Some(true), Some(0.048), Some(0)),
+                peer("vault-3x", false, None, None, None),
+            ],
+        };
+        let r = report(
+            vec![Check::new(CheckName::Cluster, Status::Warn, "x").details(Details::Cluster(details))],
+            Some(NodeState::Standby),
+        );
+        let mut human = Vec::new();
+        write_human(&r, &mut human, false).unwrap();
+        let human = String::from_utf8(human).unwrap();
+        assert!(
+            human.ends_with(
+                "\n\nNODE      ADDRESS        STATUS  VOTER  HEALTHY  LAST CONTACT  LAG\n\
+                 vault-1   10.0.0.7:8201  leader  yes    yes      -             0\n\
+                 vault-2   10.0.0.7:8201  voter   yes    yes      48ms          0\n\
+                 vault-3x  10.0.0.8:8201  voter   yes    ?        ?             ?\n\
+                 \n3 voters, quorum 2: can lose 0 nodes\n"
+            ),
+            "{human}"
+        );
+        let text = prometheus(&r);
+        let at = "address=\"https://vault:8200\"";
+        for line in [
+            format!("vault_health_raft_failure_tolerance{{{at}}} 0"),
+            format!("vault_health_raft_autopilot_healthy{{{at}}} 0"),
+            format!("vault_health_raft_node_leader{{{at},node=\"vault-1\"}} 1"),
+            format!("vault_health_raft_node_lag_index{{{at},node=\"vault-1\"}} 0"),
+            format!("vault_health_raft_node_last_contact_seconds{{{at},node=\"vault-2\"}} 0.048"),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        assert!(!text.contains("vault_health_raft_node_healthy{address=\"https://vault:8200\",node=\"vault-3x\"}"));
     }
 
     #[test]

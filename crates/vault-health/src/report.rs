@@ -13,8 +13,8 @@ use vault_core::Exit;
 use vault_core::sys::NodeState;
 
 use crate::details::{
-    AuditDetails, BackupDetails, CanaryDetails, ReachabilityDetails, SealDetails, SkewDetails, StateDetails,
-    TlsDetails, TokenDetails, VersionDetails,
+    AuditDetails, BackupDetails, CanaryDetails, ClusterDetails, ReachabilityDetails, SealDetails, SkewDetails,
+    StateDetails, TlsDetails, TokenDetails, VersionDetails,
 };
 
 /// A check's verdict.
@@ -100,11 +100,13 @@ pub enum CheckName {
     Token,
     /// Age of the newest backup file.
     Backup,
+    /// The raft cluster: peers, voters, leader, autopilot's health and failure tolerance.
+    Cluster,
 }
 
 impl CheckName {
     /// Every check, in report order.
-    pub const ALL: [CheckName; 10] = [
+    pub const ALL: [CheckName; 11] = [
         CheckName::Reachability,
         CheckName::State,
         CheckName::Seal,
@@ -115,6 +117,7 @@ impl CheckName {
         CheckName::Audit,
         CheckName::Token,
         CheckName::Backup,
+        CheckName::Cluster,
     ];
 
     /// The name used in every output.
@@ -130,6 +133,7 @@ impl CheckName {
             CheckName::Audit => "audit",
             CheckName::Token => "token",
             CheckName::Backup => "backup",
+            CheckName::Cluster => "cluster",
         }
     }
 }
@@ -248,6 +252,8 @@ pub enum Details {
     Token(TokenDetails),
     /// For [`CheckName::Backup`].
     Backup(BackupDetails),
+    /// For [`CheckName::Cluster`].
+    Cluster(ClusterDetails),
 }
 
 /// One check's outcome.

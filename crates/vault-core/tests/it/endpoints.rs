@@ -48,6 +48,10 @@ async fn a_snapshot_streams_out_and_back_in_and_the_cluster_reports_itself() {
     assert!(peers[0].leader && peers[0].voter, "{peers:?}");
     let autopilot = client.autopilot_state().await.unwrap();
     assert_eq!(autopilot.leader, peers[0].node_id);
+    let own = &autopilot.servers[&peers[0].node_id];
+    assert_eq!((own.status.as_str(), own.address.as_str()), ("leader", peers[0].address.as_str()), "{autopilot:?}");
+    assert!(own.healthy && own.last_index > 0 && own.last_contact_seconds().is_some(), "{autopilot:?}");
+    assert_eq!((autopilot.leader_index(), autopilot.lag(own)), (Some(own.last_index), Some(0)));
     let leader = client.leader().await.unwrap().expect("sys/leader answers");
     assert!(leader.ha_enabled && leader.is_self, "{leader:?}");
 }

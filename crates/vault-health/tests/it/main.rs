@@ -9,6 +9,7 @@ mod audit;
 mod backup;
 mod canary;
 mod cli;
+mod cluster;
 mod reliability;
 mod robust;
 mod script;

@@ -9,8 +9,8 @@ use crate::util::{
     vault_health_with,
 };
 
-const ALL_CHECKS: [&str; 10] =
-    ["reachability", "state", "seal", "version", "clock_skew", "tls", "canary", "audit", "token", "backup"];
+const ALL_CHECKS: [&str; 11] =
+    ["reachability", "state", "seal", "version", "clock_skew", "tls", "canary", "audit", "token", "backup", "cluster"];
 
 #[tokio::test]
 async fn an_active_server_is_healthy_in_every_format() {
@@ -40,17 +40,17 @@ async fn an_active_server_is_healthy_in_every_format() {
     assert!(report["duration_seconds"].as_f64().unwrap() > 0.0);
 
     let records = jsonl(&stdout(&runs.jsonl));
-    assert_eq!(records.len(), 11, "ten checks and a summary");
-    assert!(records[..10].iter().zip(ALL_CHECKS).all(|(r, name)| r["type"] == "check" && r["name"] == name));
-    let summary = &records[10];
+    assert_eq!(records.len(), 12, "eleven checks and a summary");
+    assert!(records[..11].iter().zip(ALL_CHECKS).all(|(r, name)| r["type"] == "check" && r["name"] == name));
+    let summary = &records[11];
     assert_eq!((summary["type"].as_str(), summary["status"].as_str()), (Some("summary"), Some("ok")));
-    assert_eq!(summary["counts"], serde_json::json!({"ok": 8, "warn": 0, "crit": 0, "unknown": 0, "skipped": 2}));
+    assert_eq!(summary["counts"], serde_json::json!({"ok": 9, "warn": 0, "crit": 0, "unknown": 0, "skipped": 2}));
     assert_eq!(code(&runs.jsonl), 0);
 
     let line = stdout(&runs.nagios);
     assert_eq!(line.lines().count(), 1, "{line}");
     assert!(line.starts_with("VAULT OK - active, version "), "{line}");
-    assert!(line.contains(", 8 checks OK, 2 skipped | response_time="), "{line}");
+    assert!(line.contains(", 9 checks OK, 2 skipped | response_time="), "{line}");
     assert!(line.contains(" cert_expiry=") && line.contains("s;2592000:;259200: cert_chain=1 "), "{line}");
     assert!(line.contains(" audit_devices=1;1:;1:"), "{line}");
     assert_eq!(code(&runs.nagios), 0);
@@ -106,7 +106,7 @@ async fn a_sealed_server_mid_unseal_is_critical_and_unavailable() {
     assert_eq!(s["reachability"], "ok", "the server answers, sealed");
     assert_eq!((s["state"].as_str(), s["seal"].as_str()), ("crit", "crit"));
     assert_eq!(s["tls"], "ok", "a sealed server still serves its certificate");
-    for needs_unsealed in ["token", "audit"] {
+    for needs_unsealed in ["token", "audit", "cluster"] {
         assert_eq!(check(report, needs_unsealed)["status"], "skipped");
         assert_eq!(check(report, needs_unsealed)["summary"], "the server is sealed");
     }
