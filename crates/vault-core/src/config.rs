@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rustls_pki_types::CertificateDer;
 use url::Url;
 
 use crate::error::Error;
@@ -129,17 +130,32 @@ impl TlsConfig {
         Ok(files)
     }
 
-    /// The trusted CA files' contents (PEM), in [`ca_files`](Self::ca_files) order: each TLS stack (the HTTP
-    /// client, vault-health's own handshake) parses them its way, so both trust exactly the same certificates.
-    pub fn trusted_ca_pems(&self) -> crate::Result<Vec<(PathBuf, Vec<u8>)>> {
-        self.ca_files()?
-            .into_iter()
-            .map(|file| match std::fs::read(&file) {
-                Ok(pem) => Ok((file, pem)),
-                Err(e) => Err(crate::Error::Config(format!("cannot read the CA file {}: {e}", file.display()))),
-            })
-            .collect()
+    /// The trusted CA certificates, each with the file it came from, in [`ca_files`](Self::ca_files) order: the
+    /// one reading of `VAULT_CACERT`/`VAULT_CAPATH` behind every TLS stack (the HTTP client, vault-health's own
+    /// handshake), so both trust exactly the same certificates. Empty when neither is set. A file that cannot be
+    /// read, is not PEM or holds no certificate is an error naming it.
+    pub fn trusted_ca_certs(&self) -> crate::Result<Vec<(PathBuf, CertificateDer<'static>)>> {
+        let mut certs = Vec::new();
+        for file in self.ca_files()? {
+            certs.extend(read_pem_certs("the CA file", &file)?.into_iter().map(|cert| (file.clone(), cert)));
+        }
+        Ok(certs)
     }
+}
+
+/// The certificates of a PEM file (`what` names it in errors: "the CA file", "the client certificate"): at least
+/// one, or an error.
+pub fn read_pem_certs(what: &str, file: &Path) -> crate::Result<Vec<CertificateDer<'static>>> {
+    use rustls_pki_types::pem::PemObject;
+    let pem =
+        std::fs::read(file).map_err(|e| crate::Error::Config(format!("cannot read {what} {}: {e}", file.display())))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| crate::Error::Config(format!("{what} {} is not PEM certificates: {e}", file.display())))?;
+    if certs.is_empty() {
+        return Err(crate::Error::Config(format!("{what} {} holds no certificate", file.display())));
+    }
+    Ok(certs)
 }
 
 /// Connection flags every tool accepts. Unset flags fall back to the environment, then to defaults.

@@ -8,27 +8,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::{root, text};
-
-/// Every installed name: the eight tools and the deployment command.
-pub const NAMES: [&str; 9] = [
-    "vault-health",
-    "secret-scan",
-    "env-migrate",
-    "vault-env",
-    "policy-gen",
-    "secret-rotate",
-    "vault-backup",
-    "audit-parse",
-    "vault-toolkit",
-];
+use crate::{INSTALLED, root, text};
 
 /// A folder holding every name as a link to the built multi-call binary, as bin/ does once installed.
 pub fn bin() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
-    for name in NAMES {
+    for name in INSTALLED {
         std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_xtask"), bin.join(name)).unwrap();
     }
     (dir, bin)
@@ -60,7 +47,7 @@ fn on_terminal(bin: &Path, line: &str, env: &[(&str, &str)]) -> String {
 #[test]
 fn every_name_generates_its_completions_and_man_page() {
     let (_dir, bin) = bin();
-    for name in NAMES {
+    for name in INSTALLED {
         for (what, marker) in [
             ("complete-bash", format!("complete -F _{}", name.replace('-', "__"))),
             ("complete-zsh", format!("#compdef {name}")),
@@ -297,7 +284,7 @@ fn parse_flag(line: &str) -> Flag {
 /// deployment command (`vault-toolkit`, `cargo xtask`), with every subcommand at any depth.
 pub fn commands(bin: &Path) -> Vec<Help> {
     let mut out = Vec::new();
-    let mut queue: Vec<Vec<String>> = NAMES.iter().map(|n| vec![(*n).to_owned()]).collect();
+    let mut queue: Vec<Vec<String>> = INSTALLED.iter().map(|n| vec![(*n).to_owned()]).collect();
     while let Some(path) = queue.pop() {
         let run = tool(bin, &path[0]).args(&path[1..]).arg("--help").output().unwrap();
         assert!(run.status.success(), "{} --help: {}", path.join(" "), text(&run));

@@ -202,7 +202,7 @@ struct Invocation {
 /// `cargo xtask` (the deployment command, `vault-toolkit` installed) for `cargo` followed by `xtask`.
 fn tool_named(word: &str) -> Option<&'static str> {
     let base = word.rsplit('/').next().unwrap_or(word);
-    crate::cli::NAMES.iter().copied().find(|name| *name == base)
+    crate::INSTALLED.iter().copied().find(|name| *name == base)
 }
 
 /// Splits shell text into simple commands (at `|`, `&&`, `;`, `(`, `` ` ``, `$(`, new lines), each a list of
@@ -634,7 +634,7 @@ fn every_command_and_flag_the_docs_units_and_scripts_name_exists() {
     let helps = crate::cli::commands(&bin);
     let found = every_invocation(&bin);
     assert!(found.len() > 150, "only {} invocations found: is the parser broken?", found.len());
-    for tool in crate::cli::NAMES {
+    for tool in crate::INSTALLED {
         assert!(found.iter().any(|i| i.tool == tool), "no doc, unit or script runs {tool}");
     }
     let mut wrong = Vec::new();
