@@ -458,6 +458,36 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn trusted_cas_are_read_from_the_file_then_the_folder_and_bad_ones_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = |name: &str| {
+            let cert = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap().cert;
+            cert.pem()
+        };
+        let file = dir.path().join("ca.pem");
+        std::fs::write(&file, pem("a")).unwrap();
+        let folder = dir.path().join("cas");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join("2.pem"), pem("c")).unwrap();
+        std::fs::write(folder.join("1.pem"), format!("{}{}", pem("b1"), pem("b2"))).unwrap();
+        let mut tls = TlsConfig { ca_cert: Some(file.clone()), ca_path: Some(folder.clone()), ..TlsConfig::default() };
+        let found: Vec<PathBuf> = tls.trusted_ca_certs().unwrap().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(found, [file, folder.join("1.pem"), folder.join("1.pem"), folder.join("2.pem")]);
+        assert!(TlsConfig::default().trusted_ca_certs().unwrap().is_empty(), "no CA set: the system's roots");
+
+        std::fs::write(folder.join("3.pem"), "not a certificate\n").unwrap();
+        let error = tls.trusted_ca_certs().unwrap_err().to_string();
+        assert!(
+            error.contains("the CA file") && error.contains("3.pem") && error.contains("holds no certificate"),
+            "{error}"
+        );
+        tls.ca_path = None;
+        tls.ca_cert = Some(dir.path().join("missing.pem"));
+        let error = tls.trusted_ca_certs().unwrap_err().to_string();
+        assert!(error.contains("cannot read the CA file") && error.contains("missing.pem"), "{error}");
+    }
+
     fn resolve(args: &ConnectArgs, vars: &[(&str, &str)], home: Option<PathBuf>) -> Result<Config, Error> {
         let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::resolve_with(args, |k| vars.get(k).cloned(), home)
