@@ -582,7 +582,7 @@ fn every_invocation(bin: &Path) -> Vec<Invocation> {
     let root = root();
     let mut out = Vec::new();
     let mut markdown = vec![root.join("README.md")];
-    for dir in ["docs", "crates"] {
+    for dir in ["docs", "crates", "integrations"] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "md") {
@@ -625,7 +625,7 @@ fn every_invocation(bin: &Path) -> Vec<Invocation> {
     out
 }
 
-/// Every command, subcommand, flag and flag value the docs (README, docs/, each crate's README), the systemd units
+/// Every command, subcommand, flag and flag value the docs (README, docs/, each crate's and integration's README), the systemd units
 /// (templates and as deploy renders them) and the scripts name for our tools exists: checked against each command
 /// line's own `--help`, not against the source.
 #[test]
