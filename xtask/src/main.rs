@@ -30,7 +30,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use vault_core::Exit;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Project automation", version)]
+#[command(name = "cargo xtask", about = "Project automation", version, after_help = Exit::HELP)]
 struct Cli {
     #[command(subcommand)]
     task: Task,
@@ -63,8 +63,9 @@ fn main() -> ExitCode {
     // Installed, this binary is `vault-toolkit` (`sudo vault-toolkit deploy` on a host without Rust): its help and
     // version then name it so, not `cargo xtask`.
     let installed = std::env::args_os().next().is_some_and(|arg0| Path::new(&arg0).ends_with(dist::DEPLOY_BIN));
-    let command =
-        if installed { Cli::command().name(dist::DEPLOY_BIN).bin_name(dist::DEPLOY_BIN) } else { Cli::command() };
+    // Every subcommand's help ends with the exit codes, as every tool's does.
+    let command = vault_core::generate::with_exit_codes(Cli::command());
+    let command = if installed { command.name(dist::DEPLOY_BIN).bin_name(dist::DEPLOY_BIN) } else { command };
     // `vault-toolkit --generate complete-bash|complete-zsh|complete-fish|man`, as every tool answers it.
     if let Some(code) = vault_core::generate::intercept(&command) {
         return ExitCode::from(code);

@@ -13,18 +13,18 @@ use crate::report::Report;
 use crate::retain::{Action, Planned};
 use crate::scan::ScanStats;
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutFormat {
-    /// Aligned tables for people.
-    #[default]
-    Human,
-    /// One JSON document.
-    Json,
-    /// JSON Lines: one record per line with a `type`, ending with a `summary`.
-    Jsonl,
-    /// Comma-separated values with a header row.
-    Csv,
+vault_core::format_enum! {
+    /// Output formats: the shared three, and CSV.
+    pub enum OutFormat {
+        /// Aligned tables for people.
+        Human,
+        /// One JSON document.
+        Json,
+        /// JSON Lines: one record per line with a `type`, ending with a `summary`.
+        Jsonl,
+        /// Comma-separated values with a header row.
+        Csv,
+    }
 }
 
 /// Quotes a CSV field when it needs it (RFC 4180).

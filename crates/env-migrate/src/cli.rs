@@ -16,11 +16,16 @@ use serde::Serialize;
 use vault_core::output::{Format, Output, OutputArgs, Table, write_json, write_record};
 use vault_core::{Client, Config, ConnectArgs, Exit, usage_bail};
 
-const AFTER_HELP: &str = "The flow:\n  env-migrate detect .                      what is in the env files (never values)\n  env-migrate plan . -o plan.json           where each secret goes; review and edit\n  env-migrate apply plan.json               dry run: what would change in Vault\n  env-migrate apply plan.json --yes         write with check-and-set, read every value back\n  env-migrate strip plan.json               empty the verified values in the files (backup kept)\n  env-migrate rollback --plan plan.json     put the files back\n  env-migrate refs . --plan plan.json       code that still reads the variables, and what to do\n  env-migrate refs . --plan plan.json --patch | git apply\n                                            Dagster assets read them through VaultSecretsResource\n\nExit codes:\n  0  success\n  1  the answer is no (a dry run found conflicts, refs found readers, example is stale)\n  2  usage or input error (unparseable env file, invalid plan, a value changed since the plan)\n  3  Vault unavailable: unreachable, TLS failure, sealed, authentication failed\n  4  operation failed: conflict, permission denied, a file not rewritten, a value not verified";
+fn after_help() -> String {
+    format!(
+        "The flow:\n  env-migrate detect .                      what is in the env files (never values)\n  env-migrate plan . -o plan.json           where each secret goes; review and edit\n  env-migrate apply plan.json               dry run: what would change in Vault\n  env-migrate apply plan.json --yes         write with check-and-set, read every value back\n  env-migrate strip plan.json               empty the verified values in the files (backup kept)\n  env-migrate rollback --plan plan.json     put the files back\n  env-migrate refs . --plan plan.json       code that still reads the variables, and what to do\n  env-migrate refs . --plan plan.json --patch | git apply\n                                            Dagster assets read them through VaultSecretsResource\n\n{}\n  For env-migrate: 1 a dry run found conflicts, refs found readers, or example is stale;\n  2 also an unparseable env file, an invalid plan, or a value changed since the plan;\n  4 also a file not rewritten or a value not verified.",
+        Exit::HELP
+    )
+}
 
 /// Move secrets out of .env files into Vault KV v2, verified, with nothing lost.
 #[derive(Debug, Parser)]
-#[command(name = "env-migrate", version, after_help = AFTER_HELP)]
+#[command(name = "env-migrate", version, after_help = after_help())]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

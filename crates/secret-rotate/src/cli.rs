@@ -23,9 +23,9 @@ use crate::{DEFAULT_POLICY_FILE, DEFAULT_STATE_DIR};
 
 fn after_help() -> String {
     format!(
-        "{}\n\nFiles: the policy file (--policy, SECRET_ROTATE_POLICY, default {DEFAULT_POLICY_FILE}); the history\n\
-         (--history, default STATE_DIR/history.jsonl) and the run lock (STATE_DIR/run.lock) under --state-dir\n\
-         (SECRET_ROTATE_STATE_DIR, default {DEFAULT_STATE_DIR}). Format: docs/vault-rotation-config.md.",
+        "Files: the policy file (--policy, SECRET_ROTATE_POLICY, default {DEFAULT_POLICY_FILE}); the history \
+         (--history, default STATE_DIR/history.jsonl) and the run lock (STATE_DIR/run.lock) under --state-dir \
+         (SECRET_ROTATE_STATE_DIR, default {DEFAULT_STATE_DIR}). Format: docs/vault-rotation-config.md.\n\n{}",
         Exit::HELP
     )
 }

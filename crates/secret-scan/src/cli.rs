@@ -16,11 +16,16 @@ use vault_core::Exit;
 use vault_core::cli::UsageError;
 use vault_core::output::{OutputArgs, Table, write_json, write_record};
 
-const AFTER_HELP: &str = "Examples:\n  secret-scan                      scan the current folder (git-ignore aware)\n  secret-scan --staged             scan what `git commit` would record (pre-commit)\n  secret-scan --git-history        scan every blob of every branch once\n  secret-scan -f sarif -o out.sarif .\n  secret-scan -f gitlab -o gl-secret-detection-report.json .\n  cat app.log | secret-scan -\n\nSuppress: `secret-scan:allow` (or `gitleaks:allow`) on the line, .secret-scan-ignore (globs, fingerprints), --baseline FILE.\n\nExit codes:\n  0  nothing found\n  1  findings at or above --min-confidence\n  2  usage or input error, or a file that could not be read\n  3  Vault unavailable (with --vault-known)";
+fn after_help() -> String {
+    format!(
+        "Examples:\n  secret-scan                      scan the current folder (git-ignore aware)\n  secret-scan --staged             scan what `git commit` would record (pre-commit)\n  secret-scan --git-history        scan every blob of every branch once\n  secret-scan -f sarif -o out.sarif .\n  secret-scan -f gitlab -o gl-secret-detection-report.json .\n  cat app.log | secret-scan -\n\nSuppress: `secret-scan:allow` (or `gitleaks:allow`) on the line, .secret-scan-ignore (globs, fingerprints), --baseline FILE.\n\n{}\n  For secret-scan: 0 nothing found; 1 findings at or above --min-confidence; 2 also a file that\n  could not be read; 3 Vault unavailable (with --vault-known).",
+        Exit::HELP
+    )
+}
 
 /// Find hard-coded secrets in files, staged changes and git history.
 #[derive(Debug, Parser)]
-#[command(name = "secret-scan", version, after_help = AFTER_HELP, args_conflicts_with_subcommands = true)]
+#[command(name = "secret-scan", version, after_help = after_help(), args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -15,20 +15,21 @@ use crate::rules::Confidence;
 use crate::scan::Summary;
 use crate::scanner::Scanner;
 
-/// The output formats of `secret-scan`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// `path:line:col  rule  redacted  confidence`, sorted; a summary on stderr.
-    #[default]
-    Human,
-    /// One JSON document: `{"findings": […], "summary": {…}}`.
-    Json,
-    /// One JSON object per line: `finding` records, then a `summary` record.
-    Jsonl,
-    /// SARIF 2.1.0, for GitHub code scanning and other SARIF consumers.
-    Sarif,
-    /// GitLab's secret-detection report (schema 15), for `artifacts:reports:secret_detection`.
-    Gitlab,
+vault_core::format_enum! {
+    /// The output formats of `secret-scan`: the shared three, described as secret-scan writes them, and two for
+    /// code-scanning services.
+    pub enum Format {
+        /// `path:line:col  rule  redacted  confidence`, sorted; a summary on stderr.
+        Human,
+        /// One JSON document: `{"findings": […], "summary": {…}}`.
+        Json,
+        /// One JSON object per line: `finding` records, then a `summary` record.
+        Jsonl,
+        /// SARIF 2.1.0, for GitHub code scanning and other SARIF consumers.
+        Sarif,
+        /// GitLab's secret-detection report (schema 15), for `artifacts:reports:secret_detection`.
+        Gitlab,
+    }
 }
 
 /// Writes findings in one format.

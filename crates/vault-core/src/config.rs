@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rustls_pki_types::CertificateDer;
 use url::Url;
 
 use crate::error::Error;
@@ -129,17 +130,32 @@ impl TlsConfig {
         Ok(files)
     }
 
-    /// The trusted CA files' contents (PEM), in [`ca_files`](Self::ca_files) order: each TLS stack (the HTTP
-    /// client, vault-health's own handshake) parses them its way, so both trust exactly the same certificates.
-    pub fn trusted_ca_pems(&self) -> crate::Result<Vec<(PathBuf, Vec<u8>)>> {
-        self.ca_files()?
-            .into_iter()
-            .map(|file| match std::fs::read(&file) {
-                Ok(pem) => Ok((file, pem)),
-                Err(e) => Err(crate::Error::Config(format!("cannot read the CA file {}: {e}", file.display()))),
-            })
-            .collect()
+    /// The trusted CA certificates, each with the file it came from, in [`ca_files`](Self::ca_files) order: the
+    /// one reading of `VAULT_CACERT`/`VAULT_CAPATH` behind every TLS stack (the HTTP client, vault-health's own
+    /// handshake), so both trust exactly the same certificates. Empty when neither is set. A file that cannot be
+    /// read, is not PEM or holds no certificate is an error naming it.
+    pub fn trusted_ca_certs(&self) -> crate::Result<Vec<(PathBuf, CertificateDer<'static>)>> {
+        let mut certs = Vec::new();
+        for file in self.ca_files()? {
+            certs.extend(read_pem_certs("the CA file", &file)?.into_iter().map(|cert| (file.clone(), cert)));
+        }
+        Ok(certs)
     }
+}
+
+/// The certificates of a PEM file (`what` names it in errors: "the CA file", "the client certificate"): at least
+/// one, or an error.
+pub fn read_pem_certs(what: &str, file: &Path) -> crate::Result<Vec<CertificateDer<'static>>> {
+    use rustls_pki_types::pem::PemObject;
+    let pem =
+        std::fs::read(file).map_err(|e| crate::Error::Config(format!("cannot read {what} {}: {e}", file.display())))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| crate::Error::Config(format!("{what} {} is not PEM certificates: {e}", file.display())))?;
+    if certs.is_empty() {
+        return Err(crate::Error::Config(format!("{what} {} holds no certificate", file.display())));
+    }
+    Ok(certs)
 }
 
 /// Connection flags every tool accepts. Unset flags fall back to the environment, then to defaults.
@@ -441,6 +457,36 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    #[test]
+    fn trusted_cas_are_read_from_the_file_then_the_folder_and_bad_ones_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = |name: &str| {
+            let cert = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap().cert;
+            cert.pem()
+        };
+        let file = dir.path().join("ca.pem");
+        std::fs::write(&file, pem("a")).unwrap();
+        let folder = dir.path().join("cas");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join("2.pem"), pem("c")).unwrap();
+        std::fs::write(folder.join("1.pem"), format!("{}{}", pem("b1"), pem("b2"))).unwrap();
+        let mut tls = TlsConfig { ca_cert: Some(file.clone()), ca_path: Some(folder.clone()), ..TlsConfig::default() };
+        let found: Vec<PathBuf> = tls.trusted_ca_certs().unwrap().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(found, [file, folder.join("1.pem"), folder.join("1.pem"), folder.join("2.pem")]);
+        assert!(TlsConfig::default().trusted_ca_certs().unwrap().is_empty(), "no CA set: the system's roots");
+
+        std::fs::write(folder.join("3.pem"), "not a certificate\n").unwrap();
+        let error = tls.trusted_ca_certs().unwrap_err().to_string();
+        assert!(
+            error.contains("the CA file") && error.contains("3.pem") && error.contains("holds no certificate"),
+            "{error}"
+        );
+        tls.ca_path = None;
+        tls.ca_cert = Some(dir.path().join("missing.pem"));
+        let error = tls.trusted_ca_certs().unwrap_err().to_string();
+        assert!(error.contains("cannot read the CA file") && error.contains("missing.pem"), "{error}");
+    }
 
     fn resolve(args: &ConnectArgs, vars: &[(&str, &str)], home: Option<PathBuf>) -> Result<Config, Error> {
         let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

@@ -104,12 +104,37 @@ pub fn command<C: CommandFactory>(examples: Examples) -> Command {
 }
 
 /// [`command`] for a command built by hand.
-pub fn with_examples(mut cmd: Command, examples: Examples) -> Command {
+pub fn with_examples(cmd: Command, examples: Examples) -> Command {
+    let mut cmd = with_exit_codes(cmd);
     for (path, text) in examples {
         let path: Vec<&str> = path.split_whitespace().collect();
         cmd = add_example(cmd, &path, text);
     }
     cmd
+}
+
+/// Gives every subcommand that has no text of its own after the options the tool's exit-code section: the tool's
+/// `after_help` from its `Exit codes:` line on ([`crate::Exit::HELP`] and the tool's notes on it), so that every
+/// `--help` ends with the codes. [`command`] and [`with_examples`] call it; a command line that has no examples
+/// (the xtask's) calls it itself.
+pub fn with_exit_codes(cmd: Command) -> Command {
+    fn give(cmd: Command, codes: &str) -> Command {
+        let names: Vec<String> = cmd.get_subcommands().map(|sub| sub.get_name().to_owned()).collect();
+        names.iter().fold(cmd, |cmd, name| {
+            cmd.mut_subcommand(name, |sub| {
+                let own = sub.get_after_help().is_some() || sub.get_after_long_help().is_some();
+                give(if own { sub } else { sub.after_help(codes.to_owned()) }, codes)
+            })
+        })
+    }
+    let after = cmd.get_after_help().map(ToString::to_string).unwrap_or_default();
+    match after.find("Exit codes:") {
+        Some(at) => {
+            let codes = after[at..].to_owned();
+            give(cmd, &codes)
+        }
+        None => cmd,
+    }
 }
 
 fn add_example(cmd: Command, path: &[&str], text: &str) -> Command {
@@ -189,7 +214,7 @@ mod tests {
 
     fn demo() -> Command {
         Command::new("demo")
-            .after_help("Exit codes:\n  0  ok")
+            .after_help("Usage notes.\n\nExit codes:\n  0  ok")
             .subcommand(Command::new("scan").after_help("Exit codes:\n  0  ok"))
             .subcommand(Command::new("rules").subcommand(Command::new("list")))
     }
@@ -208,6 +233,13 @@ mod tests {
         assert!(nested.render_long_help().to_string().contains("Examples:\n  x"));
         let paths = subcommand_paths(&cmd);
         assert_eq!(paths.len(), 4, "{paths:?}");
+        // A subcommand without text of its own after the options gets the tool's exit codes, nested ones too,
+        // after their examples.
+        let rules = cmd.find_subcommand_mut("rules").unwrap().render_long_help().to_string();
+        assert!(rules.trim_end().ends_with("Exit codes:\n  0  ok"), "{rules}");
+        let nested = cmd.find_subcommand_mut("rules").unwrap().find_subcommand_mut("list").unwrap();
+        let long = nested.render_long_help().to_string();
+        assert!(long.find("Examples:\n  x").unwrap() < long.find("Exit codes:").expect(&long), "{long}");
         // An unknown path does not panic.
         let _ = with_examples(demo(), &[("nope", "x")]);
     }

@@ -52,7 +52,8 @@ pub fn note_stdout_error(error: io::Error) -> io::Error {
     error
 }
 
-/// The formats every tool offers. Tools with more (SARIF, Nagios, …) define their own enum and map these three.
+/// The formats every tool offers. A tool with more (SARIF, Nagios, …) declares its enum with
+/// [`format_enum!`](crate::format_enum): these three first, then its own.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// Aligned tables and sentences for people.
@@ -62,6 +63,92 @@ pub enum Format {
     Json,
     /// One JSON object per line, each with a `type` field, ending with a `summary` record.
     Jsonl,
+}
+
+/// Declares a tool's `--format` enum: [`Format`]'s `Human` (the default), `Json` and `Jsonl`, in that order, then
+/// the tool's own formats, with `common()` (the [`Format`] a value is, `None` for the tool's own) and
+/// `From<Format>`. The three may carry the tool's own doc comments (what its table or document holds, shown in
+/// `--help`); without them they get [`Format`]'s. The calling crate needs `clap` (for `ValueEnum`).
+///
+/// ```
+/// vault_core::format_enum! {
+///     /// The output formats of `a-tool`.
+///     pub enum ToolFormat {
+///         Human,
+///         Json,
+///         Jsonl,
+///         /// Comma-separated values.
+///         Csv,
+///     }
+/// }
+/// assert_eq!(ToolFormat::default(), ToolFormat::Human);
+/// assert_eq!(ToolFormat::Jsonl.common(), Some(vault_core::output::Format::Jsonl));
+/// assert_eq!(ToolFormat::Csv.common(), None);
+/// ```
+#[macro_export]
+macro_rules! format_enum {
+    (
+        $(#[$meta:meta])* $vis:vis enum $name:ident {
+            Human, Json, Jsonl,
+            $($(#[$own_meta:meta])* $own:ident),* $(,)?
+        }
+    ) => {
+        $crate::format_enum! {
+            $(#[$meta])* $vis enum $name {
+                /// Aligned tables and sentences for people.
+                Human,
+                /// One JSON document.
+                Json,
+                /// One JSON object per line, each with a `type` field, ending with a `summary` record.
+                Jsonl,
+                $($(#[$own_meta])* $own),*
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])* $vis:vis enum $name:ident {
+            $(#[$human:meta])+ Human,
+            $(#[$json:meta])+ Json,
+            $(#[$jsonl:meta])+ Jsonl,
+            $($(#[$own_meta:meta])* $own:ident),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+        $vis enum $name {
+            $(#[$human])+
+            #[default]
+            Human,
+            $(#[$json])+
+            Json,
+            $(#[$jsonl])+
+            Jsonl,
+            $($(#[$own_meta])* $own),*
+        }
+
+        impl $name {
+            /// The shared format this is, `None` for the tool's own formats.
+            #[allow(dead_code, reason = "not every tool needs the mapping")]
+            pub fn common(self) -> Option<$crate::output::Format> {
+                match self {
+                    $name::Human => Some($crate::output::Format::Human),
+                    $name::Json => Some($crate::output::Format::Json),
+                    $name::Jsonl => Some($crate::output::Format::Jsonl),
+                    _ => None,
+                }
+            }
+        }
+
+        impl From<$crate::output::Format> for $name {
+            fn from(format: $crate::output::Format) -> Self {
+                match format {
+                    $crate::output::Format::Human => $name::Human,
+                    $crate::output::Format::Json => $name::Json,
+                    $crate::output::Format::Jsonl => $name::Jsonl,
+                }
+            }
+        }
+    };
 }
 
 /// When to use colour.

@@ -425,7 +425,7 @@ async fn db(client: &Client, args: &DbCredsArgs) -> anyhow::Result<u8> {
     let mut stdout = std::io::stdout().lock();
     match &args.field {
         Some(name) => {
-            let Some(value) = creds.field(name) else {
+            let Some(value) = crate::db::field(&creds, name) else {
                 vault_core::usage_bail!(
                     "no field {name:?}: choose username, password, lease_id, lease_duration, ttl or path"
                 );
@@ -435,7 +435,7 @@ async fn db(client: &Client, args: &DbCredsArgs) -> anyhow::Result<u8> {
                 stdout.write_all(b"\n")?;
             }
         }
-        None => write_json(&mut stdout, &creds.exposed())?,
+        None => write_json(&mut stdout, &crate::db::exposed(&creds))?,
     }
     stdout.flush()?;
     Ok(0)

@@ -6,7 +6,7 @@
 //! the end (the credentials die with the run), and why `vault-env db-creds` does not revoke its token.
 
 use serde::{Deserialize, Serialize};
-use vault_core::database::{CredsKind, creds_path, parse_creds_path};
+use vault_core::database::{CredsKind, DatabaseCreds, creds_path, parse_creds_path};
 use vault_core::{Client, SecretString};
 
 use crate::error::{Error, Result};
@@ -21,28 +21,8 @@ pub enum DbKind {
     Static,
 }
 
-/// Credentials from the database secrets engine.
-#[derive(Clone, Debug)]
-pub struct DbCreds {
-    /// The API path they were read from, e.g. `database/creds/dagster-etl`.
-    pub path: String,
-    /// Dynamic or static.
-    pub kind: DbKind,
-    /// The database user.
-    pub username: SecretString,
-    /// Its password.
-    pub password: SecretString,
-    /// The lease (dynamic roles), empty for static roles.
-    pub lease_id: String,
-    /// Seconds the lease lasts (dynamic roles), 0 for static roles.
-    pub lease_duration: u64,
-    /// Whether the lease can be renewed.
-    pub renewable: bool,
-    /// Seconds until the password changes (static roles) or the lease ends (dynamic roles).
-    pub ttl: u64,
-}
-
-/// The JSON shape of [`DbCreds`]: this exposes the password, so it is built only for output the user asked for.
+/// The JSON shape of [`DatabaseCreds`] in vault-env's output (`db-creds`, `serve`'s `db_creds`): this exposes the
+/// password, so it is built only for output the user asked for.
 #[derive(Debug, Serialize)]
 pub struct DbCredsJson<'a> {
     /// API path.
@@ -63,38 +43,36 @@ pub struct DbCredsJson<'a> {
     pub ttl: u64,
 }
 
-impl DbCreds {
-    /// The JSON form, values included.
-    pub fn exposed(&self) -> DbCredsJson<'_> {
-        DbCredsJson {
-            path: &self.path,
-            kind: self.kind,
-            username: self.username.expose(),
-            password: self.password.expose(),
-            lease_id: &self.lease_id,
-            lease_duration: self.lease_duration,
-            renewable: self.renewable,
-            ttl: self.ttl,
-        }
+/// The JSON form of the credentials, values included.
+pub fn exposed(creds: &DatabaseCreds) -> DbCredsJson<'_> {
+    DbCredsJson {
+        path: &creds.path,
+        kind: creds.kind.into(),
+        username: creds.username.expose(),
+        password: creds.password.expose(),
+        lease_id: &creds.lease_id,
+        lease_duration: creds.lease_duration,
+        renewable: creds.renewable,
+        ttl: creds.ttl,
     }
+}
 
-    /// One field by name (`username`, `password`, `lease_id`, …) as text.
-    pub fn field(&self, name: &str) -> Option<SecretString> {
-        Some(match name {
-            "username" => self.username.clone(),
-            "password" => self.password.clone(),
-            "lease_id" => SecretString::from(self.lease_id.as_str()),
-            "lease_duration" => SecretString::new(self.lease_duration.to_string()),
-            "ttl" => SecretString::new(self.ttl.to_string()),
-            "path" => SecretString::from(self.path.as_str()),
-            _ => return None,
-        })
-    }
+/// One field of the credentials by name (`username`, `password`, `lease_id`, …) as text.
+pub fn field(creds: &DatabaseCreds, name: &str) -> Option<SecretString> {
+    Some(match name {
+        "username" => creds.username.clone(),
+        "password" => creds.password.clone(),
+        "lease_id" => SecretString::from(creds.lease_id.as_str()),
+        "lease_duration" => SecretString::new(creds.lease_duration.to_string()),
+        "ttl" => SecretString::new(creds.ttl.to_string()),
+        "path" => SecretString::from(creds.path.as_str()),
+        _ => return None,
+    })
 }
 
 /// Reads credentials for `role` (a name, or a full path `MOUNT/creds/ROLE` / `MOUNT/static-creds/ROLE`). With a
 /// name and no `kind`, the dynamic role is tried first, then the static one.
-pub async fn db_creds(client: &Client, role: &str, mount: &str, kind: Option<DbKind>) -> Result<DbCreds> {
+pub async fn db_creds(client: &Client, role: &str, mount: &str, kind: Option<DbKind>) -> Result<DatabaseCreds> {
     let role = role.trim_matches('/');
     if role.is_empty() || role.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
         return Err(Error::Spec(format!("invalid database role {role:?}")));
@@ -136,18 +114,8 @@ fn no_such_role(error: &Error) -> bool {
     }
 }
 
-async fn read(client: &Client, mount: &str, role: &str, kind: DbKind) -> Result<DbCreds> {
-    let creds = client.database_creds(mount, role, kind.into()).await?;
-    Ok(DbCreds {
-        path: creds.path,
-        kind,
-        username: creds.username,
-        password: creds.password,
-        lease_id: creds.lease_id,
-        lease_duration: creds.lease_duration,
-        renewable: creds.renewable,
-        ttl: creds.ttl,
-    })
+async fn read(client: &Client, mount: &str, role: &str, kind: DbKind) -> Result<DatabaseCreds> {
+    Ok(client.database_creds(mount, role, kind.into()).await?)
 }
 
 impl From<DbKind> for CredsKind {

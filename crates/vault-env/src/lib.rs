@@ -26,7 +26,7 @@ pub mod run;
 pub mod secrets;
 pub mod serve;
 
-pub use db::{DbCreds, DbKind, db_creds};
+pub use db::{DbKind, db_creds};
 pub use error::{Error, Result};
 pub use export::{ExportFormat, render, write_private_file};
 pub use guard::AllowedNames;

@@ -8,10 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
-use vault_core::database::{CredsKind, creds_path};
+use vault_core::database::{CredsKind, DatabaseCreds, creds_path};
 use vault_core::{Client, Exit, SecretString};
 
-use crate::db::{DbCreds, db_creds};
+use crate::db::db_creds;
 use crate::error::{Error, Result};
 use crate::guard::AllowedNames;
 use crate::manifest::{DatabaseSpec, SecretSpec};
@@ -169,7 +169,7 @@ pub async fn resolve_allowing(
     Ok(env)
 }
 
-fn add_db(env: &mut EnvSet, spec: &DatabaseSpec, creds: DbCreds) -> Result<()> {
+fn add_db(env: &mut EnvSet, spec: &DatabaseSpec, creds: DatabaseCreds) -> Result<()> {
     if !creds.lease_id.is_empty() {
         env.leases.push(creds.lease_id.clone());
     }

@@ -256,7 +256,10 @@ async fn handle(client: &Client, request: Request) -> Result<Fields, (&'static s
             let role = need(request.role.clone().or(request.path.clone()), "role")?;
             let mount = request.mount.as_deref().unwrap_or("database");
             let creds = db_creds(client, &role, mount, request.kind).await.map_err(|e| failure(&e))?;
-            fields.insert("value".into(), serde_json::to_value(creds.exposed()).expect("JSON values serialize"));
+            fields.insert(
+                "value".into(),
+                serde_json::to_value(crate::db::exposed(&creds)).expect("JSON values serialize"),
+            );
         }
         "health" => {
             let health = client.health().await.map_err(|e| failure(&e.into()))?;

@@ -24,7 +24,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use url::Host;
-use vault_core::config::{Config, TlsConfig};
+use vault_core::config::{Config, TlsConfig, read_pem_certs};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use crate::Thresholds;
@@ -129,15 +129,10 @@ fn client_config(tls: &TlsConfig) -> Result<(ClientConfig, Arc<Capturing>), Stri
     let inner: Arc<dyn ServerCertVerifier> = if tls.ca_cert.is_some() || tls.ca_path.is_some() {
         // A configured CA replaces the system's roots, as in vault-core's HTTP client.
         let mut roots = RootCertStore::empty();
-        for (file, pem) in tls.trusted_ca_pems().map_err(|e| match e {
-            vault_core::Error::Config(message) => message,
-            other => other.to_string(),
-        })? {
-            for cert in parse_pem_certs(&file, &pem)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("the CA file {} holds an unusable certificate: {e}", file.display()))?;
-            }
+        for (file, cert) in tls.trusted_ca_certs().map_err(message)? {
+            roots
+                .add(cert)
+                .map_err(|e| format!("the CA file {} holds an unusable certificate: {e}", file.display()))?;
         }
         WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
@@ -156,7 +151,7 @@ fn client_config(tls: &TlsConfig) -> Result<(ClientConfig, Arc<Capturing>), Stri
         .with_custom_certificate_verifier(capture.clone());
     let config = match (&tls.client_cert, &tls.client_key) {
         (Some(cert), Some(key)) => {
-            let certs = read_pem_certs(cert)?;
+            let certs = read_pem_certs("the client certificate", cert).map_err(message)?;
             let key = PrivateKeyDer::from_pem_file(key)
                 .map_err(|e| format!("cannot read the client key {}: {e}", key.display()))?;
             builder
@@ -168,19 +163,12 @@ fn client_config(tls: &TlsConfig) -> Result<(ClientConfig, Arc<Capturing>), Stri
     Ok((config, capture))
 }
 
-fn read_pem_certs(file: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    parse_pem_certs(file, &pem)
-}
-
-fn parse_pem_certs(file: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{} is not PEM certificates: {e}", file.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{} holds no certificate", file.display()));
+/// A vault-core error as this check's message: a configuration error's own words.
+fn message(error: vault_core::Error) -> String {
+    match error {
+        vault_core::Error::Config(message) => message,
+        other => other.to_string(),
     }
-    Ok(certs)
 }
 
 /// What the server presented, and whether it verified.
@@ -366,7 +354,7 @@ fn expiry_phrase(seconds: i64, not_after: DateTime<Utc>) -> String {
 
 /// Compares the file's first certificate with the served one.
 fn compare_file(path: &Path, served: &CertificateDer<'_>) -> Result<CertFileDetails, String> {
-    let certs = read_pem_certs(path).map_err(|e| format!("--cert-file: {e}"))?;
+    let certs = read_pem_certs("the certificate file", path).map_err(|e| format!("--cert-file: {}", message(e)))?;
     let first = &certs[0];
     let parsed = Certificate::parse(first).map_err(|e| format!("--cert-file {}: {e}", path.display()))?;
     Ok(CertFileDetails {

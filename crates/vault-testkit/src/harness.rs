@@ -202,3 +202,75 @@ mod tests {
         assert!(cmd.get_envs().any(|(k, v)| k == "HOME" && v.is_some()));
     }
 }
+
+/// A running `vault-env serve --stdio` (stdin and stdout piped): one `get` request, one answer line.
+///
+/// The failover tests (vault-env's against a kit [`Cluster`](crate::Cluster), the xtask's against a deployed one)
+/// send reads at a steady pace through a standby while the leader dies, and count what failed.
+#[derive(Debug)]
+pub struct ServeReads {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+/// What [`ServeReads::paced`] saw.
+#[derive(Debug)]
+pub struct PacedReads {
+    /// Each failed read's id and its `error` (`null` when it answered a wrong value).
+    pub failed: Vec<(usize, Value)>,
+    /// The slowest answer.
+    pub slowest: std::time::Duration,
+    /// The whole run.
+    pub elapsed: std::time::Duration,
+}
+
+impl ServeReads {
+    /// Takes over a spawned `serve --stdio` child with piped stdin and stdout (and, to read it after, stderr).
+    pub fn new(mut child: std::process::Child) -> Self {
+        let stdin = child.stdin.take().expect("serve's stdin is piped");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("serve's stdout is piped"));
+        ServeReads { child, stdin, stdout }
+    }
+
+    /// Sends `{"id", "op": "get", "path", "key"}` and returns the answer.
+    pub fn get(&mut self, id: i64, path: &str, key: &str) -> Value {
+        use std::io::{BufRead, Write};
+        let request = serde_json::json!({"id": id, "op": "get", "path": path, "key": key});
+        writeln!(self.stdin, "{request}").expect("write a request to serve");
+        self.stdin.flush().expect("flush serve's stdin");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read serve's answer");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+    }
+
+    /// Sends `reads` reads of `path#key`, one every `pace`, calling `before(id)` before each (to kill a node at
+    /// some id); a read fails unless it answers `ok` with `expected`.
+    pub fn paced(
+        &mut self,
+        reads: usize,
+        pace: std::time::Duration,
+        (path, key, expected): (&str, &str, &str),
+        mut before: impl FnMut(usize),
+    ) -> PacedReads {
+        let (mut failed, mut slowest) = (Vec::new(), std::time::Duration::ZERO);
+        let started = std::time::Instant::now();
+        for id in 0..reads {
+            before(id);
+            let sent = std::time::Instant::now();
+            let answer = self.get(id as i64, path, key);
+            slowest = slowest.max(sent.elapsed());
+            if answer["ok"] != true || answer["value"] != expected {
+                failed.push((id, answer["error"].clone()));
+            }
+            std::thread::sleep(pace.saturating_sub(sent.elapsed()));
+        }
+        PacedReads { failed, slowest, elapsed: started.elapsed() }
+    }
+
+    /// Closes stdin (serve then ends) and returns its output (stderr, when piped).
+    pub fn finish(self) -> Output {
+        drop(self.stdin);
+        self.child.wait_with_output().expect("serve exits")
+    }
+}

@@ -2,13 +2,13 @@
 //! the pipeline's reads through `vault-env serve` survive the leader's death; a re-run brings the dead node back,
 //! unsealed, as a voter, and a run after that changes nothing.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
+use vault_testkit::harness::ServeReads;
 
 use crate::identities::tool;
 use crate::{Stop, text, xtask};
@@ -127,7 +127,7 @@ async fn a_three_node_cluster_deploys_survives_its_leader_and_converges() {
 
     // The pipeline reads through a standby while the leader is killed: no read fails.
     let creds = dir.join("approle/dagster");
-    let mut serve = Command::new(tool("vault-env"))
+    let serve = Command::new(tool("vault-env"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("VAULT_ADDR", &addrs[follower])
@@ -140,28 +140,16 @@ async fn a_three_node_cluster_deploys_survives_its_leader_and_converges() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdin = serve.stdin.take().unwrap();
-    let mut stdout = BufReader::new(serve.stdout.take().unwrap());
+    let mut serve = ServeReads::new(serve);
     let leader_pid = nodes[leader]["pid"].as_u64().unwrap().to_string();
-    let mut failed = Vec::new();
-    for id in 0..400 {
-        if id == 100 {
-            assert!(Command::new("kill").args(["-KILL", &leader_pid]).status().unwrap().success());
-        }
-        let sent = Instant::now();
-        let request = json!({"id": id, "op": "get", "path": "secret/dagster/app/prod/db", "key": "password"});
-        writeln!(stdin, "{request}").unwrap();
-        stdin.flush().unwrap();
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let answer: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-        if answer["ok"] != true || answer["value"] != password.as_str() {
-            failed.push(answer["error"].clone());
-        }
-        std::thread::sleep(Duration::from_millis(5).saturating_sub(sent.elapsed()));
-    }
-    drop(stdin);
-    let served = serve.wait_with_output().unwrap();
+    let failed = serve
+        .paced(400, Duration::from_millis(5), ("secret/dagster/app/prod/db", "password", &password), |id| {
+            if id == 100 {
+                assert!(Command::new("kill").args(["-KILL", &leader_pid]).status().unwrap().success());
+            }
+        })
+        .failed;
+    let served = serve.finish();
     let stderr = String::from_utf8_lossy(&served.stderr);
     assert!(failed.is_empty(), "{} reads failed, first {:?}\n{stderr}", failed.len(), failed.first());
     assert!(!stderr.contains(&password));

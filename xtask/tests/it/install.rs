@@ -9,23 +9,11 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::INSTALLED as BINARIES;
 use crate::{root, text, xtask};
 
 /// The one real binary; the eight tools are relative links to it.
 const MULTICALL: &str = "vault-toolkit";
-
-/// The eight tools and the deployment command, as installed.
-const BINARIES: [&str; 9] = [
-    "vault-health",
-    "secret-scan",
-    "env-migrate",
-    "vault-env",
-    "policy-gen",
-    "secret-rotate",
-    "vault-backup",
-    "audit-parse",
-    "vault-toolkit",
-];
 
 /// Every regular file and symbolic link under `dir` (links not followed), relative to it.
 fn tree(dir: &Path) -> Vec<PathBuf> {

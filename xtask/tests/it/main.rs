@@ -22,6 +22,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+/// Every name install puts in PREFIX/bin (CONTRACT.md, "Install"): the eight tools and the deployment command
+/// `vault-toolkit`, the one real binary the tools link to. Written here once, apart from the code's own list
+/// (`dist::TOOLS`), so that the tests notice when the package stops shipping one.
+pub const INSTALLED: [&str; 9] = [
+    "vault-health",
+    "secret-scan",
+    "env-migrate",
+    "vault-env",
+    "policy-gen",
+    "secret-rotate",
+    "vault-backup",
+    "audit-parse",
+    "vault-toolkit",
+];
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()

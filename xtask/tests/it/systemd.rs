@@ -12,20 +12,8 @@ use std::path::PathBuf;
 use serde_json::Value;
 use vault_testkit::container::Container;
 
+use crate::INSTALLED as TOOLS;
 use crate::{root, systemd_jobs, text, xtask};
-
-/// The tools the tarball installs beside `vault-toolkit` (the xtask binary).
-const TOOLS: &[&str] = &[
-    "vault-env",
-    "vault-health",
-    "vault-backup",
-    "secret-rotate",
-    "audit-parse",
-    "policy-gen",
-    "env-migrate",
-    "secret-scan",
-    "vault-toolkit",
-];
 
 const CONFIG: &str = "/etc/vault.d/vault.hcl";
 const CLIENT_ENV: &[(&str, &str)] =

@@ -19,20 +19,25 @@ const PATHS_AS_DATA: &[(&str, &str)] = &[
     ("crates/policy-gen/src/from_audit.rs", "skips login paths when mining audit logs for policies"),
 ];
 
-/// Every `.rs` file of the tools' and the xtask's sources.
-fn tool_sources() -> Vec<PathBuf> {
+/// The folders of the packages that may not talk to Vault: the xtask and every crate but [`TALKS_TO_VAULT`].
+fn tool_packages() -> Vec<PathBuf> {
     let root = root();
-    let mut dirs = vec![root.join("xtask/src")];
+    let mut dirs = vec![root.join("xtask")];
     for entry in std::fs::read_dir(root.join("crates")).unwrap() {
         let dir = entry.unwrap().path();
         let relative = dir.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
         if !TALKS_TO_VAULT.contains(&relative.as_str()) {
-            dirs.push(dir.join("src"));
+            dirs.push(dir);
         }
     }
+    dirs
+}
+
+/// Every `.rs` file of the tools' and the xtask's sources.
+fn tool_sources() -> Vec<PathBuf> {
     let mut files = Vec::new();
-    for dir in dirs {
-        collect_rs(&dir, &mut files);
+    for dir in tool_packages() {
+        collect_rs(&dir.join("src"), &mut files);
     }
     files.sort();
     assert!(files.len() > 50, "found only {} source files: is the walk broken?", files.len());
@@ -181,15 +186,7 @@ fn no_http_library_outside_vault_core() {
         }
     }
     // Nor as a normal dependency: tests may use it to reach servers, the code may not.
-    let mut manifests = vec![root.join("xtask/Cargo.toml")];
-    for entry in std::fs::read_dir(root.join("crates")).unwrap() {
-        let dir = entry.unwrap().path();
-        let relative = dir.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
-        if !TALKS_TO_VAULT.contains(&relative.as_str()) {
-            manifests.push(dir.join("Cargo.toml"));
-        }
-    }
-    for manifest in manifests {
+    for manifest in tool_packages().iter().map(|dir| dir.join("Cargo.toml")) {
         let text = std::fs::read_to_string(&manifest).unwrap();
         let value: toml::Table = text.parse().unwrap();
         if value.get("dependencies").and_then(|d| d.get("reqwest")).is_some() {

@@ -9,20 +9,7 @@ use std::process::{Command, Output};
 
 use vault_core::{KvPath, SecretMap, SecretString};
 
-use crate::{Stop, approle, free_port_pair, text, xtask};
-
-/// The tools install puts in PREFIX/bin (CONTRACT.md, "Install").
-const INSTALLED: &[&str] = &[
-    "vault-health",
-    "secret-scan",
-    "env-migrate",
-    "vault-env",
-    "policy-gen",
-    "secret-rotate",
-    "vault-backup",
-    "audit-parse",
-    "vault-toolkit",
-];
+use crate::{INSTALLED, Stop, approle, free_port_pair, text, xtask};
 
 /// Each job unit: its service user and AppRole (CONTRACT.md, "Identities"); audit retention has no identity.
 const JOBS: &[(&str, &str, Option<&str>)] = &[

@@ -13,6 +13,7 @@ use std::process::Command;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use vault_testkit::DevServer;
 
 use crate::util::{assert_absent, client, cmd, cmd_for, code, dev, run};
 
@@ -116,6 +117,37 @@ async fn pipeline_approle(root: &vault_core::Client, dir: &Path) -> (PathBuf, Pa
     std::fs::write(&role_file, role["data"]["role_id"].as_str().unwrap()).unwrap();
     std::fs::write(&secret_file, secret["data"]["secret_id"].as_str().unwrap()).unwrap();
     (role_file, secret_file)
+}
+
+/// What both projects' runs start from: real Dagster, the built vault-env, a dev server, and the pipeline's
+/// AppRole with the environment a pipeline run gets (its address, role_id and secret_id files, vault-env).
+struct Pipeline {
+    python: PathBuf,
+    vault_env_bin: PathBuf,
+    server: DevServer,
+    /// The root token's environment, for the tools that set up.
+    root_env: Vec<(String, String)>,
+    work: tempfile::TempDir,
+    pipeline_env: Vec<(String, String)>,
+}
+
+impl Pipeline {
+    async fn start() -> Self {
+        let python = dagster_python();
+        let vault_env_bin = workspace_bin("vault-env");
+        let server = dev().await;
+        let root_env = server.env();
+        let work = tempfile::tempdir().unwrap();
+        let (role_file, secret_file) = pipeline_approle(&client(&server), &work.path().join("approle")).await;
+        let pipeline_env = vec![
+            ("VAULT_ADDR".to_owned(), server.addr().to_owned()),
+            ("VAULT_CACERT".to_owned(), String::new()),
+            ("VAULT_ROLE_ID_FILE".to_owned(), role_file.display().to_string()),
+            ("VAULT_SECRET_ID_FILE".to_owned(), secret_file.display().to_string()),
+            ("VAULT_ENV_BIN".to_owned(), vault_env_bin.display().to_string()),
+        ];
+        Self { python, vault_env_bin, server, root_env, work, pipeline_env }
+    }
 }
 
 struct Migrated {
@@ -242,12 +274,8 @@ fn by_key<'a>(refs: &'a [Value], key: &str) -> Vec<&'a Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_shop_project_reads_every_secret_from_vault_after_the_patch() {
-    let python = dagster_python();
-    let vault_env_bin = workspace_bin("vault-env");
-    let server = dev().await;
-    let root_env = server.env();
-    let work = tempfile::tempdir().unwrap();
-    let (role_file, secret_file) = pipeline_approle(&client(&server), &work.path().join("approle")).await;
+    // The server lives as long as the binding.
+    let Pipeline { python, server: _server, root_env, work, pipeline_env, .. } = Pipeline::start().await;
 
     let (db, crm, stripe) = (planted("pw-"), planted("crm_"), planted("sk_live_"));
     let env_file = format!(
@@ -270,13 +298,6 @@ async fn the_shop_project_reads_every_secret_from_vault_after_the_patch() {
     let defs = std::fs::read_to_string(m.root.join("definitions.py")).unwrap();
     assert!(defs.contains("vault_addr=EnvVar(\"VAULT_ADDR\")"), "{defs}");
 
-    let pipeline_env = vec![
-        ("VAULT_ADDR".to_owned(), server.addr().to_owned()),
-        ("VAULT_CACERT".to_owned(), String::new()),
-        ("VAULT_ROLE_ID_FILE".to_owned(), role_file.display().to_string()),
-        ("VAULT_SECRET_ID_FILE".to_owned(), secret_file.display().to_string()),
-        ("VAULT_ENV_BIN".to_owned(), vault_env_bin.display().to_string()),
-    ];
     let outputs = materialize(&python, &m, "definitions", &pipeline_env, &[], &mut seen);
     assert_eq!(outputs, json!({ "orders": sha(&db), "customers": sha(&crm), "payments": sha(&stripe) }));
 
@@ -289,12 +310,7 @@ async fn the_shop_project_reads_every_secret_from_vault_after_the_patch() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_etl_project_lists_what_it_cannot_rewrite_and_runs_under_vault_env() {
-    let python = dagster_python();
-    let vault_env_bin = workspace_bin("vault-env");
-    let server = dev().await;
-    let root_env = server.env();
-    let work = tempfile::tempdir().unwrap();
-    let (role_file, secret_file) = pipeline_approle(&client(&server), &work.path().join("approle")).await;
+    let Pipeline { python, vault_env_bin, server: _server, root_env, work, pipeline_env } = Pipeline::start().await;
 
     let (access, secret_key, wh_pw, slack) = (planted("AKIA"), planted("s3-"), planted("wh-"), planted("xoxb-"));
     let signing = planted("sign-");
@@ -398,13 +414,6 @@ async fn the_etl_project_lists_what_it_cannot_rewrite_and_runs_under_vault_env()
     let mut wrapper = vec![vault_env_bin.display().to_string(), "run".to_owned()];
     wrapper.extend(flags);
     wrapper.push("--".to_owned());
-    let pipeline_env = vec![
-        ("VAULT_ADDR".to_owned(), server.addr().to_owned()),
-        ("VAULT_CACERT".to_owned(), String::new()),
-        ("VAULT_ROLE_ID_FILE".to_owned(), role_file.display().to_string()),
-        ("VAULT_SECRET_ID_FILE".to_owned(), secret_file.display().to_string()),
-        ("VAULT_ENV_BIN".to_owned(), vault_env_bin.display().to_string()),
-    ];
     let outputs = materialize(&python, &m, "etl.pipeline", &pipeline_env, &wrapper, &mut seen);
     assert_eq!(
         outputs,

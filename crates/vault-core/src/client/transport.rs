@@ -394,17 +394,10 @@ pub(crate) fn http_client(config: &Config) -> Result<(reqwest::Client, Url)> {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
         let mut certs = Vec::new();
-        if let Some(file) = &tls.ca_cert {
-            certs.extend(read_certs(file)?);
-        }
-        if let Some(dir) = &tls.ca_path {
-            let entries = std::fs::read_dir(dir)
-                .map_err(|e| Error::Config(format!("cannot read the CA folder {}: {e}", dir.display())))?;
-            let mut files: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
-            files.sort();
-            for file in files {
-                certs.extend(read_certs(&file)?);
-            }
+        for (file, cert) in tls.trusted_ca_certs()? {
+            certs.push(reqwest::Certificate::from_der(&cert).map_err(|e| {
+                Error::Config(format!("the CA file {} holds an unusable certificate: {e}", file.display()))
+            })?);
         }
         if !certs.is_empty() {
             builder = builder.tls_certs_only(certs);
@@ -445,15 +438,4 @@ pub(crate) fn http_client(config: &Config) -> Result<(reqwest::Client, Url)> {
     }
     let http = builder.build().map_err(|e| Error::Config(format!("cannot set up the HTTP client: {e}")))?;
     Ok((http, base))
-}
-
-pub(crate) fn read_certs(file: &std::path::Path) -> Result<Vec<reqwest::Certificate>> {
-    let pem =
-        std::fs::read(file).map_err(|e| Error::Config(format!("cannot read the CA file {}: {e}", file.display())))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| Error::Config(format!("the CA file {} is not PEM certificates: {e}", file.display())))?;
-    if certs.is_empty() {
-        return Err(Error::Config(format!("the CA file {} holds no certificate", file.display())));
-    }
-    Ok(certs)
 }

@@ -1,13 +1,13 @@
 //! A leader change under load: `serve --stdio`, logged in as the pipeline's AppRole through a follower of a
 //! three-node raft cluster, answers 1,000 reads at a steady rate while the active node is killed, and fails none.
 
-use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, Method};
 use serde_json::{Value, json};
 use vault_testkit::Cluster;
+use vault_testkit::harness::ServeReads;
 
 use crate::util::{planted, vault_env_std};
 
@@ -83,7 +83,7 @@ async fn serve_answers_every_read_while_the_leader_is_killed() {
     std::fs::write(creds.path().join("secret-id"), secret_id["data"]["secret_id"].as_str().unwrap()).unwrap();
 
     // No cache: every read goes to the cluster.
-    let mut child = vault_env_std()
+    let child = vault_env_std()
         .env("VAULT_ADDR", cluster.addr(follower))
         .env("VAULT_CACERT", cluster.ca_cert_path())
         .env("VAULT_ROLE_ID_FILE", creds.path().join("role-id"))
@@ -94,46 +94,26 @@ async fn serve_answers_every_read_while_the_leader_is_killed() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut serve = ServeReads::new(child);
 
     // The AppRole was made a moment ago on the active node, and the standby may not have it yet: wait until the
     // pipeline's first read works (in a real deployment the credentials are older than any run).
-    let mut ready = false;
-    for id in 0..100 {
-        writeln!(stdin, "{}", json!({"id": -1 - id, "op": "get", "path": "secret/app/db", "key": "password"})).unwrap();
-        stdin.flush().unwrap();
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        if serde_json::from_str::<Value>(&line).is_ok_and(|answer| answer["ok"] == true) {
-            ready = true;
-            break;
+    let ready = (0..100).any(|id| {
+        let works = serve.get(-1 - id, "secret/app/db", "password")["ok"] == true;
+        if !works {
+            std::thread::sleep(Duration::from_millis(100));
         }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        works
+    });
     assert!(ready, "the pipeline's credentials never worked through the standby");
 
-    let mut failed = Vec::new();
-    let mut slowest = Duration::ZERO;
-    let started = Instant::now();
-    for id in 0..READS {
+    let reads = serve.paced(READS, PACE, ("secret/app/db", "password", &password), |id| {
         if id == KILL_AFTER {
             cluster.kill(leader);
         }
-        let sent = Instant::now();
-        writeln!(stdin, "{}", json!({"id": id, "op": "get", "path": "secret/app/db", "key": "password"})).unwrap();
-        stdin.flush().unwrap();
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        slowest = slowest.max(sent.elapsed());
-        let answer: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-        if answer["ok"] != true || answer["value"] != password.as_str() {
-            failed.push((id, answer["error"].clone()));
-        }
-        std::thread::sleep(PACE.saturating_sub(sent.elapsed()));
-    }
-    drop(stdin);
-    let output = child.wait_with_output().unwrap();
+    });
+    let (failed, slowest) = (reads.failed, reads.slowest);
+    let output = serve.finish();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         failed.is_empty(),
@@ -142,7 +122,7 @@ async fn serve_answers_every_read_while_the_leader_is_killed() {
         &failed[..failed.len().min(3)]
     );
     assert!(!stderr.contains(&password), "the value reached stderr");
-    eprintln!("{READS} reads in {:.1?}, the slowest {slowest:.1?}", started.elapsed());
+    eprintln!("{READS} reads in {:.1?}, the slowest {slowest:.1?}", reads.elapsed);
 
     // The old leader comes back and the cluster is whole again.
     cluster.restart(leader).await.expect("the old leader rejoins");

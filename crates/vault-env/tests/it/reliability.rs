@@ -212,28 +212,15 @@ async fn run_and_export_refuse_every_guarded_variable_unless_allowed_by_name() {
     std::fs::write(&manifest, "[[secret]]\npath = \"secret/guard/one\"\nenv = { startup = \"PYTHONSTARTUP\" }\n")
         .unwrap();
     let script = "test \"$PYTHONSTARTUP\" = planted-guarded-value-7f3a";
-    let refused = vault_env_std()
-        .envs(env.clone())
-        .args(["run", "--manifest"])
-        .arg(&manifest)
-        .args(["--", "sh", "-c", script])
-        .output()
-        .unwrap();
+    let run = |allow: &[&str]| {
+        let mut command = vault_env_std();
+        command.envs(env.clone()).arg("run").args(allow).arg("--manifest").arg(&manifest);
+        command.args(["--", "sh", "-c", script]).output().unwrap()
+    };
+    let refused = run(&[]);
     assert_eq!(refused.status.code(), Some(2), "{}", String::from_utf8_lossy(&refused.stderr));
-    let other = vault_env_std()
-        .envs(env.clone())
-        .args(["run", "--allow-env", "PYTHONPATH", "--manifest"])
-        .arg(&manifest)
-        .args(["--", "sh", "-c", script])
-        .output()
-        .unwrap();
+    let other = run(&["--allow-env", "PYTHONPATH"]);
     assert_eq!(other.status.code(), Some(2), "allowing another name does not allow this one");
-    let allowed = vault_env_std()
-        .envs(env.clone())
-        .args(["run", "--allow-env", "PYTHONSTARTUP", "--manifest"])
-        .arg(&manifest)
-        .args(["--", "sh", "-c", script])
-        .output()
-        .unwrap();
+    let allowed = run(&["--allow-env", "PYTHONSTARTUP"]);
     assert_eq!(allowed.status.code(), Some(0), "{}", String::from_utf8_lossy(&allowed.stderr));
 }
