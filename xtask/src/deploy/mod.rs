@@ -40,16 +40,25 @@ use vault_core::{Client, Config, Error, SecretString};
 
 pub use files::User;
 
-#[derive(clap::Args, Clone, Debug)]
-#[command(after_help = "Examples:
+/// deploy's `--help` after the options: examples, then the shared exit-code table and what each code means here.
+fn after_help() -> String {
+    format!(
+        "Examples:
   deploy --bin /usr/local/bin/bao              one node under systemd (run as root)
   deploy --local /srv/vault --nodes 3          a three-node cluster on one machine
   deploy --listen 0.0.0.0:8200 --api-addr https://10.0.0.3:8200 \\
     --join https://10.0.0.2:8200 --tls-ca ca.pem --tls-ca-key ca-key.pem
                                                the second VPS joins the first
 
-Exit codes: 0 complete, 1 not complete (waiting for key holders),
-2 bad flags or files, 3 server unavailable, 4 a step failed.")]
+{}
+  deploy exits 1 when not complete (waiting for key holders), 2 on bad flags or files, 3 when the
+  server is unavailable, 4 when a step failed.",
+        vault_core::Exit::HELP
+    )
+}
+
+#[derive(clap::Args, Clone, Debug)]
+#[command(after_help = after_help())]
 pub struct Args {
     /// Run the whole flow under DIR, the server as a supervised process (no systemd: containers, CI, laptops).
     #[arg(long, value_name = "DIR")]
