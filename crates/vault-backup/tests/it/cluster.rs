@@ -1,5 +1,6 @@
-//! Backups of a raft cluster: `save` through a standby (which forwards the snapshot request to the active node),
-//! again right after the leader is killed, and each backup restores into a fresh server with every secret.
+//! Backups of a raft cluster: `save` through a standby (which finds the active node and takes the snapshot there:
+//! the standby's own copy can lag the writes acknowledged just before), again right after the leader is killed, and
+//! each backup restores into a fresh server with every secret.
 
 use vault_core::{Client, Config, SecretString};
 use vault_testkit::{Cluster, TlsServer};
