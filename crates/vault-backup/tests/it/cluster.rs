@@ -1,11 +1,15 @@
 //! Backups of a raft cluster: `save` through a standby (which finds the active node and takes the snapshot there:
 //! the standby's own copy can lag the writes acknowledged just before), again right after the leader is killed, and
-//! each backup restores into a fresh server with every secret.
+//! each backup restores into a fresh server with every secret; a backup restores into a fresh three-node cluster
+//! (every node unsealed with the source's shares, the restart-and-resume flow with a node that is still down); the
+//! drill runs against a cluster through a standby.
+
+use std::time::Duration;
 
 use vault_core::{Client, Config, SecretString};
 use vault_testkit::{Cluster, TlsServer};
 
-use crate::util::{client_with, cmd, files, planted, secret_file, write_secrets_with};
+use crate::util::{client_with, cmd, files, planted, records, secret_file, write_secrets_with};
 
 const SECRETS: usize = 200;
 
@@ -76,4 +80,166 @@ async fn a_cluster_is_saved_through_a_standby_and_after_a_leader_change() {
         assert!(output.status.success(), "save after the election: {}", String::from_utf8_lossy(&output.stderr));
         restores_everything(&cluster, &second).await;
     }
+}
+
+/// A client for node `node` of `cluster` with another token (e.g. the source's, after a restore).
+fn node_client_with(cluster: &Cluster, node: usize, token: &str) -> Client {
+    let mut config = Config::with_token(cluster.addr(node), SecretString::from(token)).unwrap();
+    config.tls.ca_cert = Some(cluster.ca_cert_path().to_owned());
+    Client::new(config).unwrap()
+}
+
+/// `restore --to` every node of `cluster`, a standby first: the upload must find the active node itself.
+fn restore_into_cluster(cluster: &Cluster, folder: &std::path::Path, keys: &std::path::Path) -> assert_cmd::Command {
+    let leader = (0..cluster.len()).find(|&node| cluster.pid(node).is_some()).unwrap();
+    let mut command = cmd(&cluster.env(leader));
+    command.arg("restore").arg(folder).args(["--format", "jsonl", "--key-file"]).arg(keys);
+    for node in (0..cluster.len()).rev() {
+        command.args(["--to", cluster.addr(node)]);
+    }
+    command
+}
+
+/// After a restore into `cluster`, every node is unsealed, one leads and all are raft voters, and secret 7 reads
+/// back through every node with the source's token (a standby may lag by a moment: bounded retries).
+async fn every_node_serves_the_source(cluster: &Cluster, source_token: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for node in 0..cluster.len() {
+        let client = node_client_with(cluster, node, source_token);
+        loop {
+            let read = async {
+                let path = client.kv_path("secret/app/07/s7").await?;
+                client.kv_read(&path, None).await
+            };
+            match read.await {
+                Ok(secret) => {
+                    assert_eq!(secret.data["password"].expose(), planted(7));
+                    break;
+                }
+                Err(e) => assert!(std::time::Instant::now() < deadline, "node {node} never served secret 7: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let active = node_client_with(cluster, cluster.wait_for_leader().await.unwrap(), source_token);
+    let peers = active.raft_peers().await.unwrap();
+    assert_eq!(peers.iter().filter(|peer| peer.voter).count(), cluster.len(), "{peers:?}");
+    assert_eq!(peers.iter().filter(|peer| peer.leader).count(), 1, "{peers:?}");
+}
+
+fn steps(output: &std::process::Output) -> Vec<(String, String)> {
+    records(&output.stdout)
+        .iter()
+        .filter(|r| r["type"] == "step")
+        .map(|r| (r["step"].as_str().unwrap().to_owned(), r["status"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn shown(output: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// A single server's backup restores into a fresh three-node cluster through all its nodes: the snapshot reaches
+/// the leader although a standby is named first, every node seals, is unsealed with the SOURCE's share, and the
+/// cluster is whole again — every secret reads back, through every node.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_restores_into_a_fresh_three_node_cluster() {
+    let (source, target) = tokio::join!(TlsServer::start(), Cluster::start(3));
+    let (source, target) = (source.expect("the source starts"), target.expect("a three-node cluster starts"));
+    crate::util::write_secrets(&source, SECRETS).await;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("backups");
+    cmd(&source.env()).args(["save", "--to"]).arg(&folder).assert().success();
+    let keys = secret_file(dir.path(), "source-keys", &source.unseal_keys().join("\n"));
+    let check_token = secret_file(dir.path(), "source-token", source.root_token());
+
+    let output =
+        restore_into_cluster(&target, &folder, &keys).arg("--check-token-file").arg(&check_token).output().unwrap();
+    assert!(output.status.success(), "restore into a cluster: {}", shown(&output));
+    let expected: Vec<(String, String)> = ["verify", "upload", "sealed", "unseal", "active", "check"]
+        .iter()
+        .map(|s| (s.to_string(), "ok".to_string()))
+        .collect();
+    assert_eq!(steps(&output), expected, "{}", shown(&output));
+    let summary = records(&output.stdout).last().unwrap().clone();
+    assert_eq!(summary["secrets_read"], SECRETS);
+    assert_eq!(summary["targets"].as_array().unwrap().len(), 3);
+    for secret in [source.root_token(), target.root_token(), source.unseal_keys()[0].as_str(), planted(7).as_str()] {
+        assert!(!shown(&output).contains(secret), "a secret leaked into the output");
+    }
+    every_node_serves_the_source(&target, source.root_token()).await;
+}
+
+/// A source with another seal configuration (3 shares, threshold 2) than the cluster's (1 of 1): every node must
+/// be restarted; one node that does not answer then stops the `--resume` run with a clear "unavailable" error
+/// before anything is unsealed, and once it is back `--resume` unseals every node.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_restore_that_needs_a_restart_resumes_once_every_node_is_back() {
+    let (source, target) = tokio::join!(TlsServer::builder().shares(3).threshold(2).start(), Cluster::start(3));
+    let (source, mut target) = (source.expect("the source starts"), target.expect("a three-node cluster starts"));
+    crate::util::write_secrets(&source, 20).await;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("backups");
+    cmd(&source.env()).args(["save", "--to"]).arg(&folder).assert().success();
+    let keys = secret_file(dir.path(), "source-keys", &source.unseal_keys()[..2].join("\n"));
+
+    let output = restore_into_cluster(&target, &folder, &keys).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "a restart is pending: {}", shown(&output));
+    assert_eq!(steps(&output).last().unwrap(), &("restart".to_owned(), "pending".to_owned()), "{}", shown(&output));
+
+    // Two nodes are restarted, the third is still down when the operator resumes.
+    for node in 0..3 {
+        target.stop(node).await;
+    }
+    target.restart_sealed(0).await.unwrap();
+    target.restart_sealed(1).await.unwrap();
+    let output = restore_into_cluster(&target, &folder, &keys).arg("--resume").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(3), "a node that does not answer is 'unavailable': {}", shown(&output));
+    assert!(stderr.contains(target.addr(2)) && stderr.contains("--resume"), "the error names the node: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+
+    target.restart_sealed(2).await.unwrap();
+    let output = restore_into_cluster(&target, &folder, &keys).arg("--resume").output().unwrap();
+    assert!(output.status.success(), "the resumed restore: {}", shown(&output));
+    let expected: Vec<(String, String)> =
+        [("upload", "skipped"), ("unseal", "ok"), ("active", "ok"), ("check", "skipped")]
+            .iter()
+            .map(|(s, t)| (s.to_string(), t.to_string()))
+            .collect();
+    assert_eq!(steps(&output), expected, "{}", shown(&output));
+    every_node_serves_the_source(&target, source.root_token()).await;
+}
+
+/// The drill against a cluster, through a standby: the newest backup restores into a throwaway server and
+/// matches the live cluster.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_drill_runs_against_a_cluster_through_a_standby() {
+    let cluster = Cluster::start(3).await.expect("a three-node cluster starts");
+    let leader = cluster.leader().await.unwrap();
+    let active = node_client(&cluster, leader);
+    let kv2 = [("version".to_owned(), "2".to_owned())].into_iter().collect();
+    active.enable_mount("secret", "kv", &kv2).await.unwrap();
+    write_secrets_with(&active, 40).await;
+    let standby = (leader + 1) % 3;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("backups");
+    cmd(&cluster.env(standby)).args(["save", "--to"]).arg(&folder).assert().success();
+    let keys = secret_file(dir.path(), "keys", &cluster.unseal_keys().join("\n"));
+
+    let output = cmd(&cluster.env(standby))
+        .args(["drill", "--from"])
+        .arg(&folder)
+        .arg("--key-file")
+        .arg(&keys)
+        .arg("--bin")
+        .arg(vault_testkit::bao_binary().unwrap())
+        .args(["--sample", "20", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "the drill against a cluster: {}", shown(&output));
+    let summary = records(&output.stdout).last().unwrap().clone();
+    assert_eq!(summary["ok"], true, "{}", shown(&output));
+    assert_eq!(summary["compared"], 20, "{}", shown(&output));
+    assert_eq!(summary["differences"], 0, "{}", shown(&output));
 }
