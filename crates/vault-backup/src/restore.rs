@@ -8,6 +8,10 @@
 //!    the source's, the server process must be restarted first, and the run stops there, saying so (resume with
 //!    `--resume` after the restart);
 //! 4. read secrets back with a token valid on the source.
+//!
+//! Into a raft cluster, every node is named: the upload goes to the active node, every node seals itself (the
+//! restored keyring reaches them all through raft), and each is unsealed with the source's shares before the run
+//! waits for one active node and unsealed standbys.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -285,16 +289,16 @@ pub async fn restore(
         && let Some(seal) = &source_seal
         && let Some(differ) = before.iter().find(|b| seal.shares != b.shares || seal.threshold != b.threshold)
     {
-        let (process, which) = if bare.len() == 1 {
-            ("the target's server process", String::new())
+        let what = if bare.len() == 1 {
+            "the target's server process".to_owned()
         } else {
-            ("the server process of every node", format!(" ({all})"))
+            format!("the server process of every node ({all})")
         };
         steps.push(step(
             "restart",
             "pending",
             format!(
-                "the source had {} shares (threshold {}), the target {} (threshold {}): restart {process}{which} \
+                "the source had {} shares (threshold {}), the target {} (threshold {}): restart {what} \
                  (systemctl restart vault), then run restore again with --resume and the source's key files",
                 seal.shares, seal.threshold, differ.shares, differ.threshold
             ),
