@@ -211,8 +211,40 @@ async fn a_cluster_restore_that_needs_a_restart_resumes_once_every_node_is_back(
     every_node_serves_the_source(&target, source.root_token()).await;
 }
 
-/// The drill against a cluster, through a standby: the newest backup restores into a throwaway server and
-/// matches the live cluster.
+/// The identity deploy provisions for `role` (`backup`, `drill`): its policy from `policies/ROLE.hcl` and an AppRole
+/// of that name, made through `admin`; returns the environment a job on `node` runs with (no token: the role_id
+/// and a secret_id file in `dir`).
+async fn identity_env(
+    cluster: &Cluster,
+    admin: &Client,
+    node: usize,
+    role: &str,
+    dir: &std::path::Path,
+) -> Vec<(String, String)> {
+    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies").join(format!("{role}.hcl"));
+    admin.policy_write(role, &std::fs::read_to_string(policy).unwrap()).await.unwrap();
+    if !admin.auth_methods().await.unwrap().contains_key("approle/") {
+        admin.enable_auth("approle", "approle").await.unwrap();
+    }
+    let settings = vault_core::approle::RoleSettings {
+        token_policies: vec![role.to_owned()],
+        token_ttl: 3600,
+        token_max_ttl: 4 * 3600,
+        ..Default::default()
+    };
+    admin.approle_write_role("approle", role, &settings).await.unwrap();
+    let role_id = admin.approle_role_id("approle", role).await.unwrap();
+    let secret_id = admin.approle_new_secret_id("approle", role).await.unwrap();
+    let file = secret_file(dir, &format!("{role}-secret-id"), secret_id.expose());
+    let mut env: Vec<(String, String)> = cluster.env(node).into_iter().filter(|(k, _)| k != "VAULT_TOKEN").collect();
+    env.push(("VAULT_ROLE_ID".to_owned(), role_id));
+    env.push(("VAULT_SECRET_ID_FILE".to_owned(), file.to_string_lossy().into_owned()));
+    env
+}
+
+/// The drill against a cluster, through a standby, as the timers run them: `save` as the `backup` identity and
+/// `drill` as the `drill` identity, both pointed at a standby; the newest backup restores into a throwaway server
+/// and matches the live cluster.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_drill_runs_against_a_cluster_through_a_standby() {
     let cluster = Cluster::start(3).await.expect("a three-node cluster starts");
@@ -223,11 +255,14 @@ async fn the_drill_runs_against_a_cluster_through_a_standby() {
     write_secrets_with(&active, 40).await;
     let standby = (leader + 1) % 3;
     let dir = tempfile::tempdir().unwrap();
+    let backup_env = identity_env(&cluster, &active, standby, "backup", dir.path()).await;
+    let drill_env = identity_env(&cluster, &active, standby, "drill", dir.path()).await;
     let folder = dir.path().join("backups");
-    cmd(&cluster.env(standby)).args(["save", "--to"]).arg(&folder).assert().success();
+    let output = cmd(&backup_env).args(["save", "--to"]).arg(&folder).output().unwrap();
+    assert!(output.status.success(), "save as the backup identity through a standby: {}", shown(&output));
     let keys = secret_file(dir.path(), "keys", &cluster.unseal_keys().join("\n"));
 
-    let output = cmd(&cluster.env(standby))
+    let output = cmd(&drill_env)
         .args(["drill", "--from"])
         .arg(&folder)
         .arg("--key-file")
