@@ -91,8 +91,9 @@ fn node_client_with(cluster: &Cluster, node: usize, token: &str) -> Client {
 
 /// `restore --to` every node of `cluster`, a standby first: the upload must find the active node itself.
 fn restore_into_cluster(cluster: &Cluster, folder: &std::path::Path, keys: &std::path::Path) -> assert_cmd::Command {
-    let leader = (0..cluster.len()).find(|&node| cluster.pid(node).is_some()).unwrap();
-    let mut command = cmd(&cluster.env(leader));
+    // The token (the target's root) is what counts; VAULT_ADDR is any running node and unused (--to wins).
+    let running = (0..cluster.len()).find(|&node| cluster.pid(node).is_some()).unwrap();
+    let mut command = cmd(&cluster.env(running));
     command.arg("restore").arg(folder).args(["--format", "jsonl", "--key-file"]).arg(keys);
     for node in (0..cluster.len()).rev() {
         command.args(["--to", cluster.addr(node)]);
@@ -139,7 +140,7 @@ fn shown(output: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
 
-/// A single server's backup restores into a fresh three-node cluster through all its nodes: the snapshot reaches
+/// A single server's backup restores into a fresh three-node cluster through all its nodes (with restore-vault.sh): the snapshot reaches
 /// the leader although a standby is named first, every node seals, is unsealed with the SOURCE's share, and the
 /// cluster is whole again — every secret reads back, through every node.
 #[tokio::test(flavor = "multi_thread")]
@@ -153,8 +154,20 @@ async fn a_backup_restores_into_a_fresh_three_node_cluster() {
     let keys = secret_file(dir.path(), "source-keys", &source.unseal_keys().join("\n"));
     let check_token = secret_file(dir.path(), "source-token", source.root_token());
 
-    let output =
-        restore_into_cluster(&target, &folder, &keys).arg("--check-token-file").arg(&check_token).output().unwrap();
+    // As the emergency procedure runs it: through restore-vault.sh, which asks for the first address back.
+    let mut restore = crate::scripts::script("restore-vault.sh");
+    restore.envs(target.env(0)).arg(&folder);
+    for node in (0..3).rev() {
+        restore.args(["--to", target.addr(node)]);
+    }
+    let output = restore
+        .args(["--format", "jsonl", "--key-file"])
+        .arg(&keys)
+        .arg("--check-token-file")
+        .arg(&check_token)
+        .write_stdin(format!("{}\n", target.addr(2)))
+        .output()
+        .unwrap();
     assert!(output.status.success(), "restore into a cluster: {}", shown(&output));
     let expected: Vec<(String, String)> = ["verify", "upload", "sealed", "unseal", "active", "check"]
         .iter()
