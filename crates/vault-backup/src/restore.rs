@@ -240,12 +240,29 @@ pub async fn restore(
     let names: Vec<&str> = targets.iter().map(Client::address).collect();
     let all = names.join(", ");
     let again = if options.resume { "run restore again with --resume" } else { "run restore again" };
+    // Before the upload every node must answer: one that missed the restore would keep the old keyring. On
+    // --resume the snapshot is in, so the nodes that answer are unsealed (the cluster regains its quorum) and
+    // the one that does not is reported at the end.
     let mut before = Vec::new();
+    let mut unreachable = None;
     for node in &bare {
         let address = node.address();
-        before.push(node.seal_status().await.map_err(vault(&format!(
-            "cannot read the seal status of {address}: every node given with --to must answer; once it does, {again}"
-        )))?);
+        match node.seal_status().await {
+            Ok(status) => before.push(Some(status)),
+            Err(source) if options.resume && source.exit() == vault_core::Exit::Unavailable => {
+                before.push(None);
+                unreachable.get_or_insert((address.to_owned(), source));
+            }
+            Err(source) => {
+                return Err(RestoreError::Vault {
+                    step: format!(
+                        "cannot read the seal status of {address}: every node given with --to must answer; once it \
+                         does, {again}"
+                    ),
+                    source,
+                });
+            }
+        }
     }
     let mut manifest: Option<Manifest> = None;
     if options.resume {
@@ -287,7 +304,7 @@ pub async fn restore(
     let source_seal = manifest.as_ref().and_then(|m| m.seal.clone());
     if !options.resume
         && let Some(seal) = &source_seal
-        && let Some(differ) = before.iter().find(|b| seal.shares != b.shares || seal.threshold != b.threshold)
+        && let Some(differ) = before.iter().flatten().find(|b| seal.shares != b.shares || seal.threshold != b.threshold)
     {
         let what = if bare.len() == 1 {
             "the target's server process".to_owned()
@@ -317,9 +334,11 @@ pub async fn restore(
         return Ok(RestoreOutcome { steps, secrets_read: 0, secrets_failed: 0, pending: true });
     }
     let keys = read_keys(&options.key_files)?;
-    let mut unreachable = None;
-    for node in &bare {
+    for (node, before) in bare.iter().zip(&before) {
         let address = node.address();
+        if before.is_none() {
+            continue;
+        }
         let status = match node.unseal_with(&keys).await {
             Ok(status) => status,
             Err(source) if source.exit() == vault_core::Exit::Unavailable => {

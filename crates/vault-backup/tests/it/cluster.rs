@@ -184,8 +184,8 @@ async fn a_backup_restores_into_a_fresh_three_node_cluster() {
 }
 
 /// A source with another seal configuration (3 shares, threshold 2) than the cluster's (1 of 1): every node must
-/// be restarted; one node that does not answer then stops the `--resume` run with a clear "unavailable" error
-/// before anything is unsealed, and once it is back `--resume` unseals every node.
+/// be restarted; one node that does not answer then makes the `--resume` run unseal the others and stop with a
+/// clear "unavailable" error naming it, and once it is back `--resume` finishes the job.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cluster_restore_that_needs_a_restart_resumes_once_every_node_is_back() {
     let (source, target) = tokio::join!(TlsServer::builder().shares(3).threshold(2).start(), Cluster::start(3));
@@ -211,6 +211,11 @@ async fn a_cluster_restore_that_needs_a_restart_resumes_once_every_node_is_back(
     assert_eq!(output.status.code(), Some(3), "a node that does not answer is 'unavailable': {}", shown(&output));
     assert!(stderr.contains(target.addr(2)) && stderr.contains("--resume"), "the error names the node: {stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    // The nodes that answered are unsealed already: the cluster has its quorum back while node 3 is away.
+    for node in 0..2 {
+        let health = node_client(&target, node).health().await.unwrap();
+        assert!(!health.body.sealed, "node {node} was left sealed");
+    }
 
     target.restart_sealed(2).await.unwrap();
     let output = restore_into_cluster(&target, &folder, &keys).arg("--resume").output().unwrap();
