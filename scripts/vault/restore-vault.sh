@@ -8,10 +8,11 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: restore-vault.sh BACKUP --to ADDR --key-file FILE... [--check-token-file FILE] [--yes] [VAULT-BACKUP OPTIONS]
+Usage: restore-vault.sh BACKUP --to ADDR... --key-file FILE... [--check-token-file FILE] [--yes] [VAULT-BACKUP OPTIONS]
 
   BACKUP                   ID.snap.gz (file or s3:// object), or a folder / s3://bucket/prefix (its newest backup)
-  --to ADDR                the server to restore into; VAULT_TOKEN or --token-file must be valid on it NOW
+  --to ADDR                the server to restore into; VAULT_TOKEN or --token-file must be valid on it NOW;
+                           for a raft cluster, repeat for every node
   --key-file FILE          unseal key shares of the SOURCE (repeat; one share per line, or init JSON)
   --check-token-file FILE  a token valid on the SOURCE, to read secrets back afterwards
   --resume                 after the restart restore asked for: only unseal and check
@@ -47,7 +48,7 @@ find_binary() {
 }
 
 backup=""
-target=""
+targets=()
 yes=false
 resume=false
 args=()
@@ -58,12 +59,12 @@ while (($#)); do
         echo "restore-vault.sh: error: --to needs an address" >&2
         exit 2
       fi
-      target=$2
+      targets+=("$2")
       shift 2
       continue
       ;;
     --to=*)
-      target=${1#*=}
+      targets+=("${1#*=}")
       ;;
     --yes)
       yes=true
@@ -94,7 +95,7 @@ while (($#)); do
   esac
   shift
 done
-if [[ -z $backup || -z $target ]]; then
+if [[ -z $backup || ${#targets[@]} -eq 0 ]]; then
   usage >&2
   exit 2
 fi
@@ -102,11 +103,15 @@ fi
 bin="$(find_binary)"
 # vault-backup restore verifies the backup before it touches the target and refuses a bad one.
 if ! $resume && ! $yes; then
-  echo "This REPLACES all data on $target with $backup. Type the address to confirm:" >&2
+  echo "This REPLACES all data on ${targets[*]} with $backup. Type the address ${targets[0]} to confirm:" >&2
   read -r answer
-  if [[ $answer != "$target" ]]; then
+  if [[ $answer != "${targets[0]}" ]]; then
     echo "restore-vault.sh: not confirmed; nothing was restored" >&2
     exit 2
   fi
 fi
-exec "$bin" restore "$backup" --to "$target" "${args[@]}"
+to_args=()
+for target in "${targets[@]}"; do
+  to_args+=(--to "$target")
+done
+exec "$bin" restore "$backup" "${to_args[@]}" "${args[@]}"

@@ -155,9 +155,10 @@ enum Command {
 struct RestoreArgs {
     /// ID.snap.gz (file or s3:// object), its manifest, or a folder / s3://bucket/prefix (its newest backup)
     backup: String,
-    /// The server to restore into (the token, from VAULT_TOKEN or --token-file, must be valid on it now)
-    #[arg(long = "to", value_name = "ADDR")]
-    to: String,
+    /// The server to restore into (the token, from VAULT_TOKEN or --token-file, must be valid on it now); for a
+    /// raft cluster, repeat for every node: the snapshot goes to the active node and every node is unsealed
+    #[arg(long = "to", value_name = "ADDR", required = true)]
+    to: Vec<String>,
     /// A file with unseal key shares of the SOURCE (one per line, or init JSON); repeat for several
     #[arg(long = "key-file", value_name = "FILE")]
     key_files: Vec<PathBuf>,
@@ -502,11 +503,14 @@ async fn prune(
     Ok(if failed > 0 { Exit::Failed } else { Exit::Ok })
 }
 
-/// `restore`: restores a backup into the server at `--to` and unseals it.
+/// `restore`: restores a backup into the server (or every node of the cluster) at `--to` and unseals it.
 async fn restore(ctx: &Ctx<'_>, args: &RestoreArgs) -> anyhow::Result<Exit> {
     let (store, id) = catalog::resolve(&args.backup, ctx.s3).await.map_err(resolve_error)?;
-    let connect = ConnectArgs { address: Some(args.to.clone()), ..ctx.connect.clone() };
-    let target = Client::new(Config::resolve(&connect)?)?;
+    let mut targets = Vec::new();
+    for to in &args.to {
+        let connect = ConnectArgs { address: Some(to.clone()), ..ctx.connect.clone() };
+        targets.push(Client::new(Config::resolve(&connect)?)?);
+    }
     let check_token =
         args.check_token_file.as_deref().map(|f| vault_core::config::read_secret_file(f, "check token")).transpose()?;
     let options = restore::RestoreOptions {
@@ -517,14 +521,14 @@ async fn restore(ctx: &Ctx<'_>, args: &RestoreArgs) -> anyhow::Result<Exit> {
         resume: args.resume,
         identities: load_identities(&args.identity)?,
     };
-    let outcome = restore::restore(&target, &store, &id, &options).await?;
+    let outcome = restore::restore(&targets, &store, &id, &options).await?;
     let mut out = ctx.output.open()?;
     write_steps(
         &mut out,
         ctx.format,
         &outcome.steps,
         &json!({
-            "id": id, "target": args.to, "pending": outcome.pending,
+            "id": id, "target": args.to[0], "targets": args.to, "pending": outcome.pending,
             "secrets_read": outcome.secrets_read, "secrets_failed": outcome.secrets_failed,
         }),
     )?;

@@ -155,6 +155,11 @@ pub async fn drill(live: &Client, s3: &S3Settings, options: &DrillOptions) -> Re
     // The live server's credentials: a token or an AppRole that existed when the backup was taken works on the copy.
     let copy = server.client(live.config().auth.clone())?;
     let since = manifest.as_ref().map(|m| m.started);
+    // The live side is read on the active node: a standby of a cluster answers from its own copy, which can lag
+    // (and which refuses KV lists for a while after a mount was made) — the same reason save snapshots there.
+    let live = &crate::save::active_node(live)
+        .await
+        .map_err(vault(&format!("cannot find the active node of {}", live.address())))?;
     let paths = if options.check_paths.is_empty() { vec!["secret/".to_owned()] } else { options.check_paths.clone() };
     let (mut compared, mut newer, mut differences) = (0, 0, Vec::new());
     for path in &paths {

@@ -8,6 +8,10 @@
 //!    the source's, the server process must be restarted first, and the run stops there, saying so (resume with
 //!    `--resume` after the restart);
 //! 4. read secrets back with a token valid on the source.
+//!
+//! Into a raft cluster, every node is named: the upload goes to the active node, every node seals itself (the
+//! restored keyring reaches them all through raft), and each is unsealed with the source's shares before the run
+//! waits for one active node and unsealed standbys.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -213,22 +217,53 @@ fn decrypted(mut stream: SnapshotStream, identities: Vec<Identity>, id: String) 
     Box::pin(futures_util::stream::unfold(plain_rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
 }
 
-/// Restores into the server `target` is configured for (with a token valid on it now).
+/// Restores into the server or the raft cluster `targets` are configured for (one client per node, each with a
+/// token valid on the target now). The snapshot goes to the target's active node, whichever node is given first;
+/// then every node must seal itself, because the keyring is now the source's on all of them, and each is unsealed
+/// with the source's shares. A node that cannot be reached stops the run with every other node done: once it is
+/// back, `--resume` unseals what is still sealed.
 pub async fn restore(
-    target: &Client,
+    targets: &[Client],
     store: &Store,
     id: &str,
     options: &RestoreOptions,
 ) -> Result<RestoreOutcome, RestoreError> {
+    let Some(first) = targets.first() else {
+        return Err(RestoreError::Keys("no target given: pass --to ADDR (once per node of a cluster)".into()));
+    };
     let mut steps = Vec::new();
-    let address = target.address().to_owned();
     let vault = |step: &str| {
         let step = step.to_owned();
         move |source| RestoreError::Vault { step, source }
     };
-    let unauthenticated = client_without_token(target.config())?;
-    let before =
-        unauthenticated.seal_status().await.map_err(vault(&format!("cannot read the seal status of {address}")))?;
+    let bare: Vec<Client> = targets.iter().map(|t| client_without_token(t.config())).collect::<Result<_, _>>()?;
+    let names: Vec<&str> = targets.iter().map(Client::address).collect();
+    let all = names.join(", ");
+    let again = if options.resume { "run restore again with --resume" } else { "run restore again" };
+    // Before the upload every node must answer: one that missed the restore would keep the old keyring. On
+    // --resume the snapshot is in, so the nodes that answer are unsealed (the cluster regains its quorum) and
+    // the one that does not is reported at the end.
+    let mut before = Vec::new();
+    let mut unreachable = None;
+    for node in &bare {
+        let address = node.address();
+        match node.seal_status().await {
+            Ok(status) => before.push(Some(status)),
+            Err(source) if options.resume && source.exit() == vault_core::Exit::Unavailable => {
+                before.push(None);
+                unreachable.get_or_insert((address.to_owned(), source));
+            }
+            Err(source) => {
+                return Err(RestoreError::Vault {
+                    step: format!(
+                        "cannot read the seal status of {address}: every node given with --to must answer; once it \
+                         does, {again}"
+                    ),
+                    source,
+                });
+            }
+        }
+    }
     let mut manifest: Option<Manifest> = None;
     if options.resume {
         steps.push(step("upload", "skipped", "--resume: the snapshot was restored before the restart"));
@@ -242,32 +277,47 @@ pub async fn restore(
             format!("{} ({} bytes, raft index {} term {})", report.location, report.size, raft.index, raft.term),
         ));
         manifest = report.manifest.clone().or(manifest);
-        target
+        // snapshot-force only works on the active node (a standby redirects it, and a streamed body cannot
+        // follow a redirect): upload there.
+        let active = crate::save::active_node(first)
+            .await
+            .map_err(vault(&format!("cannot find the active node of {}", first.address())))?;
+        let address = active.address().to_owned();
+        active
             .raft_snapshot_restore(snapshot, true)
             .await
             .map_err(vault(&format!("{address} refused the snapshot")))?;
         steps.push(step("upload", "ok", format!("snapshot-force into {address}")));
-        if !unauthenticated.wait_until_sealed(WAIT).await {
-            return Err(RestoreError::Timeout(format!(
-                "{address} did not seal itself after the restore within {}s",
-                WAIT.as_secs()
-            )));
+        for node in &bare {
+            if !node.wait_until_sealed(WAIT).await {
+                return Err(RestoreError::Timeout(format!(
+                    "{} did not seal itself after the restore within {}s",
+                    node.address(),
+                    WAIT.as_secs()
+                )));
+            }
         }
-        steps.push(step("sealed", "ok", "the target sealed itself: it now needs the source's unseal keys"));
+        let sealed = if bare.len() == 1 { "the target sealed itself" } else { "every node sealed itself" };
+        steps.push(step("sealed", "ok", format!("{sealed}: it now needs the source's unseal keys")));
     }
 
     let source_seal = manifest.as_ref().and_then(|m| m.seal.clone());
     if !options.resume
         && let Some(seal) = &source_seal
-        && (seal.shares != before.shares || seal.threshold != before.threshold)
+        && let Some(differ) = before.iter().flatten().find(|b| seal.shares != b.shares || seal.threshold != b.threshold)
     {
+        let what = if bare.len() == 1 {
+            "the target's server process".to_owned()
+        } else {
+            format!("the server process of every node ({all})")
+        };
         steps.push(step(
             "restart",
             "pending",
             format!(
-                "the source had {} shares (threshold {}), the target {} (threshold {}): restart the target's server \
-                 process (systemctl restart vault), then run restore again with --resume and the source's key files",
-                seal.shares, seal.threshold, before.shares, before.threshold
+                "the source had {} shares (threshold {}), the target {} (threshold {}): restart {what} \
+                 (systemctl restart vault), then run restore again with --resume and the source's key files",
+                seal.shares, seal.threshold, differ.shares, differ.threshold
             ),
         ));
         return Ok(RestoreOutcome { steps, secrets_read: 0, secrets_failed: 0, pending: true });
@@ -279,32 +329,70 @@ pub async fn restore(
         steps.push(step(
             "unseal",
             "pending",
-            format!("unseal {address} with {needed} key shares of the SOURCE (scripts/vault/unseal FILE…), then read a secret back"),
+            format!("unseal {all} with {needed} key shares of the SOURCE (scripts/vault/unseal FILE…), then read a secret back"),
         ));
         return Ok(RestoreOutcome { steps, secrets_read: 0, secrets_failed: 0, pending: true });
     }
     let keys = read_keys(&options.key_files)?;
-    let status = unauthenticated
-        .unseal_with(&keys)
-        .await
-        .map_err(vault("unsealing the target failed (are these shares of the SOURCE?)"))?;
-    if status.sealed {
-        return Err(RestoreError::Keys(format!(
-            "still sealed after {} key shares ({} of {} needed): give more of the source's shares",
-            keys.len(),
-            status.progress,
-            status.threshold
-        )));
+    for (node, before) in bare.iter().zip(&before) {
+        let address = node.address();
+        if before.is_none() {
+            continue;
+        }
+        let status = match node.unseal_with(&keys).await {
+            Ok(status) => status,
+            Err(source) if source.exit() == vault_core::Exit::Unavailable => {
+                // The others are unsealed first: the cluster keeps its quorum while this one is away.
+                unreachable.get_or_insert((address.to_owned(), source));
+                continue;
+            }
+            Err(source) => {
+                return Err(RestoreError::Vault {
+                    step: format!("unsealing {address} failed (are these shares of the SOURCE?)"),
+                    source,
+                });
+            }
+        };
+        if status.sealed {
+            return Err(RestoreError::Keys(format!(
+                "{address} is still sealed after {} key shares ({} of {} needed): give more of the source's shares",
+                keys.len(),
+                status.progress,
+                status.threshold
+            )));
+        }
     }
-    steps.push(step("unseal", "ok", format!("unsealed with {} of the source's key shares", keys.len())));
-    wait_active(&unauthenticated).await?;
-    steps.push(step("active", "ok", format!("{address} is active")));
+    if let Some((address, source)) = unreachable {
+        return Err(RestoreError::Vault {
+            step: format!(
+                "cannot unseal {address}: the snapshot is in and the other nodes are unsealed; once {address} is back, \
+                 run restore again with --resume and the same --to and key files"
+            ),
+            source,
+        });
+    }
+    let keys_used = format!("{} of the source's key shares", keys.len());
+    if bare.len() == 1 {
+        steps.push(step("unseal", "ok", format!("unsealed with {keys_used}")));
+    } else {
+        steps.push(step("unseal", "ok", format!("{} nodes unsealed with {keys_used}", bare.len())));
+    }
+    let active = wait_cluster_active(&bare).await?;
+    if bare.len() == 1 {
+        steps.push(step("active", "ok", format!("{} is active", names[active])));
+    } else {
+        steps.push(step(
+            "active",
+            "ok",
+            format!("{} is active, the {} others are unsealed standbys", names[active], bare.len() - 1),
+        ));
+    }
 
     let Some(token) = &options.check_token else {
         steps.push(step("check", "skipped", "no --check-token-file: read a secret back with a token of the source"));
         return Ok(RestoreOutcome { steps, secrets_read: 0, secrets_failed: 0, pending: false });
     };
-    let mut config = target.config().clone();
+    let mut config = targets[active].config().clone();
     config.auth = AuthConfig::Token { token: token.clone(), source: "--check-token-file".into() };
     let checker = Client::new(config).map_err(vault("cannot build the check client"))?;
     let paths = if options.check_paths.is_empty() { vec!["secret/".to_owned()] } else { options.check_paths.clone() };
@@ -315,6 +403,36 @@ pub async fn restore(
         format!("{read} secrets read back under {}, {failed} failed", paths.join(", ")),
     ));
     Ok(RestoreOutcome { steps, secrets_read: read, secrets_failed: failed, pending: false })
+}
+
+/// Waits until every node of `nodes` is unsealed and one of them is active (a node says standby for a moment
+/// after its unseal, and a cluster elects its leader once a quorum is unsealed); returns the active one's index.
+async fn wait_cluster_active(nodes: &[Client]) -> Result<usize, RestoreError> {
+    use vault_core::sys::NodeState;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut active = None;
+        let mut settled = true;
+        for (index, node) in nodes.iter().enumerate() {
+            match node.health().await.map(|health| health.state) {
+                Ok(NodeState::Active) => active = Some(index),
+                Ok(NodeState::Standby | NodeState::PerformanceStandby) => {}
+                _ => settled = false,
+            }
+        }
+        if settled && let Some(active) = active {
+            return Ok(active);
+        }
+        if tokio::time::Instant::now() > deadline {
+            let names: Vec<&str> = nodes.iter().map(Client::address).collect();
+            return Err(RestoreError::Timeout(format!(
+                "{} did not become one active node and unsealed standbys within {}s",
+                names.join(", "),
+                WAIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Reads every secret (up to `limit`, 0 = all) under `paths`, 16 at a time; returns (read, failed).

@@ -140,9 +140,36 @@ pub async fn save(client: &Client, stores: &[Store], recipients: &[Recipient]) -
         server_version: health.body.version.clone(),
         seal,
     };
+    let active = active_node(client).await.map_err(vault)?;
     let started = Utc::now();
-    let stream: ByteStream = client.raft_snapshot().await.map_err(vault)?;
+    let stream: ByteStream = active.raft_snapshot().await.map_err(vault)?;
     save_stream(stream, stores, &info, started, recipients).await
+}
+
+/// The node to take the snapshot from: the active one. An OpenBao standby answers reads, the snapshot among them,
+/// from its own copy of the data, which lags the active node by the writes it has not applied yet: a snapshot
+/// taken there can miss secrets whose writes were already acknowledged. So a standby is only asked where the
+/// active node is (`sys/leader`), and the snapshot is taken there, with the same TLS settings and token. A node
+/// that is not part of an HA cluster (a single server) is its own active node.
+pub async fn active_node(client: &Client) -> Result<Client, vault_core::Error> {
+    let Some(leader) = client.leader().await? else {
+        return Ok(client.clone());
+    };
+    if !leader.ha_enabled || leader.is_self {
+        return Ok(client.clone());
+    }
+    if leader.leader_address.is_empty() {
+        return Err(vault_core::Error::Unreachable {
+            address: client.address().to_owned(),
+            detail: "this node is a standby and knows no active node (an election is under way?): try again".into(),
+        });
+    }
+    tracing::info!(
+        "{} is a standby: the snapshot is taken from the active node {}",
+        client.address(),
+        leader.leader_address
+    );
+    client.for_node(&leader.leader_address).await
 }
 
 struct Sink {

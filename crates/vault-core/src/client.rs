@@ -181,3 +181,26 @@ impl Client {
         &self.inner.kv_mounts
     }
 }
+
+impl Client {
+    /// A client for another node of the same cluster (e.g. the active node named by `sys/leader`): the same TLS
+    /// settings, namespace and time limit, authenticated with this client's current token (so an AppRole is not
+    /// logged in a second time). The token is not renewed by the new client: meant for a call or a few.
+    pub async fn for_node(&self, address: &str) -> Result<Client> {
+        let mut config = self.inner.config.clone();
+        config.address = Url::parse(address)
+            .map_err(|e| crate::Error::Config(format!("the node address {address:?} is not a URL: {e}")))?;
+        if !matches!(config.auth, AuthConfig::None) {
+            let session = self.session().await?;
+            config.auth = match &session.token {
+                Some(token) => {
+                    AuthConfig::Token { token: token.clone(), source: format!("the token used for {}", self.address()) }
+                }
+                None => AuthConfig::None,
+            };
+        }
+        let client = Client::new(config)?;
+        client.set_deadline(self.deadline());
+        Ok(client)
+    }
+}

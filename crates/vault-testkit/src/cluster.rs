@@ -447,3 +447,15 @@ fn spawn(bao: &Path, dir: &Path, config_path: &Path) -> Result<ServerProcess> {
     process::scrub_env(&mut command, &["VAULT_", "BAO_"]);
     ServerProcess::spawn(NAME, command, &dir.join("server.log"), Signal::KILL)
 }
+
+impl Cluster {
+    /// Starts node `index` again on its data (stopping it first if it runs) and waits for its listener only: the
+    /// node stays sealed, for a test whose keys are no longer the cluster's (a snapshot of another cluster was
+    /// restored into it, and the tool under test unseals it).
+    pub async fn restart_sealed(&mut self, index: usize) -> Result<()> {
+        self.stop(index).await;
+        let node = &mut self.nodes[index];
+        node.process = Some(spawn(&self.bao, &node.dir, &node.config_path)?);
+        self.wait_for_listener(index).await
+    }
+}

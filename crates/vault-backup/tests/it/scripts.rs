@@ -6,7 +6,8 @@ use vault_testkit::TlsServer;
 
 use crate::util::{client, files, write_secrets};
 
-fn script(name: &str) -> assert_cmd::Command {
+/// `bash scripts/vault/NAME` with a clean environment and the built binary as `VAULT_BACKUP_BIN`.
+pub fn script(name: &str) -> assert_cmd::Command {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/vault").join(name);
     let mut std = std::process::Command::new("bash");
     vault_testkit::harness::clear_env(&mut std, &["AWS_"]);
