@@ -19,8 +19,11 @@
 //! - maps every failure to a typed [`Error`](crate::Error) that says what to do.
 //!
 //! Redirects (a standby pointing at the active node) are followed up to three hops: "follow the leader". A
-//! standby answers reads itself and forwards or redirects writes to the active node.
+//! standby answers reads itself and forwards or redirects writes to the active node; for a few seconds after
+//! this client's own KV write, an answer older than that write is asked again (`fresh`), so a tool reads what
+//! it wrote even through a standby that trails the active node.
 
+mod fresh;
 mod retry;
 mod session;
 mod transport;
@@ -73,6 +76,8 @@ struct Inner {
     pub(crate) kv_mounts: Mutex<HashMap<String, crate::kv::MountInfo>>,
     /// When the whole command must be done by, if the tool set one: every call fails once it has passed.
     deadline: Mutex<Option<Instant>>,
+    /// The KV versions this client wrote a moment ago, so that a standby's older answer is asked again.
+    writes: Mutex<fresh::Writes>,
 }
 
 /// What a call is doing, for error messages: the path as the user knows it and the operation.
@@ -143,6 +148,7 @@ impl ClientBuilder {
                 cache: self.cache_ttl.map(Cache::new),
                 kv_mounts: Mutex::new(HashMap::new()),
                 deadline: Mutex::new(None),
+                writes: Mutex::new(fresh::Writes::default()),
                 config,
             }),
         })
