@@ -1,6 +1,8 @@
 """A Dagster run that spans a leader change: the resource talks to a standby of a three-node raft cluster, one
 asset reads a secret at a steady pace for a few seconds while the active node is killed, the next asset reads
-and lists after the election, and the run succeeds with the right values and no failed read."""
+and lists after the election, and the run succeeds with the right values and no failed read. Then, with the
+old leader back, a run that starts just after the new leader is killed: its vault-env logs in (a write only an
+active node can take) during the election, and the run still succeeds."""
 
 import threading
 import time
@@ -58,13 +60,13 @@ def test_an_asset_run_spans_a_leader_kill(cluster, tmp_path, monkeypatch, vault_
     wait_until(works_through_the_standby, "the pipeline's first read through the standby")
 
     reading, killed = threading.Event(), threading.Event()
-    kill_error = []
+    kill_error, killed_nodes = [], []
 
     def kill_the_leader() -> None:
         try:
             if reading.wait(120):
                 time.sleep(3 * PACE)
-                cluster.kill_leader()
+                killed_nodes.append(cluster.kill_leader())
                 killed.set()
         except Exception as error:  # noqa: BLE001 - reported by the test below
             kill_error.append(error)
@@ -101,3 +103,21 @@ def test_an_asset_run_spans_a_leader_kill(cluster, tmp_path, monkeypatch, vault_
     reads_after = result.output_for_node("after_the_election")
     assert reads_after >= 1, "the run ended before the kill: it did not span it"
     print(f"run of {READS} reads took {took:.1f} s; {reads_after} after the kill")
+
+    # The old leader comes back; a run then starts right after the new leader is killed, so its vault-env logs
+    # in while no node is active.
+    cluster.command(f"restart {killed_nodes[0]}")
+    cluster.wait_for_leader()
+    monkeypatch.setenv("VAULT_ADDR", cluster.addrs[cluster.standby()])
+    wait_until(works_through_the_standby, "the first read through the other standby")
+
+    @asset
+    def starts_in_the_election(vault: VaultSecretsResource) -> None:
+        assert vault.get_secret("secret/dagster/app", key="password").reveal() == values["password"]
+        assert vault.get_secret("secret/dagster/app", key="api_key").reveal() == values["api_key"]
+
+    cluster.kill_leader()
+    started = time.monotonic()
+    result = materialize([starts_in_the_election], resources={"vault": resource()}, raise_on_error=False)
+    assert result.success, [event.message for event in result.all_events if event.is_failure]
+    print(f"a run started during the election took {time.monotonic() - started:.1f} s")
