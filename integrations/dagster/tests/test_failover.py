@@ -4,6 +4,7 @@ and lists after the election, and the run succeeds with the right values and no 
 old leader back, a run that starts just after the new leader is killed: its vault-env logs in (a write only an
 active node can take) during the election, and the run still succeeds."""
 
+import os
 import threading
 import time
 
@@ -26,7 +27,7 @@ def test_an_asset_run_spans_a_leader_kill(cluster, tmp_path, monkeypatch, vault_
     creds = cluster.pipeline_approle(tmp_path / "approle")
 
     standby = cluster.standby()
-    for key in list(__import__("os").environ):
+    for key in list(os.environ):
         if key.startswith(("VAULT_", "BAO_")) and key != "VAULT_ENV_BIN":
             monkeypatch.delenv(key)
     monkeypatch.setenv("VAULT_ADDR", cluster.addrs[standby])
