@@ -3,7 +3,9 @@
 #
 # Needs: VAULT_ENV_BIN, the built vault-env binary (cargo build -p vault-env → target/debug/vault-env), and
 # BAO_BIN, an OpenBao or Vault binary, and PG_BIN_DIR, PostgreSQL's programs (default: what vault-testkit finds or
-# installs for the Rust tests, through `cargo run -p vault-testkit -- tools`).
+# installs for the Rust tests, through `cargo run -p vault-testkit -- tools`). VAULT_TESTKIT_BIN, the
+# vault-testkit binary whose `cluster` command runs the raft cluster of the failover test, is built here when
+# unset (cargo build -p vault-testkit → target/debug/vault-testkit).
 # Creates target/tools/dagster-venv on first use with dagster, pytest, hvac and maturin, and puts this package's
 # src/ on its path (no build: the tests drive VAULT_ENV_BIN).
 # Extra arguments go to pytest.
@@ -93,7 +95,18 @@ case $VAULT_ENV_BIN in
     *) VAULT_ENV_BIN=$PWD/$VAULT_ENV_BIN ;;
 esac
 BAO_BIN=$(realpath "$BAO_BIN")
-export VAULT_ENV_BIN BAO_BIN
+if [ -z "${VAULT_TESTKIT_BIN:-}" ]; then
+    (cd "$root" && cargo build --quiet -p vault-testkit --bin vault-testkit) || {
+        echo "run-tests.sh: cannot build vault-testkit (set VAULT_TESTKIT_BIN)" >&2
+        exit 3
+    }
+    VAULT_TESTKIT_BIN=$target/debug/vault-testkit
+fi
+case $VAULT_TESTKIT_BIN in
+    /*) ;;
+    *) VAULT_TESTKIT_BIN=$PWD/$VAULT_TESTKIT_BIN ;;
+esac
+export VAULT_ENV_BIN BAO_BIN VAULT_TESTKIT_BIN
 # The workspace's target dir, where the wheel test builds (and finds already compiled) vault-env.
 CARGO_TARGET_DIR=$target
 export CARGO_TARGET_DIR

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use crate::client::Client;
+use crate::client::{Client, Op};
 use crate::error::{Error, Result};
 use crate::secret::SecretString;
 
@@ -78,7 +78,9 @@ impl Client {
     /// Mints a new secret_id for the role.
     pub async fn approle_new_secret_id(&self, mount: &str, role: &str) -> Result<SecretString> {
         let path = format!("{}/secret-id", role_path(mount, role));
-        let answer = self.request(Method::POST, &path, None).await?.unwrap_or_default();
+        // Each call mints a secret_id: never sent twice unless the first certainly had no effect.
+        let op = Op::new("create", &path).once();
+        let answer = self.request_bytes(Method::POST, &path, None, "application/json", op).await?.unwrap_or_default();
         answer
             .pointer("/data/secret_id")
             .and_then(|v| v.as_str())

@@ -10,11 +10,20 @@
 //!   the TTL, logs in again with AppRole when renewal is refused or the token expires, and fails closed when it
 //!   cannot (no request goes out with a token known to be dead);
 //! - on `403` checks whether the token itself died (revoked) and, with AppRole, logs in again and retries once;
-//! - retries connection errors, 5xx (not sealed, not uninitialised) and 429 with exponential backoff and jitter;
+//! - retries connection errors, 5xx (not sealed, not uninitialised) and 429 with exponential backoff and jitter,
+//!   `--max-retries` times; when a cluster has no active node (a standby answers "local node not active", sends
+//!   the request round in redirects, or redirects it to a leader that is gone) it keeps retrying for up to
+//!   [`FAILOVER_WAIT`] to wait out the election, so reads and writes go on through a leader change;
+//! - retries a call that must not run twice (token and secret_id minting, logins) only after failures that prove
+//!   it had no effect, never after an ambiguous one (a dropped connection, a timeout, a generic 500);
 //! - maps every failure to a typed [`Error`](crate::Error) that says what to do.
 //!
-//! Redirects (a standby pointing at the active node) are followed up to three hops: "follow the leader".
+//! Redirects (a standby pointing at the active node) are followed up to three hops: "follow the leader". A
+//! standby answers reads itself and forwards or redirects writes to the active node; for a few seconds after
+//! this client's own KV write, an answer older than that write is asked again (`fresh`), so a tool reads what
+//! it wrote even through a standby that trails the active node.
 
+mod fresh;
 mod retry;
 mod session;
 mod transport;
@@ -35,6 +44,11 @@ pub(crate) use session::Session;
 pub use transport::check_path;
 pub(crate) use transport::shorten;
 use transport::{http_client, vault_client};
+
+/// How long a call keeps retrying while its cluster has no active node, from the first such failure: long
+/// enough for a raft election after the leader dies (2–6 s measured on three nodes), bounded so that a cluster
+/// that has lost quorum is reported as unavailable. The client timeout and the command's deadline still bound it.
+pub const FAILOVER_WAIT: Duration = Duration::from_secs(20);
 
 /// The longest API path a request may have, in bytes. Vault sets no limit of its own, but the HTTP stack refuses
 /// URLs near 64 KiB (and proxies far sooner); a path this long is a mistake, reported as invalid input before
@@ -62,6 +76,8 @@ struct Inner {
     pub(crate) kv_mounts: Mutex<HashMap<String, crate::kv::MountInfo>>,
     /// When the whole command must be done by, if the tool set one: every call fails once it has passed.
     deadline: Mutex<Option<Instant>>,
+    /// The KV versions this client wrote a moment ago, so that a standby's older answer is asked again.
+    writes: Mutex<fresh::Writes>,
 }
 
 /// What a call is doing, for error messages: the path as the user knows it and the operation.
@@ -71,12 +87,21 @@ pub struct Op<'a> {
     pub path: &'a str,
     /// The operation, e.g. `read`, `write`, `list`.
     pub operation: &'a str,
+    /// Whether running it twice does no harm (reads, lists, KV writes of the same data, check-and-set writes,
+    /// configuration writes). A call that is not (minting a token or a secret_id, logging in) is retried only
+    /// after failures that prove it had no effect ([`Error::is_unapplied`](crate::Error::is_unapplied)).
+    pub idempotent: bool,
 }
 
 impl<'a> Op<'a> {
-    /// An operation on a path.
+    /// An operation on a path, safe to repeat.
     pub fn new(operation: &'a str, path: &'a str) -> Self {
-        Op { path, operation }
+        Op { path, operation, idempotent: true }
+    }
+
+    /// The same operation, marked as one that must not run twice.
+    pub fn once(self) -> Self {
+        Op { idempotent: false, ..self }
     }
 }
 
@@ -123,6 +148,7 @@ impl ClientBuilder {
                 cache: self.cache_ttl.map(Cache::new),
                 kv_mounts: Mutex::new(HashMap::new()),
                 deadline: Mutex::new(None),
+                writes: Mutex::new(fresh::Writes::default()),
                 config,
             }),
         })

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use crate::client::Client;
+use crate::client::{Client, Op};
 use crate::error::{Error, Result};
 use crate::secret::SecretString;
 
@@ -113,8 +113,11 @@ impl Client {
     /// zeroed.
     pub async fn database_creds(&self, mount: &str, role: &str, kind: CredsKind) -> Result<DatabaseCreds> {
         let path = creds_path(mount, role, kind);
+        // Each read makes a new database user (dynamic) or is cheap to repeat (static); treat it as one that
+        // must not run twice.
+        let op = Op::new("read", &path).once();
         let mut answer = self
-            .request(Method::GET, &path, None)
+            .request_bytes(Method::GET, &path, None, "application/json", op)
             .await?
             .ok_or_else(|| Error::Response { path: path.clone(), detail: "empty answer".into() })?;
         let take = |answer: &mut serde_json::Value, key: &str| -> Result<SecretString> {

@@ -26,6 +26,12 @@ pub enum Error {
         "TLS handshake with {address} failed: {detail} (trusting {trust}; set VAULT_CACERT to the CA that signed the server's certificate)"
     )]
     Tls { address: String, trust: String, detail: String },
+    /// The node answered, but no node of its cluster is active: a leader election is under way (or the cluster
+    /// has lost quorum). Reported once the client has waited out an election and still found no leader.
+    #[error(
+        "no active Vault node behind {address}: {detail} (a leader election is under way or the cluster has lost quorum; check `vault-health` on each node)"
+    )]
+    NoActiveNode { address: String, detail: String },
     /// The server is sealed.
     #[error(
         "Vault at {address} is sealed: unseal it with a threshold of key shares (scripts/vault/unseal or `bao operator unseal`)"
@@ -67,6 +73,7 @@ impl Error {
         match self {
             Error::Config(_) | Error::InvalidInput(_) | Error::InvalidRequest { .. } => Exit::Usage,
             Error::Unreachable { .. }
+            | Error::NoActiveNode { .. }
             | Error::Tls { .. }
             | Error::Sealed { .. }
             | Error::NotInitialized { .. }
@@ -82,8 +89,33 @@ impl Error {
     /// Whether trying again may help: connection failures, 5xx other than sealed/uninitialised, and 429.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Unreachable { .. } => true,
+            Error::Unreachable { .. } | Error::NoActiveNode { .. } => true,
             Error::Server { status, .. } => *status == 429 || (*status >= 500 && *status != 501),
+            _ => false,
+        }
+    }
+
+    /// Whether the request certainly had no effect: no node was active to take it, the connection was refused
+    /// before anything was sent, or the server turned it away (429, 503). Only such failures are retried for
+    /// operations that must not run twice (minting a token or a secret_id, logging in).
+    pub fn is_unapplied(&self) -> bool {
+        match self {
+            Error::NoActiveNode { .. } => true,
+            Error::Unreachable { detail, .. } => detail.to_ascii_lowercase().contains("connection refused"),
+            Error::Server { status, .. } => *status == 429 || *status == 503,
+            _ => false,
+        }
+    }
+
+    /// Whether this is a passing state of the cluster that is waited out for a while rather than retried a fixed
+    /// number of times: no active node (an election), or a KV mount still being upgraded to version 2 (a
+    /// standby waits for the active node's upgrade to reach it).
+    pub(crate) fn is_transition(&self) -> bool {
+        match self {
+            Error::NoActiveNode { .. } => true,
+            Error::Server { status: 503, errors, .. } => {
+                errors.iter().any(|e| e.to_ascii_lowercase().contains("non-versioned to versioned data"))
+            }
             _ => false,
         }
     }
@@ -97,8 +129,9 @@ impl Error {
     pub(crate) fn from_status(status: u16, errors: Vec<String>, address: &str, path: &str, operation: &str) -> Self {
         let says = |needle: &str| errors.iter().any(|e| e.to_ascii_lowercase().contains(needle));
         match status {
-            // A mount being upgraded from KV v1 to v2 refuses requests for a moment: a server condition, retried.
-            400 if says("upgrading from non-versioned to versioned data") => {
+            // A mount being upgraded from KV v1 to v2 refuses requests for a moment ("Upgrading from…" on the
+            // active node, "Waiting for the primary to upgrade from…" on a standby): a server condition, retried.
+            400 if says("non-versioned to versioned data") => {
                 Error::Server { status: 503, path: path.to_owned(), errors }
             }
             400 if says("check-and-set") || says("cas") => {
@@ -109,6 +142,17 @@ impl Error {
             404 => Error::NotFound { path: path.to_owned(), deleted: false },
             501 => Error::NotInitialized { address: address.to_owned() },
             503 if says("sealed") => Error::Sealed { address: address.to_owned() },
+            // A standby that cannot find the active node (during an election) says so with a 500 or 503.
+            500 | 502 | 503
+                if says("local node not active")
+                    || says("active cluster node not found")
+                    || says("no active vault instance") =>
+            {
+                Error::NoActiveNode {
+                    address: address.to_owned(),
+                    detail: format!("the node said \"{}\"", join(&errors)),
+                }
+            }
             _ => Error::Server { status, path: path.to_owned(), errors },
         }
     }
@@ -132,11 +176,20 @@ mod tests {
             e(400, &["Upgrading from non-versioned to versioned data. This backend will be unavailable"])
                 .is_retryable()
         );
+        assert!(
+            e(400, &["Waiting for the primary to upgrade from non-versioned to versioned data. This backend will be unavailable for a brief period and will resume service when the primary is finished."])
+                .is_retryable()
+        );
         assert!(matches!(e(403, &["permission denied"]), Error::PermissionDenied { .. }));
         assert!(matches!(e(404, &[]), Error::NotFound { .. }));
         assert!(matches!(e(501, &[]), Error::NotInitialized { .. }));
         assert!(matches!(e(503, &["Vault is sealed"]), Error::Sealed { .. }));
         assert!(e(503, &["local node not active"]).is_retryable());
+        let election = e(500, &["local node not active but active cluster node not found"]);
+        assert!(matches!(election, Error::NoActiveNode { .. }), "{election:?}");
+        assert!(election.is_retryable() && election.is_unapplied());
+        assert_eq!(election.exit(), Exit::Unavailable);
+        assert!(!e(500, &["internal error"]).is_unapplied(), "a 500 may come after the write was made");
         assert!(e(429, &[]).is_retryable());
         assert!(!e(503, &["Vault is sealed"]).is_retryable());
         assert!(!e(403, &[]).is_retryable());

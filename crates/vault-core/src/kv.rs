@@ -308,11 +308,25 @@ impl Client {
         }
         let shown = path.to_string();
         let op = Op::new("read", &shown);
+        // Through a standby that trails this client's own write, ask again (see `client::fresh`).
+        let stale = |answer: &Result<vaultrs::api::kv2::responses::ReadSecretResponse>, written: u64| match answer {
+            Err(Error::NotFound { deleted: false, .. }) => version.is_none_or(|v| v <= written),
+            Ok(r) => version.is_none() && r.metadata.version < written,
+            Err(_) => false,
+        };
         let response = self
-            .execute(op, |s| async move {
-                let request = kv2::ReadSecretRequest { mount: path.mount.clone(), path: path.path.clone(), version };
-                vaultrs::api::exec_with_result(s.vault(), request).await.map_err(|e| self.map_vaultrs(e, op))
-            })
+            .fresh(
+                &path.mount,
+                &path.path,
+                || {
+                    self.execute(op, |s| async move {
+                        let request =
+                            kv2::ReadSecretRequest { mount: path.mount.clone(), path: path.path.clone(), version };
+                        vaultrs::api::exec_with_result(s.vault(), request).await.map_err(|e| self.map_vaultrs(e, op))
+                    })
+                },
+                stale,
+            )
             .await?;
         let metadata = VersionMetadata {
             version: response.metadata.version,
@@ -352,6 +366,7 @@ impl Client {
             .await;
         self.invalidate(path);
         let written = result?;
+        self.note_write(&path.mount, &path.path, written.version);
         Ok(VersionMetadata {
             version: written.version,
             created_time: written.created_time,
@@ -373,14 +388,31 @@ impl Client {
         let mut bytes = zeroize::Zeroizing::new(serde_json::to_vec(&body).expect("JSON values serialize"));
         zeroize_json(&mut body);
         let api = path.api("data");
+        // A standby reads the secret before it forwards the patch: right after this client's own write it may
+        // not see that version yet and answer "no secret" or a check-and-set mismatch (see `client::fresh`).
         let result = self
-            .request_bytes(Method::PATCH, &api, Some(&bytes), "application/merge-patch+json", Op::new("patch", &shown))
+            .fresh(
+                &path.mount,
+                &path.path,
+                || {
+                    self.request_bytes(
+                        Method::PATCH,
+                        &api,
+                        Some(&bytes),
+                        "application/merge-patch+json",
+                        Op::new("patch", &shown),
+                    )
+                },
+                |answer, _| matches!(answer, Err(Error::NotFound { .. } | Error::CasConflict { .. })),
+            )
             .await;
         zeroize::Zeroize::zeroize(&mut *bytes);
         self.invalidate(path);
         let answer = result?.unwrap_or_default();
-        serde_json::from_value(answer.get("data").cloned().unwrap_or_default())
-            .map_err(|e| Error::Response { path: shown, detail: format!("unexpected patch answer: {e}") })
+        let written: VersionMetadata = serde_json::from_value(answer.get("data").cloned().unwrap_or_default())
+            .map_err(|e| Error::Response { path: shown, detail: format!("unexpected patch answer: {e}") })?;
+        self.note_write(&path.mount, &path.path, written.version);
+        Ok(written)
     }
 
     /// Lists the keys directly under a folder: secrets by name, sub-folders with a trailing `/`. An empty or
@@ -442,10 +474,22 @@ impl Client {
         let shown = path.to_string();
         let op = Op::new("read metadata", &shown);
         let m = self
-            .execute(op, |s| async move {
-                let request = kv2::ReadSecretMetadataRequest { mount: path.mount.clone(), path: path.path.clone() };
-                vaultrs::api::exec_with_result(s.vault(), request).await.map_err(|e| self.map_vaultrs(e, op))
-            })
+            .fresh(
+                &path.mount,
+                &path.path,
+                || {
+                    self.execute(op, |s| async move {
+                        let request =
+                            kv2::ReadSecretMetadataRequest { mount: path.mount.clone(), path: path.path.clone() };
+                        vaultrs::api::exec_with_result(s.vault(), request).await.map_err(|e| self.map_vaultrs(e, op))
+                    })
+                },
+                |answer, written| match answer {
+                    Err(Error::NotFound { .. }) => true,
+                    Ok(m) => m.current_version < written,
+                    Err(_) => false,
+                },
+            )
             .await?;
         Ok(KvMetadata {
             current_version: m.current_version,
@@ -502,12 +546,19 @@ impl Client {
             serde_json::to_vec(&serde_json::json!({ "custom_metadata": custom })).expect("JSON values serialize");
         let api = path.api("metadata");
         let result = self
-            .request_bytes(
-                Method::PATCH,
-                &api,
-                Some(&body),
-                "application/merge-patch+json",
-                Op::new("patch metadata", &shown),
+            .fresh(
+                &path.mount,
+                &path.path,
+                || {
+                    self.request_bytes(
+                        Method::PATCH,
+                        &api,
+                        Some(&body),
+                        "application/merge-patch+json",
+                        Op::new("patch metadata", &shown),
+                    )
+                },
+                |answer, _| matches!(answer, Err(Error::NotFound { .. })),
             )
             .await;
         self.invalidate(path);

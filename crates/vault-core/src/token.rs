@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde::Serialize;
 
-use crate::client::Client;
+use crate::client::{Client, Op};
 use crate::error::{Error, Result};
 use crate::secret::SecretString;
 
@@ -35,8 +35,11 @@ impl Client {
     /// Creates a child token (`auth/token/create`) and returns it.
     pub async fn token_create(&self, request: &TokenRequest) -> Result<SecretString> {
         const PATH: &str = "auth/token/create";
-        let body = serde_json::to_value(request).expect("a token request serializes");
-        let answer = self.request(Method::POST, PATH, Some(&body)).await?.unwrap_or_default();
+        let body = serde_json::to_vec(request).expect("a token request serializes");
+        // Each call mints a token: never sent twice unless the first certainly had no effect.
+        let op = Op::new("create", PATH).once();
+        let answer =
+            self.request_bytes(Method::POST, PATH, Some(&body), "application/json", op).await?.unwrap_or_default();
         answer
             .pointer("/auth/client_token")
             .and_then(|t| t.as_str())

@@ -327,7 +327,7 @@ pub fn error_kind(error: &Error) -> &'static str {
     match error {
         Error::Vault(e) => match e {
             V::Config(_) | V::InvalidRequest { .. } => "invalid_request",
-            V::Unreachable { .. } | V::Tls { .. } => "unavailable",
+            V::Unreachable { .. } | V::NoActiveNode { .. } | V::Tls { .. } => "unavailable",
             V::Sealed { .. } => "sealed",
             V::NotInitialized { .. } => "not_initialized",
             V::PermissionDenied { .. } => "permission_denied",

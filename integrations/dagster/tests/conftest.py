@@ -1,12 +1,13 @@
-"""Fixtures: a real OpenBao dev server per test (BAO_BIN), the vault-env binary (VAULT_ENV_BIN), and a pipeline
-AppRole whose credential files are handed to Dagster through EnvVar."""
+"""Fixtures: a real OpenBao dev server per test (BAO_BIN), a three-node raft cluster for leader changes
+(VAULT_TESTKIT_BIN, the `vault-testkit` binary), the vault-env binary (VAULT_ENV_BIN), and a pipeline AppRole
+whose credential files are handed to Dagster through EnvVar."""
 
 import os
 import secrets as pysecrets
 
 import pytest
 
-from vault_dagster.testing import OpenBaoDevServer, PostgresServer
+from vault_dagster.testing import OpenBaoCluster, OpenBaoDevServer, PostgresServer
 
 
 def _required_binary(var: str, what: str) -> str:
@@ -25,6 +26,17 @@ def vault_env_bin() -> str:
 @pytest.fixture(scope="session")
 def bao_bin() -> str:
     return _required_binary("BAO_BIN", "OpenBao (or Vault)")
+
+
+@pytest.fixture(scope="session")
+def testkit_bin() -> str:
+    return _required_binary("VAULT_TESTKIT_BIN", "vault-testkit")
+
+
+@pytest.fixture
+def cluster(testkit_bin):
+    with OpenBaoCluster(testkit_bin) as running:
+        yield running
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 mod cli;
 mod crash;
 mod dotenv_compat;
+mod failover;
 mod flow;
 mod patch;
 mod reliability;

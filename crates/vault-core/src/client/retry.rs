@@ -1,6 +1,8 @@
 //! Retries, backoff and time budgets: every call is bounded as a whole by the client timeout or the command's
 //! deadline; connection errors, 5xx (not sealed, not uninitialised) and 429 are retried with exponential backoff
-//! and jitter; a 403 caused by a dead token leads to one re-login and one retry.
+//! and jitter, `max_retries` times, and for up to [`FAILOVER_WAIT`] while the cluster has no active node; a call
+//! that must not run twice is retried only after failures that prove it had no effect; a 403 caused by a dead
+//! token leads to one re-login and one retry.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -45,7 +47,7 @@ impl Client {
         F: Fn(Arc<Session>) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let mut attempt = 0;
+        let mut retries = Retries::default();
         let mut reauthenticated = false;
         loop {
             let session = match self.session().await {
@@ -71,13 +73,11 @@ impl Client {
                     reauthenticated = true;
                     self.replace_dead_session(&session).await?;
                 }
-                error if error.is_retryable() && attempt < self.inner.config.max_retries => {
-                    tracing::debug!(%error, attempt, "retrying {} {}", op.operation, op.path);
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
-                }
                 error @ Error::Sealed { .. } => return Err(self.sealed_or_uninitialised(error).await),
-                error => return Err(error),
+                error => match retries.next(op, self.refine_refused(error).await, self.inner.config.max_retries) {
+                    Ok(wait) => tokio::time::sleep(wait).await,
+                    Err(error) => return Err(error),
+                },
             }
         }
     }
@@ -97,21 +97,71 @@ impl Client {
         Fut: Future<Output = Result<T>>,
     {
         self.bounded(op, async {
-            let mut attempt = 0;
+            let mut retries = Retries::default();
             loop {
                 match call().await {
-                    Err(error) if error.is_retryable() && attempt < self.inner.config.max_retries => {
-                        tracing::debug!(%error, attempt, "retrying {} {}", op.operation, op.path);
-                        tokio::time::sleep(backoff(attempt)).await;
-                        attempt += 1;
+                    Ok(value) => return Ok(value),
+                    Err(error) => {
+                        match retries.next(op, self.refine_refused(error).await, self.inner.config.max_retries) {
+                            Ok(wait) => tokio::time::sleep(wait).await,
+                            Err(error) => return Err(error),
+                        }
                     }
-                    result => return result,
                 }
             }
         })
         .await
     }
 }
+
+/// The retry state of one call: how many retries were made, and since when the cluster has had no active node.
+#[derive(Default)]
+pub(crate) struct Retries {
+    attempt: u32,
+    leaderless_since: Option<Instant>,
+}
+
+impl Retries {
+    /// Decides what to do after `error`: `Ok(wait)` to try again after `wait`, or `Err` with the error to report.
+    ///
+    /// - A failure that retrying cannot mend is reported at once.
+    /// - A call that must not run twice ([`Op::once`]) is retried only when the failure proves it had no effect.
+    /// - A cluster in transition ([`Error::is_transition`]: an election, a KV mount being upgraded) is retried, at most every [`LEADERLESS_STEP`], for up to [`FAILOVER_WAIT`]
+    ///   after it was first seen, as long as retries are on at all (`max_retries` > 0); then it is reported
+    ///   with the time waited.
+    /// - Anything else retryable is retried `max_retries` times with exponential backoff.
+    pub(crate) fn next(&mut self, op: Op<'_>, error: Error, max_retries: u32) -> Result<Duration, Error> {
+        if !error.is_retryable() || (!op.idempotent && !error.is_unapplied()) || max_retries == 0 {
+            return Err(error);
+        }
+        let wait = if error.is_transition() {
+            let since = *self.leaderless_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= FAILOVER_WAIT {
+                let waited = format!("still so after waiting {}", show_duration(since.elapsed()));
+                return Err(match error {
+                    Error::NoActiveNode { address, detail } => {
+                        Error::NoActiveNode { address, detail: format!("{detail}; {waited}") }
+                    }
+                    other => other,
+                });
+            }
+            tracing::debug!(%error, "the cluster is in transition; retrying {} {}", op.operation, op.path);
+            backoff(self.attempt).min(LEADERLESS_STEP)
+        } else {
+            if self.attempt >= max_retries {
+                return Err(error);
+            }
+            tracing::debug!(%error, attempt = self.attempt, "retrying {} {}", op.operation, op.path);
+            backoff(self.attempt)
+        };
+        self.attempt = self.attempt.saturating_add(1);
+        Ok(wait)
+    }
+}
+
+/// The longest pause between tries while a cluster has no active node, so a new leader is found soon after it
+/// is elected.
+pub(crate) const LEADERLESS_STEP: Duration = Duration::from_millis(500);
 
 /// First backoff step; each retry doubles it, up to [`MAX_BACKOFF`], and waits a random 50–100 % of the step.
 pub(crate) const BASE_BACKOFF: Duration = Duration::from_millis(100);
@@ -130,6 +180,46 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn error(status: u16, errors: &[&str]) -> Error {
+        Error::from_status(status, errors.iter().map(|e| e.to_string()).collect(), "https://v", "secret/a", "write")
+    }
+
+    #[test]
+    fn an_election_is_waited_out_beyond_max_retries_but_not_forever() {
+        let op = Op::new("write", "secret/a");
+        let mut retries = Retries::default();
+        for _ in 0..10 {
+            let wait = retries.next(op, error(500, &["local node not active but active cluster node not found"]), 2);
+            assert!(wait.is_ok_and(|w| w <= LEADERLESS_STEP));
+        }
+        // Other failures still stop after max_retries.
+        let mut retries = Retries::default();
+        assert!(retries.next(op, error(502, &[]), 2).is_ok());
+        assert!(retries.next(op, error(502, &[]), 2).is_ok());
+        assert!(matches!(retries.next(op, error(502, &[]), 2), Err(Error::Server { status: 502, .. })));
+        // The wait is bounded: once FAILOVER_WAIT has passed, the error is reported with the time waited.
+        let mut retries =
+            Retries { attempt: 3, leaderless_since: Some(Instant::now() - FAILOVER_WAIT - Duration::from_secs(1)) };
+        let given_up = retries.next(op, error(500, &["local node not active"]), 2).unwrap_err();
+        assert!(given_up.to_string().contains("still so after waiting 21"), "{given_up}");
+        assert_eq!(given_up.exit(), crate::Exit::Unavailable);
+        // No retries at all when they are turned off.
+        assert!(Retries::default().next(op, error(500, &["local node not active"]), 0).is_err());
+    }
+
+    #[test]
+    fn a_call_that_must_not_run_twice_is_retried_only_when_it_had_no_effect() {
+        let op = Op::new("create", "auth/token/create").once();
+        let refused =
+            Error::Unreachable { address: "https://v".into(), detail: "Connection refused (os error 111)".into() };
+        let reset = Error::Unreachable { address: "https://v".into(), detail: "connection reset by peer".into() };
+        assert!(Retries::default().next(op, refused, 2).is_ok());
+        assert!(Retries::default().next(op, error(500, &["local node not active"]), 2).is_ok());
+        assert!(Retries::default().next(op, reset, 2).is_err(), "the token may have been made");
+        assert!(Retries::default().next(op, error(500, &["internal error"]), 2).is_err());
+        assert!(Retries::default().next(op, error(502, &[]), 2).is_err());
+    }
 
     #[test]
     fn backoff_grows_with_jitter_and_a_cap() {

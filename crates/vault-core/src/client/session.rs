@@ -105,7 +105,12 @@ impl Client {
                             ));
                         }
                         Ok(_) => tracing::debug!("token renewal capped by its max TTL; logging in again"),
-                        Err(error @ (Error::Unreachable { .. } | Error::Tls { .. } | Error::Sealed { .. })) => {
+                        Err(
+                            error @ (Error::Unreachable { .. }
+                            | Error::NoActiveNode { .. }
+                            | Error::Tls { .. }
+                            | Error::Sealed { .. }),
+                        ) => {
                             return Err(error);
                         }
                         Err(error) => tracing::debug!(%error, "token renewal refused"),
@@ -138,7 +143,8 @@ impl Client {
 
     pub(crate) async fn login(&self, approle: &AppRoleConfig, generation: u64) -> Result<Session> {
         let path = format!("auth/{}/login", approle.mount);
-        let op = Op::new("login", &path);
+        // A login mints a token: retried only when it certainly had no effect.
+        let op = Op::new("login", &path).once();
         let anonymous = vault_client(&self.inner.http, &self.inner.base, None, self.inner.config.namespace.as_deref());
         let auth = self
             .retrying(op, || async {

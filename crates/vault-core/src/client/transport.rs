@@ -154,8 +154,13 @@ impl Client {
         }
     }
 
-    /// Maps a failure to get an answer at all: a TLS failure or an unreachable server.
+    /// Maps a failure to get an answer at all: a TLS failure or an unreachable server, or, when the configured
+    /// node redirected the request (a standby pointing at the active node) and the redirects went round in a loop
+    /// or led to a node that is gone, a cluster without an active node.
     pub(crate) fn map_transport(&self, error: &(dyn std::error::Error + 'static)) -> Error {
+        if let Some(error) = self.leaderless(error) {
+            return error;
+        }
         let mut causes = Vec::new();
         let mut next = Some(error);
         while let Some(e) = next {
@@ -186,6 +191,58 @@ impl Client {
                 deepest
             };
             Error::Unreachable { address: self.inner.address.clone(), detail }
+        }
+    }
+
+    /// A transport failure that shows the cluster has no active node: the standbys sent the request round in
+    /// redirects (during an election each may point at another).
+    fn leaderless(&self, error: &(dyn std::error::Error + 'static)) -> Option<Error> {
+        let mut next = Some(error);
+        while let Some(e) = next {
+            if let Some(http) = e.downcast_ref::<reqwest::Error>() {
+                return http.is_redirect().then(|| Error::NoActiveNode {
+                    address: self.inner.address.clone(),
+                    detail: "the standbys sent the request round in redirects".into(),
+                });
+            }
+            next = e.source();
+        }
+        None
+    }
+
+    /// A refused connection may come from the configured node or, when that node is a standby that redirected
+    /// the request, from the active node it named, which is gone (killed, or an election is under way). Asks the
+    /// configured node (`sys/leader`, answered by every node itself, not followed anywhere): when it answers, the
+    /// refusal came from the leader it redirected to, and the cluster has no active node for now.
+    pub(crate) async fn refine_refused(&self, error: Error) -> Error {
+        let refused = matches!(&error, Error::Unreachable { detail, .. } if detail.to_ascii_lowercase().contains("connection refused"));
+        if !refused {
+            return error;
+        }
+        let probe = self.http_request(Method::GET, "sys/leader", None).timeout(Duration::from_secs(2)).send();
+        let Ok(Ok(response)) = tokio::time::timeout(Duration::from_secs(3), probe).await else {
+            return error;
+        };
+        #[derive(serde::Deserialize)]
+        struct Leader {
+            #[serde(default)]
+            is_self: bool,
+            #[serde(default)]
+            leader_address: String,
+        }
+        match response.json::<Leader>().await {
+            Ok(leader) if !leader.is_self => Error::NoActiveNode {
+                address: self.inner.address.clone(),
+                detail: if leader.leader_address.is_empty() {
+                    "it knows of no active node".to_owned()
+                } else {
+                    format!(
+                        "it redirected the request to the active node it knows, {}, which refused the connection",
+                        leader.leader_address
+                    )
+                },
+            },
+            _ => error,
         }
     }
 

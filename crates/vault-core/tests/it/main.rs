@@ -5,6 +5,7 @@ mod auth;
 mod cache;
 mod endpoints;
 mod errors;
+mod failover;
 mod kv;
 mod sys;
 

@@ -1,17 +1,19 @@
-"""Test helpers: a real OpenBao dev server on a free loopback port, and a pipeline AppRole like the one
+"""Test helpers: a real OpenBao dev server on a free loopback port, a three-node raft cluster whose leader can be
+killed (started by the `vault-testkit cluster` binary the Rust tests share), and a pipeline AppRole like the one
 `cargo xtask deploy` creates. Used by this package's tests and benchmark; handy for testing your own assets.
 """
 
 import json
 import os
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 ROOT_TOKEN = "root"
 
@@ -30,7 +32,45 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-class OpenBaoDevServer:
+class _Admin:
+    """Root calls on a server at `addr`: what a test sets up before the path under test runs."""
+
+    addr: str
+    root_token: str = ROOT_TOKEN
+
+    def _tls(self) -> Optional[ssl.SSLContext]:
+        return None
+
+    def api(self, method: str, path: str, body: Optional[Dict[str, Any]] = None, token: Optional[str] = None) -> Any:
+        """Calls the HTTP API as root; returns the JSON answer (None when empty)."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.addr}/v1/{path}", data=data, method=method)
+        request.add_header("X-Vault-Token", token or self.root_token)
+        with urllib.request.urlopen(request, timeout=10, context=self._tls()) as answer:
+            text = answer.read()
+        return json.loads(text) if text else None
+
+    def put_secret(self, path: str, data: Dict[str, str]) -> None:
+        """Writes a KV v2 secret at `secret/<path>` (path given without the mount)."""
+        self.api("POST", f"secret/data/{path}", {"data": data})
+
+    def pipeline_approle(self, directory: Path, policy: str = PIPELINE_POLICY) -> Dict[str, str]:
+        """Creates AppRole role `dagster` with `policy` and writes `role-id` and `secret-id` files into
+        `directory`, as `cargo xtask deploy` does. Returns their paths and the secret_id (to look for leaks)."""
+        self.api("POST", "sys/auth/approle", {"type": "approle"})
+        self.api("PUT", "sys/policies/acl/dagster-secrets", {"policy": policy})
+        self.api("POST", "auth/approle/role/dagster", {"token_policies": ["dagster-secrets"], "token_ttl": "1h"})
+        role_id = self.api("GET", "auth/approle/role/dagster/role-id")["data"]["role_id"]
+        secret_id = self.api("POST", "auth/approle/role/dagster/secret-id")["data"]["secret_id"]
+        directory.mkdir(parents=True, exist_ok=True)
+        role_file, secret_file = directory / "role-id", directory / "secret-id"
+        role_file.write_text(role_id + "\n")
+        secret_file.write_text(secret_id + "\n")
+        os.chmod(secret_file, 0o600)
+        return {"role_id_file": str(role_file), "secret_id_file": str(secret_file), "secret_id": secret_id}
+
+
+class OpenBaoDevServer(_Admin):
     """`bao server -dev` on a free port; a context manager that stops it on exit."""
 
     def __init__(self, bao_bin: str) -> None:
@@ -86,36 +126,106 @@ class OpenBaoDevServer:
         except OSError:
             return ""
 
-    def api(self, method: str, path: str, body: Optional[Dict[str, Any]] = None, token: str = ROOT_TOKEN) -> Any:
-        """Calls the HTTP API as root; returns the JSON answer (None when empty)."""
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"{self.addr}/v1/{path}", data=data, method=method)
-        request.add_header("X-Vault-Token", token)
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            text = answer.read()
-        return json.loads(text) if text else None
-
-    def put_secret(self, path: str, data: Dict[str, str]) -> None:
-        """Writes a KV v2 secret at `secret/<path>` (path given without the mount)."""
-        self.api("POST", f"secret/data/{path}", {"data": data})
-
-    def pipeline_approle(self, directory: Path, policy: str = PIPELINE_POLICY) -> Dict[str, str]:
-        """Creates AppRole role `dagster` with `policy` and writes `role-id` and `secret-id` files into
-        `directory`, as `cargo xtask deploy` does. Returns their paths and the secret_id (to look for leaks)."""
-        self.api("POST", "sys/auth/approle", {"type": "approle"})
-        self.api("PUT", "sys/policies/acl/dagster-secrets", {"policy": policy})
-        self.api("POST", "auth/approle/role/dagster", {"token_policies": ["dagster-secrets"], "token_ttl": "1h"})
-        role_id = self.api("GET", "auth/approle/role/dagster/role-id")["data"]["role_id"]
-        secret_id = self.api("POST", "auth/approle/role/dagster/secret-id")["data"]["secret_id"]
-        directory.mkdir(parents=True, exist_ok=True)
-        role_file, secret_file = directory / "role-id", directory / "secret-id"
-        role_file.write_text(role_id + "\n")
-        secret_file.write_text(secret_id + "\n")
-        os.chmod(secret_file, 0o600)
-        return {"role_id_file": str(role_file), "secret_id_file": str(secret_file), "secret_id": secret_id}
-
     def seal(self) -> None:
         self.api("PUT", "sys/seal")
+
+
+class OpenBaoCluster(_Admin):
+    """A raft cluster of TLS nodes (three by default) run by `vault-testkit cluster`; a context manager that stops
+    every node on exit. `addr` is the active node's address at start (root set-up calls go there); `addrs` are
+    all nodes'; `kill_leader()` kills the active node (SIGKILL) and `wait_for_leader()` waits for a new one."""
+
+    def __init__(self, testkit_bin: str, nodes: int = 3) -> None:
+        self.testkit_bin = testkit_bin
+        self.nodes = nodes
+        self._proc: Optional[subprocess.Popen] = None
+        self._log = tempfile.TemporaryFile()
+
+    def __enter__(self) -> "OpenBaoCluster":
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+        self._proc = subprocess.Popen(
+            [self.testkit_bin, "cluster", str(self.nodes)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=env,
+            text=True,
+        )
+        first = self._answer()
+        if first.get("type") != "cluster":
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"vault-testkit cluster did not start: {first}")
+        self.addrs: List[str] = [n["addr"] for n in first["nodes"]]
+        self.leader: int = first["leader"] if first["leader"] is not None else self.wait_for_leader()
+        self.addr = self.addrs[self.leader]
+        self.ca_cert: str = first["ca_cert"]
+        self.root_token = first["root_token"]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            # End of input stops every node; the command then exits.
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._log.close()
+
+    def _tls(self) -> Optional[ssl.SSLContext]:
+        return ssl.create_default_context(cafile=self.ca_cert)
+
+    def _answer(self) -> Dict[str, Any]:
+        line = self._proc.stdout.readline()
+        if not line:
+            self._log.seek(0)
+            raise RuntimeError(f"vault-testkit cluster stopped: {self._log.read().decode(errors='replace')[-2000:]}")
+        return json.loads(line)
+
+    def command(self, text: str) -> Dict[str, Any]:
+        """Sends one command (see `vault-testkit cluster`) and returns its answer; raises on an error answer."""
+        self._proc.stdin.write(text + "\n")
+        self._proc.stdin.flush()
+        answer = self._answer()
+        if "error" in answer:
+            raise RuntimeError(f"vault-testkit cluster: {text}: {answer['error']}")
+        return answer
+
+    def kill_leader(self) -> int:
+        """Kills the active node; returns its index. Set-up calls go to the next leader once there is one."""
+        killed = self.command("kill-leader")["killed"]
+        return killed
+
+    def wait_for_leader(self) -> int:
+        self.leader = self.command("leader")["leader"]
+        self.addr = self.addrs[self.leader]
+        return self.leader
+
+    def standby(self) -> int:
+        """A node that is not the active one."""
+        return (self.leader + 1) % len(self.addrs)
+
+    def on(self, node: int) -> "_Admin":
+        """Root calls on node `node` (a standby answers reads from its own copy)."""
+        view = _Admin()
+        view.addr, view.root_token = self.addrs[node], self.root_token
+        view._tls = self._tls  # type: ignore[method-assign]
+        return view
+
+
+def wait_until(check: Callable[[], bool], what: str, limit: float = 15.0) -> None:
+    """Polls `check` every 50 ms until it is true; fails after `limit` seconds naming `what`."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            if check():
+                return
+        except (urllib.error.URLError, OSError, KeyError, TypeError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {limit:.0f} s")
+        time.sleep(0.05)
 
 
 def postgres_bin_dir() -> Path:
