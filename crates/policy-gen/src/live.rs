@@ -138,9 +138,8 @@ async fn send(client: &Client, op: Operation, path: &str) -> Result<Option<Probe
     let outcome = match client.try_operation(operation, path).await {
         Ok(()) => Probe { allowed: true, answer: "success".into() },
         Err(VaultError::PermissionDenied { .. }) => Probe { allowed: false, answer: "403 permission denied".into() },
-        Err(e @ (VaultError::Unreachable { .. } | VaultError::Tls { .. } | VaultError::Sealed { .. })) => {
-            return Err(e);
-        }
+        // The server could not judge (unreachable, no active node, sealed, …): never read that as "allowed".
+        Err(e) if e.exit() == vault_core::Exit::Unavailable => return Err(e),
         Err(other) => Probe { allowed: true, answer: format!("past the ACL: {other}") },
     };
     Ok(Some(outcome))

@@ -19,11 +19,12 @@
 //! - maps every failure to a typed [`Error`](crate::Error) that says what to do.
 //!
 //! Redirects (a standby pointing at the active node) are followed up to three hops: "follow the leader". A
-//! standby answers reads itself and forwards or redirects writes to the active node; for a few seconds after
-//! this client's own KV write, an answer older than that write is asked again (`fresh`), so a tool reads what
-//! it wrote even through a standby that trails the active node.
+//! standby answers reads itself and forwards or redirects writes to the active node; every request carries the
+//! highest raft index (`X-Vault-Index`) the client has been told of, so a standby answers only once it has
+//! caught up with it and a tool reads what it wrote even through a standby that trails the active node
+//! (`consistency`).
 
-mod fresh;
+pub(crate) mod consistency;
 mod retry;
 mod session;
 mod transport;
@@ -76,8 +77,8 @@ struct Inner {
     pub(crate) kv_mounts: Mutex<HashMap<String, crate::kv::MountInfo>>,
     /// When the whole command must be done by, if the tool set one: every call fails once it has passed.
     deadline: Mutex<Option<Instant>>,
-    /// The KV versions this client wrote a moment ago, so that a standby's older answer is asked again.
-    writes: Mutex<fresh::Writes>,
+    /// The highest raft index an answer stated, sent with every request (read your writes through a standby).
+    read_index: consistency::ReadIndex,
 }
 
 /// What a call is doing, for error messages: the path as the user knows it and the operation.
@@ -148,7 +149,7 @@ impl ClientBuilder {
                 cache: self.cache_ttl.map(Cache::new),
                 kv_mounts: Mutex::new(HashMap::new()),
                 deadline: Mutex::new(None),
-                writes: Mutex::new(fresh::Writes::default()),
+                read_index: consistency::ReadIndex::default(),
                 config,
             }),
         })
@@ -156,6 +157,11 @@ impl ClientBuilder {
 }
 
 impl Client {
+    /// The raft index this client asks every node to have reached (see `consistency`).
+    pub(crate) fn read_index(&self) -> &consistency::ReadIndex {
+        &self.inner.read_index
+    }
+
     /// A client for `config`, without a cache.
     pub fn new(config: Config) -> Result<Self> {
         Self::builder(config).build()

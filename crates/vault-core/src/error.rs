@@ -108,11 +108,13 @@ impl Error {
     }
 
     /// Whether this is a passing state of the cluster that is waited out for a while rather than retried a fixed
-    /// number of times: no active node (an election), or a KV mount still being upgraded to version 2 (a
-    /// standby waits for the active node's upgrade to reach it).
+    /// number of times: no active node (an election), a KV mount still being upgraded to version 2 (a standby
+    /// waits for the active node's upgrade to reach it), or a standby that has not yet applied the raft index
+    /// the client asked for (a bare 429; a rate-limit quota's 429 says so in its errors).
     pub(crate) fn is_transition(&self) -> bool {
         match self {
             Error::NoActiveNode { .. } => true,
+            Error::Server { status: 429, errors, .. } => errors.is_empty(),
             Error::Server { status: 503, errors, .. } => {
                 errors.iter().any(|e| e.to_ascii_lowercase().contains("non-versioned to versioned data"))
             }

@@ -17,7 +17,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use vaultrs::api::kv2::requests as kv2;
 
-use crate::client::{Client, Op};
+use crate::client::{Client, Op, consistency};
 use crate::error::{Error, Result};
 use crate::secret::{SecretString, secret_from_json, zeroize_json};
 
@@ -308,25 +308,13 @@ impl Client {
         }
         let shown = path.to_string();
         let op = Op::new("read", &shown);
-        // Through a standby that trails this client's own write, ask again (see `client::fresh`).
-        let stale = |answer: &Result<vaultrs::api::kv2::responses::ReadSecretResponse>, written: u64| match answer {
-            Err(Error::NotFound { deleted: false, .. }) => version.is_none_or(|v| v <= written),
-            Ok(r) => version.is_none() && r.metadata.version < written,
-            Err(_) => false,
-        };
         let response = self
-            .fresh(
-                &path.mount,
-                &path.path,
-                || {
-                    self.execute(op, |s| async move {
-                        let request =
-                            kv2::ReadSecretRequest { mount: path.mount.clone(), path: path.path.clone(), version };
-                        vaultrs::api::exec_with_result(s.vault(), request).await.map_err(|e| self.map_vaultrs(e, op))
-                    })
-                },
-                stale,
-            )
+            .execute(op, |s| async move {
+                let request = kv2::ReadSecretRequest { mount: path.mount.clone(), path: path.path.clone(), version };
+                consistency::exec_with_result(s.vault(), self.read_index(), request)
+                    .await
+                    .map_err(|e| self.map_vaultrs(e, op))
+            })
             .await?;
         let metadata = VersionMetadata {
             version: response.metadata.version,
@@ -360,13 +348,12 @@ impl Client {
                     data: body.take(),
                     options: cas.map(|cas| kv2::SetSecretRequestOptions { cas }),
                 };
-                let result = vaultrs::api::exec_with_result(s.vault(), request).await;
+                let result = consistency::exec_with_result(s.vault(), self.read_index(), request).await;
                 result.map_err(|e| self.map_vaultrs(e, op))
             })
             .await;
         self.invalidate(path);
         let written = result?;
-        self.note_write(&path.mount, &path.path, written.version);
         Ok(VersionMetadata {
             version: written.version,
             created_time: written.created_time,
@@ -388,31 +375,14 @@ impl Client {
         let mut bytes = zeroize::Zeroizing::new(serde_json::to_vec(&body).expect("JSON values serialize"));
         zeroize_json(&mut body);
         let api = path.api("data");
-        // A standby reads the secret before it forwards the patch: right after this client's own write it may
-        // not see that version yet and answer "no secret" or a check-and-set mismatch (see `client::fresh`).
         let result = self
-            .fresh(
-                &path.mount,
-                &path.path,
-                || {
-                    self.request_bytes(
-                        Method::PATCH,
-                        &api,
-                        Some(&bytes),
-                        "application/merge-patch+json",
-                        Op::new("patch", &shown),
-                    )
-                },
-                |answer, _| matches!(answer, Err(Error::NotFound { .. } | Error::CasConflict { .. })),
-            )
+            .request_bytes(Method::PATCH, &api, Some(&bytes), "application/merge-patch+json", Op::new("patch", &shown))
             .await;
         zeroize::Zeroize::zeroize(&mut *bytes);
         self.invalidate(path);
         let answer = result?.unwrap_or_default();
-        let written: VersionMetadata = serde_json::from_value(answer.get("data").cloned().unwrap_or_default())
-            .map_err(|e| Error::Response { path: shown, detail: format!("unexpected patch answer: {e}") })?;
-        self.note_write(&path.mount, &path.path, written.version);
-        Ok(written)
+        serde_json::from_value(answer.get("data").cloned().unwrap_or_default())
+            .map_err(|e| Error::Response { path: shown, detail: format!("unexpected patch answer: {e}") })
     }
 
     /// Lists the keys directly under a folder: secrets by name, sub-folders with a trailing `/`. An empty or
@@ -423,7 +393,9 @@ impl Client {
         let listed = self
             .execute(op, |s| async move {
                 let request = kv2::ListSecretsRequest { mount: folder.mount.clone(), path: folder.path.clone() };
-                vaultrs::api::exec_with_result(s.vault(), request).await.map_err(|e| self.map_vaultrs(e, op))
+                consistency::exec_with_result(s.vault(), self.read_index(), request)
+                    .await
+                    .map_err(|e| self.map_vaultrs(e, op))
             })
             .await;
         match listed {
@@ -474,22 +446,12 @@ impl Client {
         let shown = path.to_string();
         let op = Op::new("read metadata", &shown);
         let m = self
-            .fresh(
-                &path.mount,
-                &path.path,
-                || {
-                    self.execute(op, |s| async move {
-                        let request =
-                            kv2::ReadSecretMetadataRequest { mount: path.mount.clone(), path: path.path.clone() };
-                        vaultrs::api::exec_with_result(s.vault(), request).await.map_err(|e| self.map_vaultrs(e, op))
-                    })
-                },
-                |answer, written| match answer {
-                    Err(Error::NotFound { .. }) => true,
-                    Ok(m) => m.current_version < written,
-                    Err(_) => false,
-                },
-            )
+            .execute(op, |s| async move {
+                let request = kv2::ReadSecretMetadataRequest { mount: path.mount.clone(), path: path.path.clone() };
+                consistency::exec_with_result(s.vault(), self.read_index(), request)
+                    .await
+                    .map_err(|e| self.map_vaultrs(e, op))
+            })
             .await?;
         Ok(KvMetadata {
             current_version: m.current_version,
@@ -531,7 +493,9 @@ impl Client {
                     delete_version_after: update.delete_version_after.clone(),
                     custom_metadata: update.custom_metadata.as_ref().map(|m| m.clone().into_iter().collect()),
                 };
-                vaultrs::api::exec_with_empty(s.vault(), request).await.map_err(|e| self.map_vaultrs(e, op))
+                consistency::exec_with_empty(s.vault(), self.read_index(), request)
+                    .await
+                    .map_err(|e| self.map_vaultrs(e, op))
             })
             .await;
         self.invalidate(path);
@@ -546,19 +510,12 @@ impl Client {
             serde_json::to_vec(&serde_json::json!({ "custom_metadata": custom })).expect("JSON values serialize");
         let api = path.api("metadata");
         let result = self
-            .fresh(
-                &path.mount,
-                &path.path,
-                || {
-                    self.request_bytes(
-                        Method::PATCH,
-                        &api,
-                        Some(&body),
-                        "application/merge-patch+json",
-                        Op::new("patch metadata", &shown),
-                    )
-                },
-                |answer, _| matches!(answer, Err(Error::NotFound { .. })),
+            .request_bytes(
+                Method::PATCH,
+                &api,
+                Some(&body),
+                "application/merge-patch+json",
+                Op::new("patch metadata", &shown),
             )
             .await;
         self.invalidate(path);
@@ -574,7 +531,9 @@ impl Client {
             .execute(op, |s| async move {
                 let request =
                     kv2::DeleteLatestSecretVersionRequest { mount: path.mount.clone(), path: path.path.clone() };
-                vaultrs::api::exec_with_empty(s.vault(), request).await.map_err(|e| self.map_vaultrs(e, op))
+                consistency::exec_with_empty(s.vault(), self.read_index(), request)
+                    .await
+                    .map_err(|e| self.map_vaultrs(e, op))
             })
             .await;
         self.invalidate(path);
@@ -604,7 +563,9 @@ impl Client {
         let result = self
             .execute(op, |s| async move {
                 let request = kv2::DeleteSecretMetadataRequest { mount: path.mount.clone(), path: path.path.clone() };
-                vaultrs::api::exec_with_empty(s.vault(), request).await.map_err(|e| self.map_vaultrs(e, op))
+                consistency::exec_with_empty(s.vault(), self.read_index(), request)
+                    .await
+                    .map_err(|e| self.map_vaultrs(e, op))
             })
             .await;
         self.invalidate(path);

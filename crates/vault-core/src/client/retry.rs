@@ -74,7 +74,11 @@ impl Client {
                     self.replace_dead_session(&session).await?;
                 }
                 error @ Error::Sealed { .. } => return Err(self.sealed_or_uninitialised(error).await),
-                error => match retries.next(op, self.refine_refused(error).await, self.inner.config.max_retries) {
+                error => match retries.next(
+                    op,
+                    self.catch_up(&retries, self.refine_refused(error).await),
+                    self.inner.config.max_retries,
+                ) {
                     Ok(wait) => tokio::time::sleep(wait).await,
                     Err(error) => return Err(error),
                 },
@@ -102,7 +106,8 @@ impl Client {
                 match call().await {
                     Ok(value) => return Ok(value),
                     Err(error) => {
-                        match retries.next(op, self.refine_refused(error).await, self.inner.config.max_retries) {
+                        let error = self.catch_up(&retries, self.refine_refused(error).await);
+                        match retries.next(op, error, self.inner.config.max_retries) {
                             Ok(wait) => tokio::time::sleep(wait).await,
                             Err(error) => return Err(error),
                         }
@@ -113,6 +118,27 @@ impl Client {
         .await
     }
 }
+
+impl Client {
+    /// A standby that still has not reached the raft index this client asks for after [`CATCH_UP_WAIT`] will not:
+    /// the cluster's data was replaced since (a snapshot restored by another process), so the index is forgotten
+    /// and the next try asks for none.
+    fn catch_up(&self, retries: &Retries, error: Error) -> Error {
+        if matches!(&error, Error::Server { status: 429, errors, .. } if errors.is_empty())
+            && retries.leaderless_since.is_some_and(|since| since.elapsed() >= CATCH_UP_WAIT)
+        {
+            tracing::debug!("a standby did not reach this client's raft index in time; asking for none");
+            self.read_index().forget();
+        }
+        error
+    }
+}
+
+/// The first pause before asking a standby again that had not yet applied the raft index asked for.
+pub(crate) const CATCH_UP_STEP: Duration = Duration::from_millis(5);
+
+/// How long a standby may take to apply the writes this client saw before the index it is asked for is given up.
+pub(crate) const CATCH_UP_WAIT: Duration = Duration::from_secs(3);
 
 /// The retry state of one call: how many retries were made, and since when the cluster has had no active node.
 #[derive(Default)]
@@ -146,7 +172,12 @@ impl Retries {
                 });
             }
             tracing::debug!(%error, "the cluster is in transition; retrying {} {}", op.operation, op.path);
-            backoff(self.attempt).min(LEADERLESS_STEP)
+            if matches!(&error, Error::Server { status: 429, .. }) {
+                // A standby catching up applies the index with its next message from the leader: soon.
+                CATCH_UP_STEP.saturating_mul(1 << self.attempt.min(4)).min(LEADERLESS_STEP)
+            } else {
+                backoff(self.attempt).min(LEADERLESS_STEP)
+            }
         } else {
             if self.attempt >= max_retries {
                 return Err(error);

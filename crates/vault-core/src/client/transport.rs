@@ -38,7 +38,13 @@ impl Client {
         request: reqwest::RequestBuilder,
         op: Op<'_>,
     ) -> Result<Option<serde_json::Value>> {
-        let response = request.send().await.map_err(|e| self.map_transport(&e))?;
+        let (http, request) = request.build_split();
+        let request = request.map_err(|e| self.map_transport(&e))?;
+        let write = !matches!(request.method().as_str(), "GET" | "HEAD" | "LIST");
+        let response = http.execute(request).await.map_err(|e| self.map_transport(&e))?;
+        if write {
+            self.read_index().note(response.headers());
+        }
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| self.map_transport(&e))?;
         if !status.is_success() {
@@ -97,6 +103,13 @@ impl Client {
             && let Ok(value) = HeaderValue::from_str(ns)
         {
             headers.insert("X-Vault-Namespace", value);
+        }
+        // Authenticated requests only: the unauthenticated ones are status probes (health, leader, seal status),
+        // which must answer for the node as it is.
+        if token.is_some()
+            && let Some(index) = self.read_index().header()
+        {
+            headers.insert(super::consistency::INDEX_HEADER, index);
         }
         self.inner.http.request(method, url).headers(headers)
     }

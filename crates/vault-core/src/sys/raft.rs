@@ -197,7 +197,10 @@ impl Client {
         let path = if force { SNAPSHOT_FORCE } else { SNAPSHOT };
         let op = Op::new("restore a snapshot into", path);
         let body = reqwest::Body::wrap_stream(snapshot);
-        self.send_stream(Method::POST, path, body, "application/octet-stream", op).await.map(drop)
+        self.send_stream(Method::POST, path, body, "application/octet-stream", op).await?;
+        // The restored data has its own raft index: asking for the one this client saw before would stall reads.
+        self.read_index().forget();
+        Ok(())
     }
 
     /// The raft cluster's members.
