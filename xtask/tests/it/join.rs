@@ -110,6 +110,11 @@ async fn second_and_third_deployments_join_the_first_and_converge() {
         ),
         // A --local node without node 1's folder would name audit files of its own and never serve.
         (flags[..6].to_vec(), 2, "needs --leader-dir"),
+        (
+            [&flags[..7], &[base.path().join("nowhere").display().to_string()][..]].concat(),
+            2,
+            "no config/vault.hcl there",
+        ),
     ];
     for (args, want, message) in &cases {
         let (code, _, out) = deploy(&fresh, p_fresh, &strs(args));
