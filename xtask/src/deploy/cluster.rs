@@ -210,12 +210,43 @@ pub async fn autopilot(admin: &Client, nodes: usize) -> anyhow::Result<Step> {
         return Ok(Step::ok("autopilot", format!("dead servers are not removed automatically with {nodes} nodes")));
     }
     let current = admin.autopilot_config().await.context("reading autopilot's configuration")?;
+    converge_autopilot(admin, &current, u32::try_from(nodes)?).await
+}
+
+/// Autopilot after a node joined a cluster on hosts (`--join`): dead servers are removed once the cluster has
+/// 3 voters, never below the voters it has now, nor below a minimum quorum the cluster already has (a re-run
+/// on a node of a cluster that has since grown, or an operator's higher setting, is never undone).
+pub async fn autopilot_for_voters(admin: &Client, voters: usize) -> anyhow::Result<Step> {
+    if voters < 3 {
+        return Ok(Step::ok(
+            "autopilot",
+            format!(
+                "dead servers are not removed automatically with {voters} voter(s): the join that makes 3 voters sets it"
+            ),
+        ));
+    }
+    let current = admin.autopilot_config().await.context("reading autopilot's configuration")?;
+    let min_quorum = u32::try_from(voters)?.max(current.min_quorum);
+    converge_autopilot(admin, &current, min_quorum).await
+}
+
+/// The command an operator runs to set what [`autopilot_for_voters`] sets, for a cluster of `min_quorum` voters.
+pub fn autopilot_command(min_quorum: usize) -> String {
+    format!(
+        "bao operator raft autopilot set-config -cleanup-dead-servers=true \
+         -dead-server-last-contact-threshold={DEAD_SERVER_THRESHOLD} -min-quorum={min_quorum}"
+    )
+}
+
+/// Sets dead-server cleanup after [`DEAD_SERVER_THRESHOLD`] with `min_quorum` (at least 3) unless `current`
+/// already says so.
+async fn converge_autopilot(admin: &Client, current: &AutopilotConfig, min_quorum: u32) -> anyhow::Result<Step> {
     let wanted = AutopilotConfig {
         cleanup_dead_servers: true,
         dead_server_last_contact_threshold: DEAD_SERVER_THRESHOLD.to_owned(),
-        min_quorum: u32::try_from(nodes)?,
+        min_quorum,
     };
-    let detail = format!("dead servers are removed after {DEAD_SERVER_THRESHOLD}, never below {nodes} voters");
+    let detail = format!("dead servers are removed after {DEAD_SERVER_THRESHOLD}, never below {min_quorum} voters");
     let threshold = |text: &str| vault_core::config::parse_duration(text);
     if current.cleanup_dead_servers
         && current.min_quorum == wanted.min_quorum

@@ -9,7 +9,13 @@
 //! but nothing that belongs to the cluster: a joining node is never initialised, and the policies, AppRoles,
 //! audit devices, KV mount and credentials replicate from the leader. Unsealing is when it joins: with plaintext
 //! share files in the keys folder (as node 1 keeps them) the run unseals it, else it stops for the key holders.
-//! Last it waits until the node is a raft voter, when the operator's credentials are on this host to ask.
+//! Then it waits until the node is a raft voter, when the operator's credentials are on this host to ask, and
+//! sets the one piece of cluster-wide setup that no other run does on hosts: autopilot's dead-server cleanup,
+//! once the cluster has 3 voters (after 24h, never below the voters it has now). Without those credentials
+//! that step is skipped with a warning that names the re-run or the command that sets it.
+//!
+//! With `--local DIR` (nodes on one machine, as the tests run them) `--leader-dir` names node 1's folder,
+//! whose audit file paths this node takes; without it the run stops before anything is written.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -62,6 +68,7 @@ pub async fn check(args: &Args, layout: &Layout, api_addr: &str) -> anyhow::Resu
     if let Some(key) = &args.tls_ca_key {
         super::tls::read_ca(ca, key)?;
     }
+    check_leader_dir(args)?;
     let node_id = match &args.node_id {
         Some(id) if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) => {
             vault_core::usage_bail!("--node-id {id:?}: use letters, digits, '-', '_' and '.'")
@@ -118,6 +125,30 @@ pub async fn check(args: &Args, layout: &Layout, api_addr: &str) -> anyhow::Resu
         );
     }
     Ok(Plan { url: url_text.trim_end_matches('/').to_owned(), node_id })
+}
+
+/// `--local DIR --join URL` needs `--leader-dir`: on a host every node's audit files have the same paths, but a
+/// `--local` node's are under its own DIR, and OpenBao refuses to serve on a node whose configured audit devices
+/// differ from the replicated audit table, so the join would only time out. There is no sound default: node 1's
+/// folder is not derivable from the flags (`--tls-ca` may be a copy anywhere), and the leader's audit devices
+/// are not readable without credentials a joining node may not have.
+fn check_leader_dir(args: &Args) -> anyhow::Result<()> {
+    if args.local.is_none() {
+        return Ok(());
+    }
+    let Some(dir) = &args.leader_dir else {
+        vault_core::usage_bail!(
+            "--local with --join needs --leader-dir DIR (the first node's --local folder): the audit files this node \
+             names must be node 1's, or it refuses to serve"
+        );
+    };
+    if !dir.join("config/vault.hcl").is_file() {
+        vault_core::usage_bail!(
+            "--leader-dir {}: no config/vault.hcl there; give the first node's --local folder",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// `vault-2.internal` for `https://vault-2.internal:8200`; the port is added when it is not 8200, so nodes on
@@ -201,7 +232,12 @@ pub async fn converge(client: &Client, layout: &Layout, plan: &Plan) -> anyhow::
                 .push(Step::ok("join", format!("unsealed, a node of the cluster at {} as {}", plan.url, plan.node_id)));
         }
     }
-    steps.push(voter(client, layout, plan).await?);
+    let voter = voter(client, layout, plan).await?;
+    let failed = voter.outcome == Outcome::Failed;
+    steps.push(voter);
+    if !failed {
+        steps.push(autopilot(client, layout).await?);
+    }
     Ok((steps, true))
 }
 
@@ -224,13 +260,7 @@ async fn voter(client: &Client, layout: &Layout, plan: &Plan) -> anyhow::Result<
             ),
         ));
     }
-    let role_id = std::fs::read_to_string(operator.join("role-id"))?.trim().to_owned();
-    let auth = AuthConfig::AppRole(AppRoleConfig {
-        mount: "approle".into(),
-        role_id,
-        secret_id: SecretIdSource::File(operator.join("secret-id")),
-    });
-    let admin = Client::new(Config { auth, ..client.config().clone() })?;
+    let admin = operator_client(client, layout)?;
     let deadline = Instant::now() + VOTER_TIMEOUT;
     loop {
         // Right after unsealing, a standby answers "active cluster node not found" until it has heard from the
@@ -262,6 +292,44 @@ async fn voter(client: &Client, layout: &Layout, plan: &Plan) -> anyhow::Result<
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// A client of this node that logs in with the operator's AppRole credentials in `APPROLE_DIR/operator` (node
+/// 1's, copied to this host); call only when they are there.
+fn operator_client(client: &Client, layout: &Layout) -> anyhow::Result<Client> {
+    let operator = layout.operator_dir();
+    let role_id = std::fs::read_to_string(operator.join("role-id"))?.trim().to_owned();
+    let auth = AuthConfig::AppRole(AppRoleConfig {
+        mount: "approle".into(),
+        role_id,
+        secret_id: SecretIdSource::File(operator.join("secret-id")),
+    });
+    Ok(Client::new(Config { auth, ..client.config().clone() })?)
+}
+
+/// Autopilot's dead-server cleanup, which the cluster has no other run to set on hosts: with the operator's
+/// credentials here, set once the cluster has 3 voters, never below the voters it has now (see
+/// [`cluster::autopilot_for_voters`]). Without them this run can neither count the voters nor read autopilot's
+/// configuration: the step is skipped (a warning, as a dead node then stays a voter until someone removes it),
+/// naming what sets it.
+async fn autopilot(client: &Client, layout: &Layout) -> anyhow::Result<Step> {
+    let operator = layout.operator_dir();
+    if !super::roles::has_credentials(&operator) {
+        return Ok(Step::warn(
+            "autopilot",
+            format!(
+                "skipped: dead servers are removed only once autopilot is told to, which needs the operator's \
+                 credentials; once the cluster has 3 voters, copy the first node's operator credentials to {} and \
+                 run this deploy again, or run `{}` with an operator token",
+                operator.display(),
+                cluster::autopilot_command(3)
+            ),
+        ));
+    }
+    let admin = operator_client(client, layout)?;
+    let peers = admin.raft_peers().await.context("reading the raft configuration with the operator's credentials")?;
+    let voters = peers.iter().filter(|peer| peer.voter).count();
+    cluster::autopilot_for_voters(&admin, voters).await
 }
 
 #[cfg(test)]

@@ -97,8 +97,8 @@ pub struct Args {
     /// With --join: this node's raft node id [default: the host of --api-addr, plus its port when not 8200]
     #[arg(long, value_name = "NAME", requires = "join")]
     pub node_id: Option<String>,
-    /// With --local and --join: the first node's DIR on this machine, whose audit files this node names too
-    /// (the audit table is replicated; on hosts the paths are the same anyway).
+    /// With --local and --join (needed there): the first node's DIR on this machine, whose audit files this node
+    /// names too (the audit table is replicated; on hosts the paths are the same anyway).
     #[arg(long, value_name = "DIR", requires_all = ["local", "join"])]
     pub leader_dir: Option<PathBuf>,
     /// Extra DNS names or IP addresses for the generated certificate.

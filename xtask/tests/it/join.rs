@@ -2,8 +2,11 @@
 //! Node 1 is an ordinary `deploy --local DIR1`; nodes 2 and 3 are `deploy --local DIRK --join https://node1`
 //! with node 1's CA and CA key (certificates issued here) and node 1's audit paths. Node 2 has the shares and the
 //! operator's credentials copied over, as an operator would; node 3 has neither at first and waits for its key
-//! holders. Then: three voters, the pipeline reads through node 3 with its AppRole, a re-run changes nothing, a
-//! killed node 2 comes back with a re-run, and bad input stops before anything is written. Then the same on
+//! holders, and without the operator's credentials skips autopilot; with them copied over a re-run sets
+//! dead-server cleanup for three voters. Then: three voters, the pipeline reads through node 3 with its AppRole,
+//! a re-run changes nothing (autopilot included, and a minimum quorum the operator raised stays), a killed node 2
+//! comes back with a re-run, and bad input (a `--local` join without `--leader-dir` too) stops before anything is
+//! written. Then the same on
 //! systemd hosts: two booted Debian machines on one network, node 2 joining node 1 under `vault.service`.
 
 use std::path::Path;
@@ -105,6 +108,13 @@ async fn second_and_third_deployments_join_the_first_and_converge() {
             2,
             "does not belong to the CA",
         ),
+        // A --local node without node 1's folder would name audit files of its own and never serve.
+        (flags[..6].to_vec(), 2, "needs --leader-dir"),
+        (
+            [&flags[..7], &[base.path().join("nowhere").display().to_string()][..]].concat(),
+            2,
+            "no config/vault.hcl there",
+        ),
     ];
     for (args, want, message) in &cases {
         let (code, _, out) = deploy(&fresh, p_fresh, &strs(args));
@@ -128,6 +138,7 @@ async fn second_and_third_deployments_join_the_first_and_converge() {
     assert_eq!(step(&report, "join")["outcome"], "changed", "{out}");
     let cluster = step(&report, "cluster")["detail"].as_str().unwrap().to_owned();
     assert!(cluster.starts_with(&format!("127.0.0.1-{p2} is a raft voter; 2 voters")), "{cluster}");
+    assert_eq!(step(&report, "autopilot")["outcome"], "ok", "two voters: nothing to set yet\n{out}");
     let hcl = std::fs::read_to_string(dir2.join("config/vault.hcl")).unwrap();
     assert!(hcl.contains(&format!("leader_api_addr = \"https://127.0.0.1:{p1}\"")), "{hcl}");
     assert!(hcl.contains(&format!("node_id = \"127.0.0.1-{p2}\"")), "{hcl}");
@@ -148,6 +159,7 @@ async fn second_and_third_deployments_join_the_first_and_converge() {
     let (code, report, out) = deploy(&dir3, p3, &strs(&flags));
     assert_eq!(code, Some(0), "node 3 with shares:\n{out}");
     assert_eq!(step(&report, "join")["outcome"], "changed", "{out}");
+    node3_sets_autopilot_with_the_operators_credentials(&dir1, p1, &dir3, p3, &report, &strs(&flags)).await;
 
     // Three voters, read with node 1's operator credentials.
     let operator = approle(&dir1, p1, &dir1.join("approle/operator"));
@@ -181,6 +193,11 @@ async fn second_and_third_deployments_join_the_first_and_converge() {
     let (code, report, out) = deploy(&dir2, p2, &strs(&flags));
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(changed(&report), Vec::<String>::new(), "a joined node changes nothing:\n{out}");
+    autopilot_unchanged(&report, 3);
+    // A minimum quorum the operator raised is never lowered by a node's run.
+    let mut raised = operator.autopilot_config().await.unwrap();
+    raised.min_quorum = 5;
+    operator.set_autopilot_config(&raised).await.unwrap();
 
     // Node 2's server dies; a re-run starts it, unseals it with its shares, and it is a voter again.
     let pid = std::fs::read_to_string(dir2.join("server.pid")).unwrap();
@@ -190,6 +207,8 @@ async fn second_and_third_deployments_join_the_first_and_converge() {
     assert_eq!(code, Some(0), "node 2 after its death:\n{out}");
     assert_eq!(changed(&report), ["server", "join"], "{out}");
     assert!(step(&report, "cluster")["detail"].as_str().unwrap().contains("3 voters"), "{out}");
+    autopilot_unchanged(&report, 5);
+    assert_eq!(operator.autopilot_config().await.unwrap().min_quorum, 5);
 
     // A node that is part of one cluster does not join another; a CA that does not verify the leader stops a
     // join before anything is written.
@@ -210,6 +229,56 @@ async fn second_and_third_deployments_join_the_first_and_converge() {
     assert_eq!(code, Some(3), "a CA that does not verify the leader:\n{out}");
     assert!(out.contains("TLS"), "{out}");
     assert!(!fresh.exists());
+}
+
+/// Node 3 has joined without the operator's credentials: the autopilot step is skipped with what sets it. With
+/// node 1's credentials copied over, a re-run sets dead-server cleanup for the three voters.
+async fn node3_sets_autopilot_with_the_operators_credentials(
+    dir1: &Path,
+    p1: u16,
+    dir3: &Path,
+    p3: u16,
+    report: &Value,
+    flags: &[&str],
+) {
+    let skipped = step(report, "autopilot");
+    assert_eq!(skipped["outcome"], "warning", "{report}");
+    let detail = skipped["detail"].as_str().unwrap();
+    assert!(detail.starts_with("skipped: "), "{detail}");
+    assert!(detail.contains(&dir3.join("approle/operator").display().to_string()), "{detail}");
+    assert!(
+        detail.contains(
+            "`bao operator raft autopilot set-config -cleanup-dead-servers=true \
+             -dead-server-last-contact-threshold=24h -min-quorum=3`"
+        ),
+        "{detail}"
+    );
+
+    copy(&dir1.join("approle/operator"), &dir3.join("approle/operator"), &["role-id", "secret-id"]);
+    let (code, report, out) = deploy(dir3, p3, flags);
+    assert_eq!(code, Some(0), "node 3 with the operator's credentials:\n{out}");
+    assert_eq!(changed(&report), ["autopilot"], "{out}");
+    assert!(step(&report, "cluster")["detail"].as_str().unwrap().contains("3 voters"), "{out}");
+    assert_eq!(
+        step(&report, "autopilot")["detail"],
+        "dead servers are removed after 24h, never below 3 voters",
+        "{out}"
+    );
+    let config = approle(dir1, p1, &dir1.join("approle/operator")).autopilot_config().await.unwrap();
+    assert!(config.cleanup_dead_servers, "{config:?}");
+    assert_eq!(config.min_quorum, 3, "{config:?}");
+    assert_eq!(
+        vault_core::config::parse_duration(&config.dead_server_last_contact_threshold).unwrap().as_secs(),
+        86400
+    );
+}
+
+/// The autopilot step of a run on a cluster whose autopilot is already set, with a minimum quorum of `min_quorum`.
+fn autopilot_unchanged(report: &Value, min_quorum: u32) {
+    let autopilot = step(report, "autopilot");
+    assert_eq!(autopilot["outcome"], "ok", "{report}");
+    let want = format!("dead servers are removed after 24h, never below {min_quorum} voters");
+    assert_eq!(autopilot["detail"], want.as_str(), "{report}");
 }
 
 /// `vault-toolkit deploy` in systemd mode inside `machine`, with `extra` flags, as JSON.
