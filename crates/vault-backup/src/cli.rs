@@ -108,27 +108,13 @@ enum Command {
     },
     /// List the backups in each destination, oldest first.
     List {
-        /// Folders or s3://bucket/prefix (the variable takes a comma-separated list)
-        #[arg(
-            value_name = "DEST",
-            env = "VAULT_BACKUP_TO",
-            hide_env_values = true,
-            value_delimiter = ',',
-            required = true
-        )]
-        from: Vec<String>,
+        #[command(flatten)]
+        from: Destinations,
     },
     /// Delete the backups a retention policy does not keep; the newest good backup always stays.
     Prune {
-        /// Folders or s3://bucket/prefix (the variable takes a comma-separated list)
-        #[arg(
-            value_name = "DEST",
-            env = "VAULT_BACKUP_TO",
-            hide_env_values = true,
-            value_delimiter = ',',
-            required = true
-        )]
-        from: Vec<String>,
+        #[command(flatten)]
+        from: Destinations,
         /// Keep the N newest backups
         #[arg(long, value_name = "N", default_value_t = 0)]
         keep_last: u32,
@@ -149,6 +135,20 @@ enum Command {
     Restore(RestoreArgs),
     /// The restore drill: restore the newest backup into a throwaway server and compare it with the live one.
     Drill(DrillArgs),
+}
+
+/// The destinations `list` and `prune` read: the positional DEST arguments, or `VAULT_BACKUP_TO`.
+#[derive(Debug, Args)]
+struct Destinations {
+    /// Folders or s3://bucket/prefix (the variable takes a comma-separated list)
+    #[arg(
+        value_name = "DEST",
+        env = "VAULT_BACKUP_TO",
+        hide_env_values = true,
+        value_delimiter = ',',
+        required = true
+    )]
+    from: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -248,9 +248,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match &cli.command {
         Command::Save { to, encrypt_to, recipients_file } => save(&ctx, to, encrypt_to, recipients_file).await,
         Command::Verify { backup, identity } => verify(&ctx, backup, identity).await,
-        Command::List { from } => list(&ctx, from).await,
+        Command::List { from } => list(&ctx, &from.from).await,
         Command::Prune { from, keep_last, keep_daily, keep_weekly, keep_monthly, dry_run } => {
-            prune(&ctx, from, keep_last, keep_daily, keep_weekly, keep_monthly, dry_run).await
+            prune(&ctx, &from.from, keep_last, keep_daily, keep_weekly, keep_monthly, dry_run).await
         }
         Command::Restore(args) => restore(&ctx, args).await,
         Command::Drill(args) => drill(&ctx, args).await,

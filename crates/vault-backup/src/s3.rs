@@ -174,8 +174,8 @@ impl S3Store {
         Ok(entries)
     }
 
-    /// Reads an object whole.
-    pub async fn read_small(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+    /// Asks for an object: its body, still to be read.
+    async fn get(&self, name: &str) -> Result<S3Body, StoreError> {
         let answer = self
             .client
             .get_object()
@@ -184,7 +184,12 @@ impl S3Store {
             .send()
             .await
             .map_err(|e| self.error(name, "read", &e))?;
-        let data = answer.body.collect().await.map_err(|e| StoreError::Failed {
+        Ok(answer.body)
+    }
+
+    /// Reads an object whole.
+    pub async fn read_small(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        let data = self.get(name).await?.collect().await.map_err(|e| StoreError::Failed {
             location: self.url_of(name),
             detail: format!("cannot read: {}", DisplayErrorContext(&e)),
         })?;
@@ -193,15 +198,7 @@ impl S3Store {
 
     /// Streams an object.
     pub async fn open_read(&self, name: &str) -> Result<ByteStream, StoreError> {
-        let answer = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.key(name))
-            .send()
-            .await
-            .map_err(|e| self.error(name, "read", &e))?;
-        let body = answer.body;
+        let body = self.get(name).await?;
         Ok(Box::pin(futures_util::stream::try_unfold(body, |mut body| async move {
             match body.try_next().await {
                 Ok(Some(chunk)) => Ok(Some((chunk, body))),

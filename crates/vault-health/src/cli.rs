@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::{BackupOptions, CanaryOptions, Options, Report, Thresholds, output};
 use anyhow::Context;
-use clap::{Args, Parser, ValueEnum};
+use clap::{Args, Parser};
 use vault_core::cli::UsageError;
 use vault_core::config::AuthConfig;
 use vault_core::output::OutputArgs;
@@ -46,19 +46,20 @@ pub struct Cli {
     pub log: vault_core::cli::LogArgs,
 }
 
-/// The output formats.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum HealthFormat {
-    /// A heading and an aligned table
-    Human,
-    /// One JSON document: overall status and every check
-    Json,
-    /// One {"type":"check"} record per check, then a {"type":"summary"} record
-    Jsonl,
-    /// One Nagios plugin line with perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
-    Nagios,
-    /// Prometheus textfile-collector format (use -o DIR/vault.prom: written atomically)
-    Prometheus,
+vault_core::format_enum! {
+    /// The output formats: the shared three, then Nagios and Prometheus.
+    pub enum HealthFormat {
+        /// A heading and an aligned table
+        Human,
+        /// One JSON document: overall status and every check
+        Json,
+        /// One {"type":"check"} record per check, then a {"type":"summary"} record
+        Jsonl,
+        /// One Nagios plugin line with perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN
+        Nagios,
+        /// Prometheus textfile-collector format (use -o DIR/vault.prom: written atomically)
+        Prometheus,
+    }
 }
 
 /// What to check and the thresholds.

@@ -17,13 +17,14 @@
 //! ```
 //!
 //! The checks, in report order: `reachability`, `state` (active, standby, performance standby, DR secondary,
-//! sealed, uninitialised; HA leader), `seal` (unseal progress), `version`, `clock_skew`, `tls` (the certificate
-//! the listener serves), `canary` (read latency p50/p99), `audit` (devices enabled), `token` (the caller's TTL),
-//! `backup` (age of the newest backup file) and `cluster` (raft peers, voters, leader, autopilot's health and
-//! failure tolerance; skipped on storage that is not raft). The first six need no token. The independent ones run
-//! concurrently: `sys/health` and the TLS handshake first, then `sys/seal-status`, `sys/leader` and, when the node
-//! serves requests, the token lookup, the audit listing, the canary reads and the raft configuration and autopilot
-//! state, all together over the connection `sys/health` opened.
+//! sealed, uninitialised; HA leader; a standby whose named active node does not answer), `seal` (unseal progress),
+//! `version`, `clock_skew`, `tls` (the certificate the listener serves), `canary` (read latency p50/p99), `audit`
+//! (devices enabled), `token` (the caller's TTL), `backup` (age of the newest backup file) and `cluster` (raft
+//! peers, voters, leader, autopilot's health and failure tolerance; skipped on storage that is not raft). The first
+//! six need no token. The independent ones run concurrently: `sys/health` and the TLS handshake first, then
+//! `sys/seal-status`, `sys/leader` (on a standby followed by the `sys/health` of the active node it names) and,
+//! when the node serves requests, the token lookup, the audit listing, the canary reads and the raft configuration
+//! and autopilot state, all together over the connection `sys/health` opened.
 
 mod audit;
 mod backup;
@@ -234,8 +235,14 @@ pub async fn check(client: &Client, options: &Options) -> Report {
             tokio::join!(token::probe(client), audit::probe(client), canary, cluster::probe(client));
         (token::check(token, thresholds), audit::check(audit, thresholds), canary, Some(cluster))
     };
-    let (seal, leader, (token, audit, canary, cluster)) =
-        tokio::join!(client.seal_status(), server::probe_leader(client), with_token);
+    // A standby's word on who is active is checked with the active node itself, alongside the other checks.
+    let leader_and_active = async {
+        let leader = server::probe_leader(client).await;
+        let active = server::probe_active_node(client, &health, leader.as_ref()).await;
+        (leader, active)
+    };
+    let (seal, (leader, active), (token, audit, canary, cluster)) =
+        tokio::join!(client.seal_status(), leader_and_active, with_token);
     let cluster = match (cluster, &blocked) {
         (Some(probe), _) => cluster::check(probe, leader.as_ref(), thresholds),
         (None, why) => Check::skipped(CheckName::Cluster, why.clone().unwrap_or_default()),
@@ -248,7 +255,7 @@ pub async fn check(client: &Client, options: &Options) -> Report {
     let state = health.as_ref().ok().map(|probe| probe.health.state);
     let checks = vec![
         server::reachability(&health),
-        server::state(&health, leader.as_ref()),
+        server::state(&health, leader.as_ref(), active.as_ref()),
         server::seal(&health, &seal),
         server::version(&health),
         server::clock_skew(&health, thresholds),

@@ -127,7 +127,7 @@ fn write_peers<W: Write + ?Sized>(cluster: &ClusterDetails, out: &mut W, color: 
 }
 
 /// The state as a word for headings.
-fn state_name(state: Option<NodeState>) -> &'static str {
+pub(crate) fn state_name(state: Option<NodeState>) -> &'static str {
     match state {
         None => "unreachable",
         Some(NodeState::Active) => "active",

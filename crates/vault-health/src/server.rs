@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use vault_core::Client;
+use vault_core::config::AuthConfig;
 use vault_core::output::human_duration;
 use vault_core::sys::{Health, NodeState, SealStatus};
 
@@ -39,6 +40,43 @@ pub(crate) async fn probe_leader(client: &Client) -> Option<Leader> {
     client.leader().await.ok().flatten()
 }
 
+/// How long the state check waits for the active node a standby names. A live node answers `sys/health` in
+/// milliseconds; a dead one refuses at once, a frozen or cut-off one never answers, so waiting long only delays
+/// the report.
+const ACTIVE_NODE_WAIT: Duration = Duration::from_secs(2);
+
+/// Asks the active node a standby names for its own `sys/health`, directly: a standby keeps naming a dead leader
+/// until a new one is elected (and for ever once the quorum is lost), so its word alone does not say there is an
+/// active node. Unauthenticated, once (no retries), with the same TLS settings and at most
+/// [`ACTIVE_NODE_WAIT`]. `None` when there is nothing to ask: the node is not a standby or names no other node.
+pub(crate) async fn probe_active_node(
+    client: &Client,
+    health: &vault_core::Result<HealthProbe>,
+    leader: Option<&Leader>,
+) -> Option<vault_core::Result<Health>> {
+    let standby = health
+        .as_ref()
+        .is_ok_and(|probe| matches!(probe.health.state, NodeState::Standby | NodeState::PerformanceStandby));
+    let address = leader.filter(|l| standby && !l.is_self && !l.leader_address.is_empty())?.leader_address.as_str();
+    let mut config = client.config().clone();
+    config.address = match url::Url::parse(address) {
+        Ok(url) => url,
+        Err(e) => {
+            return Some(Err(vault_core::Error::Config(format!("the active node {address:?} is not a URL: {e}"))));
+        }
+    };
+    config.auth = AuthConfig::None;
+    config.max_retries = 0;
+    config.timeout = config.timeout.min(ACTIVE_NODE_WAIT);
+    let active = match Client::new(config) {
+        Ok(active) => active,
+        Err(e) => return Some(Err(e)),
+    };
+    let wait = Instant::now() + ACTIVE_NODE_WAIT;
+    active.set_deadline(Some(client.deadline().map_or(wait, |deadline| deadline.min(wait))));
+    Some(active.health().await)
+}
+
 /// Why checks that need a serving node cannot run, or `None` when the node serves client requests.
 pub(crate) fn not_serving(health: &vault_core::Result<HealthProbe>) -> Option<String> {
     let Ok(probe) = health else {
@@ -70,8 +108,13 @@ pub(crate) fn reachability(health: &vault_core::Result<HealthProbe>) -> Check {
 
 /// The node's state. An active node, a standby and a performance standby are healthy (a cluster has standbys on
 /// purpose); so is a DR secondary, which is a replica by design. Sealed, uninitialised and unexpected answers
-/// are critical. An HA node that knows no active node is a warning: requests have nowhere to go.
-pub(crate) fn state(health: &vault_core::Result<HealthProbe>, leader: Option<&Leader>) -> Check {
+/// are critical. An HA node that knows no active node is a warning: requests have nowhere to go; so is a standby
+/// whose active node (`active`: [`probe_active_node`]'s answer) does not answer, or answers as something else.
+pub(crate) fn state(
+    health: &vault_core::Result<HealthProbe>,
+    leader: Option<&Leader>,
+    active: Option<&vault_core::Result<Health>>,
+) -> Check {
     let Ok(probe) = health else {
         return Check::skipped(CheckName::State, "the server is unreachable");
     };
@@ -89,8 +132,28 @@ pub(crate) fn state(health: &vault_core::Result<HealthProbe>, leader: Option<&Le
         NodeState::Standby | NodeState::PerformanceStandby if no_leader => {
             (Status::Warn, "standby, but no active node is known: requests cannot be served".to_owned())
         }
-        NodeState::Standby => (Status::Ok, format!("standby{active_node}")),
-        NodeState::PerformanceStandby => (Status::Ok, format!("performance standby{active_node}")),
+        NodeState::Standby | NodeState::PerformanceStandby => {
+            let kind = if state == NodeState::Standby { "" } else { "performance " };
+            let named = leader_address.as_deref().unwrap_or_default();
+            match active {
+                Some(Err(_)) => (
+                    Status::Warn,
+                    format!(
+                        "{kind}standby, but the active node it names, {named}, does not answer: a leader election \
+                         is under way or the cluster has lost its quorum"
+                    ),
+                ),
+                Some(Ok(answer)) if answer.state != NodeState::Active => (
+                    Status::Warn,
+                    format!(
+                        "{kind}standby, but the node it names as active, {named}, answers as {}: a leader \
+                         election is under way",
+                        crate::output::state_name(Some(answer.state))
+                    ),
+                ),
+                _ => (Status::Ok, format!("{kind}standby{active_node}")),
+            }
+        }
         NodeState::DrSecondary => {
             (Status::Ok, "DR secondary: replicates the primary and does not serve client requests".to_owned())
         }
@@ -224,31 +287,54 @@ mod tests {
     #[test]
     fn every_state_maps_to_a_verdict() {
         let cluster = leader(true, "https://10.0.0.1:8200");
-        let standby = state(&probe(429), Some(&cluster));
+        let standby = state(&probe(429), Some(&cluster), None);
         assert_eq!(
             (standby.status, standby.summary.as_str()),
             (Status::Ok, "standby; the active node is https://10.0.0.1:8200")
         );
-        let perf = state(&probe(473), Some(&cluster));
+        let perf = state(&probe(473), Some(&cluster), None);
         assert_eq!(
             (perf.status, perf.summary.as_str()),
             (Status::Ok, "performance standby; the active node is https://10.0.0.1:8200")
         );
-        let orphan = state(&probe(429), Some(&leader(true, "")));
+        // The active node the standby names is asked too: dead, or no longer active, is a warning.
+        let dead = Err(vault_core::Error::Unreachable { address: "https://10.0.0.1:8200".into(), detail: "".into() });
+        let stale = state(&probe(429), Some(&cluster), Some(&dead));
+        assert_eq!(
+            (stale.status, stale.summary.as_str()),
+            (
+                Status::Warn,
+                "standby, but the active node it names, https://10.0.0.1:8200, does not answer: a leader election \
+                 is under way or the cluster has lost its quorum"
+            )
+        );
+        let stepped_down = probe(429).map(|p| p.health);
+        let stale = state(&probe(473), Some(&cluster), Some(&stepped_down));
+        assert_eq!(
+            (stale.status, stale.summary.as_str()),
+            (
+                Status::Warn,
+                "performance standby, but the node it names as active, https://10.0.0.1:8200, answers as standby: a \
+                 leader election is under way"
+            )
+        );
+        let alive = probe(200).map(|p| p.health);
+        assert_eq!(state(&probe(429), Some(&cluster), Some(&alive)).summary, standby.summary);
+        let orphan = state(&probe(429), Some(&leader(true, "")), None);
         assert_eq!(orphan.status, Status::Warn, "{}", orphan.summary);
-        assert_eq!(state(&probe(200), Some(&leader(false, ""))).summary, "active");
-        assert_eq!(state(&probe(200), Some(&cluster)).summary, "active (HA leader)");
-        assert_eq!(state(&probe(472), None).status, Status::Ok, "a DR secondary is a replica by design");
-        assert_eq!(state(&probe(503), None).status, Status::Crit);
-        assert_eq!(state(&probe(501), None).status, Status::Crit);
-        let odd = state(&probe(418), None);
+        assert_eq!(state(&probe(200), Some(&leader(false, "")), None).summary, "active");
+        assert_eq!(state(&probe(200), Some(&cluster), None).summary, "active (HA leader)");
+        assert_eq!(state(&probe(472), None, None).status, Status::Ok, "a DR secondary is a replica by design");
+        assert_eq!(state(&probe(503), None, None).status, Status::Crit);
+        assert_eq!(state(&probe(501), None, None).status, Status::Crit);
+        let odd = state(&probe(418), None, None);
         assert_eq!((odd.status, odd.summary.as_str()), (Status::Crit, "unexpected sys/health answer HTTP 418"));
 
         assert_eq!(not_serving(&probe(429)), None, "a standby serves requests (it forwards them)");
         assert_eq!(not_serving(&probe(472)).as_deref(), Some("a DR secondary does not serve client requests"));
         assert_eq!(not_serving(&probe(503)).as_deref(), Some("the server is sealed"));
         let down = Err(vault_core::Error::Unreachable { address: "https://v".into(), detail: "refused".into() });
-        assert_eq!(state(&down, None).status, Status::Skipped);
+        assert_eq!(state(&down, None, None).status, Status::Skipped);
         assert_eq!(reachability(&down).status, Status::Crit);
     }
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use vault_testkit::harness::ServeReads;
 
 use crate::identities::tool;
-use crate::{Stop, text, xtask};
+use crate::{Stop, changed, text, xtask};
 
 /// A loopback port P such that P..P+count are all free: node K listens on P+2(K-1) and raft on the port after.
 fn free_port_run(count: u16) -> u16 {
@@ -44,11 +44,6 @@ fn deploy(dir: &Path, port: u16) -> (Option<i32>, Value, String) {
     let output = xtask(&args);
     let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
     (output.status.code(), report, text(&output))
-}
-
-fn changed(report: &Value) -> Vec<String> {
-    let steps = report["steps"].as_array().cloned().unwrap_or_default();
-    steps.iter().filter(|s| s["outcome"] == "changed").map(|s| s["step"].as_str().unwrap().to_owned()).collect()
 }
 
 fn http(dir: &Path) -> reqwest::Client {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use vault_core::config::{AppRoleConfig, AuthConfig, SecretIdSource};
 use vault_core::{Client, Config, Error, KvPath, SecretMap, SecretString};
 
-use crate::{free_port_pair, root, stop, text, xtask};
+use crate::{changed, free_port_pair, root, stop, text, xtask};
 
 fn bao() -> String {
     vault_testkit::bao_binary().expect("the OpenBao binary must be available").display().to_string()
@@ -25,16 +25,6 @@ fn deploy(dir: &Path, port: u16, extra: &[&str]) -> (Option<i32>, Value, String)
     let output = xtask(&args);
     let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
     (output.status.code(), report, text(&output))
-}
-
-fn changed(report: &Value) -> Vec<String> {
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["outcome"] == "changed")
-        .map(|s| s["step"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 fn mode(path: &Path) -> u32 {

@@ -53,14 +53,10 @@ fn bao() -> String {
     vault_testkit::bao_binary().expect("the OpenBao binary must be available").display().to_string()
 }
 
-fn changed(report: &Value) -> Vec<String> {
-    report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["outcome"] == "changed")
-        .map(|s| format!("{}: {}", s["step"].as_str().unwrap(), s["detail"].as_str().unwrap()))
-        .collect()
+/// The steps the report says it changed, each as "step: detail".
+fn changed_with_detail(report: &Value) -> Vec<String> {
+    let detail = |s: &&Value| format!("{}: {}", s["step"].as_str().unwrap(), s["detail"].as_str().unwrap());
+    crate::changed_steps(report).iter().map(detail).collect()
 }
 
 fn mode(path: &Path) -> u32 {
@@ -93,12 +89,12 @@ fn every_identity_does_its_job_and_nothing_more() {
         assert!(!output.contains(secret_id.trim()), "{role}'s secret-id reached the output");
     }
     assert!(!dir.join("keys/operator").exists(), "the operator's credentials live beside the others");
-    assert!(changed(&report).iter().any(|c| c.starts_with("canary:")), "{report:#}");
+    assert!(changed_with_detail(&report).iter().any(|c| c.starts_with("canary:")), "{report:#}");
 
     // A re-run changes nothing (it logs in as the operator from approle/operator).
     let (code, report, output) = deploy(&dir, port);
     assert_eq!(code, Some(0), "{output}");
-    assert!(changed(&report).is_empty(), "converged: {report:#}");
+    assert!(changed_with_detail(&report).is_empty(), "converged: {report:#}");
 
     // An older deployment kept the operator's credentials in keys/operator: it logs in with them, moves them,
     // and converges.
@@ -106,7 +102,7 @@ fn every_identity_does_its_job_and_nothing_more() {
     std::fs::rename(dir.join("approle/operator"), dir.join("keys/operator")).unwrap();
     let (code, report, output) = deploy(&dir, port);
     assert_eq!(code, Some(0), "{output}");
-    let moved = changed(&report);
+    let moved = changed_with_detail(&report);
     assert_eq!(moved.len(), 1, "only the move: {report:#}");
     assert!(moved[0].contains("moved the credentials"), "{moved:?}");
     assert!(!dir.join("keys/operator").exists());
@@ -118,7 +114,7 @@ fn every_identity_does_its_job_and_nothing_more() {
     assert_eq!(mode(&dir.join("approle/operator/secret-id")), 0o400);
     let (code, report, output) = deploy(&dir, port);
     assert_eq!(code, Some(0), "{output}");
-    assert!(changed(&report).is_empty(), "converged after the move: {report:#}");
+    assert!(changed_with_detail(&report).is_empty(), "converged after the move: {report:#}");
 
     // Each role's own token passes its matrix live: it can do its job and nothing more.
     for (role, policy) in &roles {

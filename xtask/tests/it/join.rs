@@ -16,7 +16,7 @@ use vault_testkit::container::Container;
 
 use crate::identities::tool;
 use crate::systemd::{inside, install_toolkit};
-use crate::{Stop, approle, as_role, free_port_pair, text, xtask};
+use crate::{Stop, approle, as_role, changed, free_port_pair, text, xtask};
 
 fn bao() -> String {
     vault_testkit::bao_binary().expect("the OpenBao binary").display().to_string()
@@ -55,11 +55,6 @@ fn strs(flags: &[String]) -> Vec<&str> {
 fn step<'a>(report: &'a Value, name: &str) -> &'a Value {
     let steps = report["steps"].as_array().unwrap();
     steps.iter().find(|s| s["step"] == name).unwrap_or_else(|| panic!("no {name} step: {report}"))
-}
-
-fn changed(report: &Value) -> Vec<String> {
-    let steps = report["steps"].as_array().cloned().unwrap_or_default();
-    steps.iter().filter(|s| s["outcome"] == "changed").map(|s| s["step"].as_str().unwrap().to_owned()).collect()
 }
 
 /// Copies `names` from `from` into `to` (made 0700), as an operator copies files between hosts.

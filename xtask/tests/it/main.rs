@@ -65,6 +65,18 @@ pub fn xtask(args: &[&str]) -> Output {
     command.output().expect("running xtask")
 }
 
+/// The steps a deploy report (`--format json`) says it changed, in order. A report without a `steps` list fails
+/// the test, showing the report, so that "nothing changed" is never read from a report that says nothing.
+pub fn changed_steps(report: &serde_json::Value) -> Vec<&serde_json::Value> {
+    let steps = report["steps"].as_array().unwrap_or_else(|| panic!("no steps in the report: {report:#}"));
+    steps.iter().filter(|s| s["outcome"] == "changed").collect()
+}
+
+/// The names of the steps a deploy report says it changed, in order.
+pub fn changed(report: &serde_json::Value) -> Vec<String> {
+    changed_steps(report).iter().map(|s| s["step"].as_str().unwrap().to_owned()).collect()
+}
+
 pub fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }

@@ -2,7 +2,8 @@
 //! only the shipped `policies/health.hcl`): a three-node cluster seen through a standby can lose one node; with a
 //! follower killed, autopilot's failure tolerance drops to 0, which is a Nagios WARNING and shows in the
 //! Prometheus gauges; restarted, the cluster is healthy again; with two of three gone it is CRITICAL. A single
-//! raft node is green right after setup, and a server whose storage is not raft skips the check.
+//! raft node is green right after setup, and a server whose storage is not raft skips the check. The state check
+//! asks the active node a standby names, so a frozen or killed leader is never reported as the active node.
 
 use std::time::{Duration, Instant};
 
@@ -236,6 +237,87 @@ async fn a_standby_sees_the_cluster_and_a_lost_follower_leaves_no_failure_tolera
     assert!(summary.starts_with("no leader") || summary.contains("quorum lost: 1 of 3 voters healthy"), "{summary}");
     assert!(line.starts_with("VAULT CRITICAL - ") && line.contains("cluster: "), "{line}");
     assert_eq!(nagios_code, 2, "Nagios CRITICAL (node {leader} led): {line}");
+}
+
+/// The state check as `vault-health` run with no token against node `node` reports it (only the checks on
+/// unauthenticated endpoints run, so nothing waits on a forwarded request), the exit code, and how long it took.
+fn state_check(cluster: &Cluster, node: usize) -> (Value, i32, Duration) {
+    let env: Vec<(String, String)> = cluster.env(node).into_iter().filter(|(k, _)| k != "VAULT_TOKEN").collect();
+    let start = Instant::now();
+    let (report, exit) = json(&mut vault_health_with(env));
+    (check(&report, "state").clone(), exit, start.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_standby_never_calls_a_leader_that_does_not_answer_active() {
+    let mut cluster = Cluster::start(3).await.expect("a three-node cluster starts");
+    let leader = cluster.leader().await.unwrap();
+    let (standby, other) = ((leader + 1) % 3, (leader + 2) % 3);
+    let leader_addr = cluster.addr(leader).to_owned();
+
+    // Healthy: the standby names the leader, which answers.
+    let start = Instant::now();
+    let named = format!("standby; the active node is {leader_addr}");
+    loop {
+        let (state, exit, _) = state_check(&cluster, standby);
+        if state["summary"] == named.as_str() {
+            assert_eq!((state["status"].as_str(), exit), (Some("ok"), 0), "{state:#}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the standby never named the leader: {state:#}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // The leader and the other standby frozen (SIGSTOP): they accept connections and never answer, and without a
+    // quorum no new leader can be elected, so the standby asked keeps naming the frozen leader. The state check
+    // asks that node itself, waits a bounded time and warns.
+    cluster.freeze(leader);
+    cluster.freeze(other);
+    let (state, exit, took) = state_check(&cluster, standby);
+    cluster.resume(other);
+    cluster.resume(leader);
+    assert_eq!(state["status"], "warn", "{state:#}");
+    assert_eq!(
+        state["summary"].as_str().unwrap(),
+        format!(
+            "standby, but the active node it names, {leader_addr}, does not answer: a leader election is under way \
+             or the cluster has lost its quorum"
+        ),
+        "{state:#}"
+    );
+    assert_eq!(state["details"]["leader_address"], leader_addr.as_str(), "{state:#}");
+    assert_eq!(exit, 1, "a warning: {state:#}");
+    assert!(took < Duration::from_secs(8), "the frozen leader held the run up for {took:?}");
+
+    // Thawed, the cluster settles (on the old leader or a new one) and the standby's word is good again.
+    let leader = cluster.wait_until_healthy().await.expect("the thawed cluster elects a leader");
+    let start = Instant::now();
+    loop {
+        let (state, exit, _) = state_check(&cluster, (leader + 1) % 3);
+        if state["status"] == "ok" {
+            assert_eq!(state["summary"], format!("standby; the active node is {}", cluster.addr(leader)).as_str());
+            assert_eq!(exit, 0, "{state:#}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the thawed cluster never looked healthy: {state:#}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // The leader killed: until the others elect a new one (a second or three) a standby may still name it. Whatever
+    // the moment, the dead node is never reported as the active node.
+    let dead_addr = cluster.addr(leader).to_owned();
+    let asked = (leader + 1) % 3;
+    cluster.kill(leader);
+    let (state, _, _) = state_check(&cluster, asked);
+    let summary = state["summary"].as_str().unwrap();
+    assert!(!(state["status"] == "ok" && summary.contains(&dead_addr)), "a dead leader called active: {state:#}");
+    assert!(
+        summary.starts_with(&format!("standby, but the active node it names, {dead_addr}, does not answer: "))
+            || summary == "standby, but no active node is known: requests cannot be served"
+            || summary == "active (HA leader)"
+            || (state["status"] == "ok" && summary.starts_with("standby; the active node is ")),
+        "{state:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
