@@ -1,6 +1,6 @@
 //! `cargo xtask bench cluster`: what a raft cluster costs a reader, and what a leader change does to one. The same
 //! vault-core reads (uncached, one at a time, as a pipeline makes them) against a single TLS node, a cluster's
-//! active node, and a standby (which forwards to the active node); then reads through a standby at a steady pace
+//! active node, and a standby (which answers reads from its own copy); then reads through a standby at a steady pace
 //! while the active node is killed: failed reads, the longest wait, and the time until a new leader serves.
 
 use std::time::{Duration, Instant};
@@ -80,7 +80,7 @@ async fn bench(args: &Args) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     rows.push(Row::new("single node", timed(&one, &path, args.reads).await?)?);
     rows.push(Row::new("cluster: active node", timed(&active, &path, args.reads).await?)?);
-    rows.push(Row::new("cluster: standby (forwarded)", timed(&forwarded, &path, args.reads).await?)?);
+    rows.push(Row::new("cluster: standby (reads served there)", timed(&forwarded, &path, args.reads).await?)?);
 
     // Reads through the standby at a steady pace while the active node dies.
     let pace = Duration::from_millis(5);
