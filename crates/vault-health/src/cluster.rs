@@ -88,14 +88,7 @@ fn details(config: &[RaftPeer], autopilot: &AutopilotState) -> ClusterDetails {
                 address: peer.address.clone(),
                 voter: peer.voter,
                 leader: peer.leader,
-                healthy: None,
-                status: None,
-                node_status: None,
-                last_contact_seconds: None,
-                last_term: None,
-                last_index: None,
-                lag: None,
-                stable_since: None,
+                ..PeerDetails::default()
             },
         );
     }
@@ -105,14 +98,7 @@ fn details(config: &[RaftPeer], autopilot: &AutopilotState) -> ClusterDetails {
             address: server.address.clone(),
             voter: autopilot.voters.contains(id),
             leader: autopilot.leader == *id,
-            healthy: None,
-            status: None,
-            node_status: None,
-            last_contact_seconds: None,
-            last_term: None,
-            last_index: None,
-            lag: None,
-            stable_since: None,
+            ..PeerDetails::default()
         });
         let some = |text: &str| Some(text.to_owned()).filter(|t| !t.is_empty());
         peer.healthy = Some(server.healthy);

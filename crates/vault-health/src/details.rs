@@ -79,7 +79,7 @@ pub struct ClusterDetails {
 }
 
 /// One raft peer, as the cluster check reports it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct PeerDetails {
     /// The node id.
     pub node_id: String,
