@@ -163,4 +163,25 @@ async fn a_three_node_cluster_deploys_survives_its_leader_and_converges() {
     let (code, report, out) = deploy(dir, port);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(changed(&report), Vec::<String>::new(), "a converged cluster changes nothing:\n{out}");
+
+    // vault-health, as the `health` identity deploy made, through a standby: green again once autopilot counts
+    // the restarted node healthy, with three voters that can lose one.
+    let mut last = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while std::time::Instant::now() < deadline {
+        let out = crate::as_role(dir, port, "health", &tool("vault-health"))
+            .env("VAULT_ADDR", &addrs[follower])
+            .args(["--format", "json"])
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let cluster = report["checks"].as_array().and_then(|c| c.iter().find(|c| c["name"] == "cluster")).cloned();
+        let summary = cluster.as_ref().and_then(|c| c["summary"].as_str()).unwrap_or_default().to_owned();
+        if out.status.code() == Some(0) && summary.starts_with("3 voters") && summary.ends_with("can lose 1 node") {
+            return;
+        }
+        last = format!("exit {:?}: {summary}\n{}", out.status.code(), text(&out));
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    panic!("vault-health never saw the cluster whole again; last run: {last}");
 }
