@@ -125,7 +125,7 @@ impl Client {
     /// and the next try asks for none.
     fn catch_up(&self, retries: &Retries, error: Error) -> Error {
         if matches!(&error, Error::Server { status: 429, errors, .. } if errors.is_empty())
-            && retries.leaderless_since.is_some_and(|since| since.elapsed() >= CATCH_UP_WAIT)
+            && retries.catching_up_since.is_some_and(|since| since.elapsed() >= CATCH_UP_WAIT)
         {
             tracing::debug!("a standby did not reach this client's raft index in time; asking for none");
             self.read_index().forget();
@@ -138,13 +138,17 @@ impl Client {
 pub(crate) const CATCH_UP_STEP: Duration = Duration::from_millis(5);
 
 /// How long a standby may take to apply the writes this client saw before the index it is asked for is given up.
-pub(crate) const CATCH_UP_WAIT: Duration = Duration::from_secs(3);
+pub(crate) const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
 
-/// The retry state of one call: how many retries were made, and since when the cluster has had no active node.
+/// The retry state of one call: how many retries were made, since when the cluster has been in transition, and
+/// since when a standby has been asked to catch up with this client's raft index. The two clocks are apart: a
+/// call that waited out an election still gives the standby its full [`CATCH_UP_WAIT`] to apply the new
+/// leader's entries (which it learns of only after the election) before the index is given up.
 #[derive(Default)]
 pub(crate) struct Retries {
     attempt: u32,
     leaderless_since: Option<Instant>,
+    catching_up_since: Option<Instant>,
 }
 
 impl Retries {
@@ -173,6 +177,7 @@ impl Retries {
             }
             tracing::debug!(%error, "the cluster is in transition; retrying {} {}", op.operation, op.path);
             if matches!(&error, Error::Server { status: 429, .. }) {
+                self.catching_up_since.get_or_insert_with(Instant::now);
                 // A standby catching up applies the index with its next message from the leader: soon.
                 CATCH_UP_STEP.saturating_mul(1 << self.attempt.min(4)).min(LEADERLESS_STEP)
             } else {
@@ -230,13 +235,31 @@ mod tests {
         assert!(retries.next(op, error(502, &[]), 2).is_ok());
         assert!(matches!(retries.next(op, error(502, &[]), 2), Err(Error::Server { status: 502, .. })));
         // The wait is bounded: once FAILOVER_WAIT has passed, the error is reported with the time waited.
-        let mut retries =
-            Retries { attempt: 3, leaderless_since: Some(Instant::now() - FAILOVER_WAIT - Duration::from_secs(1)) };
+        let mut retries = Retries {
+            attempt: 3,
+            leaderless_since: Some(Instant::now() - FAILOVER_WAIT - Duration::from_secs(1)),
+            ..Default::default()
+        };
         let given_up = retries.next(op, error(500, &["local node not active"]), 2).unwrap_err();
         assert!(given_up.to_string().contains("still so after waiting 21"), "{given_up}");
         assert_eq!(given_up.exit(), crate::Exit::Unavailable);
         // No retries at all when they are turned off.
         assert!(Retries::default().next(op, error(500, &["local node not active"]), 0).is_err());
+    }
+
+    #[test]
+    fn a_standby_catching_up_after_an_election_gets_its_own_wait() {
+        let op = Op::new("read", "secret/data/a");
+        let mut retries = Retries::default();
+        // An election long enough to use up the catch-up wait on its own…
+        retries.next(op, error(500, &["local node not active but active cluster node not found"]), 2).unwrap();
+        retries.leaderless_since = Some(Instant::now() - CATCH_UP_WAIT - Duration::from_secs(1));
+        // …then the standby has not applied the new leader's entries yet: its wait starts now.
+        retries.next(op, error(429, &[]), 2).unwrap();
+        let since = retries.catching_up_since.expect("the catch-up clock started");
+        assert!(since.elapsed() < CATCH_UP_WAIT);
+        retries.next(op, error(429, &[]), 2).unwrap();
+        assert_eq!(retries.catching_up_since, Some(since), "the clock starts once per call");
     }
 
     #[test]
