@@ -60,6 +60,11 @@ path "auth/token/revoke-self" {
   capabilities = ["update"]
 }
 
+# Ask which paths its own token may use (vault-env check, policy-gen test --as-self).
+path "sys/capabilities-self" {
+  capabilities = ["update"]
+}
+
 # See which secrets engines are mounted.
 path "sys/mounts" {
   capabilities = ["read"]

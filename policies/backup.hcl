@@ -23,6 +23,11 @@ path "auth/token/revoke-self" {
   capabilities = ["update"]
 }
 
+# Ask which paths its own token may use (vault-env check, policy-gen test --as-self).
+path "sys/capabilities-self" {
+  capabilities = ["update"]
+}
+
 # Stream a raft snapshot (GET); restoring one (POST snapshot-force) stays with the operator.
 path "sys/storage/raft/snapshot" {
   capabilities = ["read"]

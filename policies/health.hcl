@@ -21,6 +21,11 @@ path "auth/token/revoke-self" {
   capabilities = ["update"]
 }
 
+# Ask which paths its own token may use (vault-env check, policy-gen test --as-self).
+path "sys/capabilities-self" {
+  capabilities = ["update"]
+}
+
 # List audit devices: the server wants sudo even to read this exact path, and here it grants nothing more.
 path "sys/audit" {
   capabilities = ["read", "sudo"]

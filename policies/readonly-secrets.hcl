@@ -30,3 +30,8 @@ path "auth/token/renew-self" {
 path "auth/token/revoke-self" {
   capabilities = ["update"]
 }
+
+# Ask which paths its own token may use (vault-env check, policy-gen test --as-self).
+path "sys/capabilities-self" {
+  capabilities = ["update"]
+}

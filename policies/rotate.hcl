@@ -46,6 +46,11 @@ path "auth/token/revoke-self" {
   capabilities = ["update"]
 }
 
+# Ask which paths its own token may use (vault-env check, policy-gen test --as-self).
+path "sys/capabilities-self" {
+  capabilities = ["update"]
+}
+
 # A database policy's static role is created or corrected to match the rotation config before rotating.
 path "database/static-roles/dagster-*" {
   capabilities = ["create", "read", "update"]

@@ -212,8 +212,9 @@ async fn judge_with(server: &Server, minted: &Minted, cases: &[Case]) -> Result<
 
 /// Judges `cases` with the caller's OWN token instead of minted ones: `sys/capabilities-self` for every path and
 /// real requests sent with that token. This is how a deployed identity proves, with the token its AppRole login
-/// gives it (its policies plus `default`), that it can do its job and nothing more. It needs no rights of its own
-/// beyond `sys/capabilities-self`, which the `default` policy grants.
+/// gives it (its own policy; deploy's roles leave `default` off), that it can do its job and nothing more. It
+/// needs no rights of its own beyond `sys/capabilities-self`, which every shipped policy grants (spec word
+/// `capabilities`) and the `default` policy grants too.
 ///
 /// `auth/token/revoke-self` is never probed: the request would end the very token being tested.
 pub async fn judge_self(client: &Client, cases: &[Case]) -> Result<Vec<LiveVerdict>, VaultError> {

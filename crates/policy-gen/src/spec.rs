@@ -16,7 +16,7 @@
 //! creds = ["dagster-*"]
 //!
 //! [token]
-//! self = ["lookup", "renew", "revoke"]
+//! self = ["lookup", "renew", "revoke", "capabilities"]
 //!
 //! [[rule]]
 //! path = "sys/policies/acl"
@@ -155,6 +155,12 @@ const TOKEN_ACCESS: &[(&str, &str, Capability, &str)] = &[
     ("lookup", "auth/token/lookup-self", Capability::Read, "Look up its own token (TTL, policies)"),
     ("renew", "auth/token/renew-self", Capability::Update, "Renew its own token before it expires"),
     ("revoke", "auth/token/revoke-self", Capability::Update, "Revoke its own token when done"),
+    (
+        "capabilities",
+        "sys/capabilities-self",
+        Capability::Update,
+        "Ask which paths its own token may use (vault-env check, policy-gen test --as-self)",
+    ),
 ];
 
 /// Parses a spec.

@@ -213,3 +213,24 @@ def test_a_vault_env_that_died_between_requests_is_started_again(bao, pipeline):
         assert vault._process.pid != first
     finally:
         vault.close()
+
+
+def test_the_test_identity_is_the_one_deploy_provisions(bao, pipeline):
+    """The tests and the benchmark run as the identity deploy makes: the shipped dagster-secrets rules, and a
+    token that carries that policy alone (no `default`)."""
+    import re
+    from pathlib import Path
+
+    from vault_dagster.testing import PIPELINE_POLICY
+
+    def rules(text):
+        return {
+            (path, tuple(sorted(re.findall(r'"([a-z]+)"', caps))))
+            for path, caps in re.findall(r'path "([^"]+)"\s*\{\s*capabilities = \[([^\]]*)\]', text)
+        }
+
+    shipped = Path(__file__).resolve().parents[3] / "policies" / "dagster-secrets.hcl"
+    assert rules(PIPELINE_POLICY) == rules(shipped.read_text())
+    role = bao.api("GET", "auth/approle/role/dagster")["data"]
+    assert role["token_no_default_policy"] is True
+    assert role["token_policies"] == ["dagster-secrets"]

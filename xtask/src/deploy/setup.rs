@@ -150,6 +150,7 @@ pub async fn approle_role(client: &Client, spec: &RoleSpec<'_>) -> anyhow::Resul
             && c.token_max_ttl == spec.token_max_ttl_secs
             && set(&c.token_bound_cidrs) == wanted_cidrs
             && set(&c.secret_id_bound_cidrs) == wanted_cidrs
+            && c.token_no_default_policy
     });
     if matches {
         return Ok(Step::ok("approle role", format!("role {} is as configured", spec.name)));
@@ -161,6 +162,8 @@ pub async fn approle_role(client: &Client, spec: &RoleSpec<'_>) -> anyhow::Resul
         token_bound_cidrs: spec.bound_cidrs.to_vec(),
         secret_id_bound_cidrs: spec.bound_cidrs.to_vec(),
         token_type: "service".into(),
+        // Each policy in policies/ grants the token's self-service paths itself (spec `[token]`).
+        token_no_default_policy: true,
     };
     client.approle_write_role(APPROLE_MOUNT, spec.name, &settings).await?;
     let verb = if current.is_some() { "corrected" } else { "created" };

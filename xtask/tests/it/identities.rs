@@ -116,6 +116,16 @@ fn every_identity_does_its_job_and_nothing_more() {
     assert_eq!(code, Some(0), "{output}");
     assert!(changed_with_detail(&report).is_empty(), "converged after the move: {report:#}");
 
+    // Each role's token carries its own policy and nothing else: no `default` (least privilege, and a faster
+    // ACL check on every request).
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for (role, policy) in &roles {
+        let client = crate::approle(&dir, port, &dir.join("approle").join(role));
+        let info = runtime.block_on(client.token_lookup_self()).unwrap_or_else(|e| panic!("{role}: {e}"));
+        assert_eq!(info.policies, vec![policy.clone()], "{role}'s token holds only its policy");
+        runtime.block_on(client.revoke_self()).unwrap();
+    }
+
     // Each role's own token passes its matrix live: it can do its job and nothing more.
     for (role, policy) in &roles {
         let matrix = format!("policies/tests/{policy}.toml");

@@ -106,7 +106,7 @@ async fn pipeline_approle(root: &vault_core::Client, dir: &Path) -> (PathBuf, Pa
     root.request(
         Method::POST,
         "auth/approle/role/dagster",
-        Some(&json!({ "token_policies": ["dagster-secrets"], "token_ttl": "1h" })),
+        Some(&json!({ "token_policies": ["dagster-secrets"], "token_ttl": "1h", "token_no_default_policy": true })),
     )
     .await
     .unwrap();

@@ -248,6 +248,7 @@ async fn identity_env(
         token_policies: vec![role.to_owned()],
         token_ttl: 3600,
         token_max_ttl: 4 * 3600,
+        token_no_default_policy: true,
         ..Default::default()
     };
     admin.approle_write_role("approle", role, &settings).await.unwrap();

@@ -38,6 +38,40 @@ impl Client {
         request: reqwest::RequestBuilder,
         op: Op<'_>,
     ) -> Result<Option<serde_json::Value>> {
+        let bytes = self.send_for_body(request, op).await?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Response { path: op.path.to_owned(), detail: format!("not JSON: {e}") })
+    }
+
+    /// Sends a request and reads the `data` of its JSON answer straight into `T`, with no JSON tree in between
+    /// (the hot path of a secret read). The body, which holds the secret's values, is zeroed once read when no
+    /// other copy of it is alive.
+    pub(crate) async fn send_for_data<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        op: Op<'_>,
+    ) -> Result<T> {
+        #[derive(serde::Deserialize)]
+        struct Answer<T> {
+            data: T,
+        }
+        let bytes = self.send_for_body(request, op).await?;
+        let data = serde_json::from_slice::<Answer<T>>(&bytes)
+            .map(|answer| answer.data)
+            .map_err(|e| Error::Response { path: op.path.to_owned(), detail: format!("unexpected answer: {e}") });
+        if let Ok(mut body) = bytes.try_into_mut() {
+            zeroize::Zeroize::zeroize(body.as_mut());
+        }
+        data
+    }
+
+    /// Sends a request and returns the body of a successful answer; a non-2xx status is a typed error. The raft
+    /// index an answer to a write states is noted for reading one's own writes.
+    async fn send_for_body(&self, request: reqwest::RequestBuilder, op: Op<'_>) -> Result<bytes::Bytes> {
         let (http, request) = request.build_split();
         let request = request.map_err(|e| self.map_transport(&e))?;
         let write = !matches!(request.method().as_str(), "GET" | "HEAD" | "LIST");
@@ -50,12 +84,7 @@ impl Client {
         if !status.is_success() {
             return Err(self.status_error(status, &bytes, op));
         }
-        if bytes.is_empty() {
-            return Ok(None);
-        }
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Response { path: op.path.to_owned(), detail: format!("not JSON: {e}") })
+        Ok(bytes)
     }
 
     /// Sends a request whose body is a stream (a raft snapshot being restored), with the session's token. The
@@ -89,8 +118,24 @@ impl Client {
         api_path: &str,
         token: Option<&SecretString>,
     ) -> reqwest::RequestBuilder {
+        self.http_request_to(method, self.api_url(api_path), token)
+    }
+
+    /// The URL of an API path (the path after `/v1/`), percent-encoded as a path, with no query.
+    pub(crate) fn api_url(&self, api_path: &str) -> Url {
         let mut url = self.inner.base.clone();
         url.set_path(&format!("v1/{}", api_path.trim_start_matches('/')));
+        url
+    }
+
+    /// A request to `url` (from [`Client::api_url`]) with the headers every request carries: the token, the
+    /// namespace, and the raft index this client must read at.
+    pub(crate) fn http_request_to(
+        &self,
+        method: Method,
+        url: Url,
+        token: Option<&SecretString>,
+    ) -> reqwest::RequestBuilder {
         let mut headers = HeaderMap::new();
         headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
         if let Some(token) = token

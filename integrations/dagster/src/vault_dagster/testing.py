@@ -23,6 +23,10 @@ path "secret/data/dagster/*" { capabilities = ["read"] }
 path "secret/metadata/dagster/*" { capabilities = ["list"] }
 path "database/creds/dagster-*" { capabilities = ["read"] }
 path "database/static-creds/dagster-*" { capabilities = ["read"] }
+path "auth/token/lookup-self" { capabilities = ["read"] }
+path "auth/token/renew-self" { capabilities = ["update"] }
+path "auth/token/revoke-self" { capabilities = ["update"] }
+path "sys/capabilities-self" { capabilities = ["update"] }
 """
 
 
@@ -59,7 +63,12 @@ class _Admin:
         `directory`, as `cargo xtask deploy` does. Returns their paths and the secret_id (to look for leaks)."""
         self.api("POST", "sys/auth/approle", {"type": "approle"})
         self.api("PUT", "sys/policies/acl/dagster-secrets", {"policy": policy})
-        self.api("POST", "auth/approle/role/dagster", {"token_policies": ["dagster-secrets"], "token_ttl": "1h"})
+        # As deploy makes it: the token holds only its policy, not `default`.
+        self.api(
+            "POST",
+            "auth/approle/role/dagster",
+            {"token_policies": ["dagster-secrets"], "token_ttl": "1h", "token_no_default_policy": True},
+        )
         role_id = self.api("GET", "auth/approle/role/dagster/role-id")["data"]["role_id"]
         secret_id = self.api("POST", "auth/approle/role/dagster/secret-id")["data"]["secret_id"]
         directory.mkdir(parents=True, exist_ok=True)
