@@ -135,6 +135,11 @@ path "sys/storage/raft/autopilot/configuration" {
   capabilities = ["read", "update"]
 }
 
+# deploy --join counts the live voters (a dead node it replaces is not counted toward the minimum quorum).
+path "sys/storage/raft/autopilot/state" {
+  capabilities = ["read"]
+}
+
 # Hash a value the way an audit device does, to find it in audit logs without writing it down.
 path "sys/audit-hash/*" {
   capabilities = ["update"]

@@ -11,7 +11,8 @@
 //! share files in the keys folder (as node 1 keeps them) the run unseals it, else it stops for the key holders.
 //! Then it waits until the node is a raft voter, when the operator's credentials are on this host to ask, and
 //! sets the one piece of cluster-wide setup that no other run does on hosts: autopilot's dead-server cleanup,
-//! once the cluster has 3 voters (after 24h, never below the voters it has now). Without those credentials
+//! once the cluster has 3 live voters (after 24h, never below the live voters it has now: a dead node that
+//! this one replaces is not counted). Without those credentials
 //! that step is skipped with a warning that names the re-run or the command that sets it.
 //!
 //! With `--local DIR` (nodes on one machine, as the tests run them) `--leader-dir` names node 1's folder,
@@ -23,6 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use vault_core::config::{AppRoleConfig, AuthConfig, SecretIdSource};
 use vault_core::sys::NodeState;
+use vault_core::sys::raft::{AutopilotServer, AutopilotState, RaftPeer};
 use vault_core::{Client, Config, SecretString};
 
 use super::cluster::{self, JoinState};
@@ -308,7 +310,7 @@ fn operator_client(client: &Client, layout: &Layout) -> anyhow::Result<Client> {
 }
 
 /// Autopilot's dead-server cleanup, which the cluster has no other run to set on hosts: with the operator's
-/// credentials here, set once the cluster has 3 voters, never below the voters it has now (see
+/// credentials here, set once the cluster has 3 live voters, never below the live voters it has now (see
 /// [`cluster::autopilot_for_voters`]). Without them this run can neither count the voters nor read autopilot's
 /// configuration: the step is skipped (a warning, as a dead node then stays a voter until someone removes it),
 /// naming what sets it.
@@ -328,18 +330,65 @@ async fn autopilot(client: &Client, layout: &Layout) -> anyhow::Result<Step> {
     }
     let admin = operator_client(client, layout)?;
     let peers = admin.raft_peers().await.context("reading the raft configuration with the operator's credentials")?;
-    let voters = peers.iter().filter(|peer| peer.voter).count();
-    cluster::autopilot_for_voters(&admin, voters).await
+    match admin.autopilot_state().await {
+        Ok(state) => cluster::autopilot_for_voters(&admin, live_voters(&peers, &state)).await,
+        Err(error) => {
+            // An operator policy from before deploy read autopilot's state: count every voter, as then.
+            let voters = peers.iter().filter(|peer| peer.voter).count();
+            let mut step = cluster::autopilot_for_voters(&admin, voters).await?;
+            step.detail.push_str(&format!(
+                "; counted every voter, a dead one too, since autopilot's state could not be read ({error}): \
+                 re-run deploy on the first node to update the operator policy"
+            ));
+            Ok(step)
+        }
+    }
 }
+
+/// The voters of the raft configuration that are not dead. A node that died stays a voter there until autopilot
+/// removes it; counted, the replacement's join would raise the minimum quorum to include it, and autopilot could
+/// then never remove it (nor any later dead node) without going below that minimum. Autopilot's state, which it
+/// refreshes every few seconds, names the dead ones: not healthy and not heard from for [`DEAD_AFTER`]. A voter
+/// it does not list yet (just promoted) or has heard from lately (catching up under load) counts as live.
+fn live_voters(peers: &[RaftPeer], state: &AutopilotState) -> usize {
+    let dead = |server: &AutopilotServer| {
+        !server.healthy && server.last_contact_seconds().is_some_and(|s| s >= DEAD_AFTER.as_secs_f64())
+    };
+    peers.iter().filter(|peer| peer.voter && !state.servers.get(&peer.node_id).is_some_and(dead)).count()
+}
+
+/// How long a voter autopilot finds unhealthy must have been out of contact to count as dead.
+const DEAD_AFTER: Duration = Duration::from_secs(60);
 
 #[cfg(test)]
 mod tests {
-    use super::default_node_id;
+    use super::{default_node_id, live_voters};
 
     #[test]
     fn a_node_is_named_after_its_address() {
         assert_eq!(default_node_id("https://vault-2.internal:8200"), "vault-2.internal");
         assert_eq!(default_node_id("https://10.0.0.3:8200"), "10.0.0.3");
         assert_eq!(default_node_id("https://127.0.0.1:18202"), "127.0.0.1-18202");
+    }
+
+    #[test]
+    fn a_dead_voter_is_not_counted_but_a_slow_or_new_one_is() {
+        use vault_core::sys::raft::{AutopilotServer, AutopilotState, RaftPeer};
+        let peer = |id: &str, voter: bool| RaftPeer { node_id: id.into(), voter, ..Default::default() };
+        let server = |healthy: bool, last_contact: &str| AutopilotServer {
+            healthy,
+            last_contact: last_contact.into(),
+            ..Default::default()
+        };
+        let peers =
+            [peer("a", true), peer("b", true), peer("c", true), peer("d", true), peer("e", true), peer("f", false)];
+        let mut state = AutopilotState::default();
+        state.servers.insert("a".into(), server(true, "0s"));
+        state.servers.insert("b".into(), server(true, "120ms"));
+        state.servers.insert("c".into(), server(false, "3h12m5s")); // died; autopilot removes it after 24h
+        state.servers.insert("d".into(), server(false, "14.5s")); // catching up under load
+        // "e" was promoted a moment ago and autopilot's state does not list it yet; "f" is not a voter.
+        state.servers.insert("f".into(), server(true, "80ms"));
+        assert_eq!(live_voters(&peers, &state), 4);
     }
 }
