@@ -62,7 +62,11 @@ impl Client {
         let bytes = self.send_for_body(request, op).await?;
         let data = serde_json::from_slice::<Answer<T>>(&bytes)
             .map(|answer| answer.data)
-            .map_err(|e| Error::Response { path: op.path.to_owned(), detail: format!("unexpected answer: {e}") });
+            // Where, not what: serde's own message can quote the value it could not take.
+            .map_err(|e| Error::Response {
+                path: op.path.to_owned(),
+                detail: format!("unexpected answer ({:?} at line {}, column {})", e.classify(), e.line(), e.column()),
+            });
         if let Ok(mut body) = bytes.try_into_mut() {
             zeroize::Zeroize::zeroize(body.as_mut());
         }
