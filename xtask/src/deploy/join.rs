@@ -277,12 +277,21 @@ async fn voter(client: &Client, layout: &Layout, plan: &Plan) -> anyhow::Result<
         if peers.iter().any(|peer| peer.node_id == plan.node_id && peer.voter) {
             let voters = peers.iter().filter(|peer| peer.voter).count();
             let leader = peers.iter().find(|peer| peer.leader).map_or("none", |peer| peer.node_id.as_str());
+            // Quorum is a majority of all voters, dead ones included; what can be lost is what the live ones
+            // have beyond it (autopilot's state says which are dead; an older operator policy cannot read it).
+            let (live, counted) = match admin.autopilot_state().await {
+                Ok(state) => {
+                    let live = live_voters(&peers, &state);
+                    (live, if live < voters { format!(" ({live} alive)") } else { String::new() })
+                }
+                Err(_) => (voters, String::new()),
+            };
             return Ok(Step::ok(
                 "cluster",
                 format!(
-                    "{} is a raft voter; {voters} voters, leader {leader}; it can lose {} node(s)",
+                    "{} is a raft voter; {voters} voters{counted}, leader {leader}; it can lose {} node(s)",
                     plan.node_id,
-                    voters.saturating_sub(1) / 2
+                    live.saturating_sub(voters / 2 + 1)
                 ),
             ));
         }
@@ -358,7 +367,7 @@ fn live_voters(peers: &[RaftPeer], state: &AutopilotState) -> usize {
 }
 
 /// How long a voter autopilot finds unhealthy must have been out of contact to count as dead.
-const DEAD_AFTER: Duration = Duration::from_secs(60);
+const DEAD_AFTER: Duration = Duration::from_secs(30);
 
 #[cfg(test)]
 mod tests {

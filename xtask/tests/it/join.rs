@@ -5,8 +5,9 @@
 //! holders, and without the operator's credentials skips autopilot; with them copied over a re-run sets
 //! dead-server cleanup for three voters. Then: three voters, the pipeline reads through node 3 with its AppRole,
 //! a re-run changes nothing (autopilot included, and a minimum quorum the operator raised stays), a killed node 2
-//! comes back with a re-run, and bad input (a `--local` join without `--leader-dir` too) stops before anything is
-//! written. Then the same on
+//! comes back with a re-run, node 3 dies for good and a fourth deployment replaces it without counting the dead
+//! voter toward the minimum quorum, and bad input (a `--local` join without `--leader-dir` too) stops before
+//! anything is written. Then the same on
 //! systemd hosts: two booted Debian machines on one network, node 2 joining node 1 under `vault.service`.
 
 use std::path::Path;
@@ -69,9 +70,10 @@ fn copy(from: &Path, to: &Path, names: &[&str]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn second_and_third_deployments_join_the_first_and_converge() {
     let base = tempfile::tempdir().unwrap();
-    let [dir1, dir2, dir3, other, fresh] = ["n1", "n2", "n3", "other", "fresh"].map(|n| base.path().join(n));
-    let _stops = [&dir1, &dir2, &dir3, &other].map(|d| Stop(d.clone()));
-    let [p1, p2, p3, p_other, p_fresh] = std::array::from_fn(|_| free_port_pair());
+    let [dir1, dir2, dir3, dir4, other, fresh] =
+        ["n1", "n2", "n3", "n4", "other", "fresh"].map(|n| base.path().join(n));
+    let _stops = [&dir1, &dir2, &dir3, &dir4, &other].map(|d| Stop(d.clone()));
+    let [p1, p2, p3, p4, p_other, p_fresh] = std::array::from_fn(|_| free_port_pair());
 
     // Node 1: an ordinary deployment, which keeps its generated CA's key for the nodes to come.
     let (code, _, out) = deploy(&dir1, p1, &[]);
@@ -204,6 +206,37 @@ async fn second_and_third_deployments_join_the_first_and_converge() {
     assert!(step(&report, "cluster")["detail"].as_str().unwrap().contains("3 voters"), "{out}");
     autopilot_unchanged(&report, 5);
     assert_eq!(operator.autopilot_config().await.unwrap().min_quorum, 5);
+
+    // Node 3 dies for good and a fourth host replaces it. The dead node is still a voter, but the join counts
+    // the live ones (3), so the minimum quorum stays 3 and autopilot can still remove the dead node.
+    raised.min_quorum = 3;
+    operator.set_autopilot_config(&raised).await.unwrap();
+    let pid = std::fs::read_to_string(dir3.join("server.pid")).unwrap();
+    assert!(std::process::Command::new("kill").args(["-KILL", pid.trim()]).status().unwrap().success());
+    let node3 = format!("127.0.0.1-{p3}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let state = operator.autopilot_state().await.unwrap();
+        let server = state.servers.get(&node3).cloned().unwrap_or_default();
+        if !server.healthy && server.last_contact_seconds().is_some_and(|s| s >= 31.0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "autopilot never saw node 3 dead: {server:?}");
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    copy(&dir1.join("keys"), &dir4.join("keys"), &["unseal-key-1", "unseal-key-3", "unseal-key-5"]);
+    copy(&dir1.join("approle/operator"), &dir4.join("approle/operator"), &["role-id", "secret-id"]);
+    let (code, report, out) = deploy(&dir4, p4, &strs(&flags));
+    assert_eq!(
+        code,
+        Some(0),
+        "node 4 replacing node 3:
+{out}"
+    );
+    let cluster = step(&report, "cluster")["detail"].as_str().unwrap().to_owned();
+    assert!(cluster.contains("4 voters (3 alive)") && cluster.ends_with("it can lose 0 node(s)"), "{cluster}");
+    autopilot_unchanged(&report, 3);
+    assert_eq!(operator.autopilot_config().await.unwrap().min_quorum, 3);
 
     // A node that is part of one cluster does not join another; a CA that does not verify the leader stops a
     // join before anything is written.
