@@ -329,8 +329,7 @@ impl Client {
                 }
             })
             .await?;
-        let metadata = response.metadata;
-        let secret = Arc::new(KvSecret { data: from_json(path, response.data)?, metadata });
+        let secret = Arc::new(KvSecret { data: from_json(path, response.data)?, metadata: response.metadata });
         if let Some(cache) = self.cache() {
             cache.put(&path.mount, &path.path, version, secret.clone());
         }

@@ -234,3 +234,17 @@ def test_the_test_identity_is_the_one_deploy_provisions(bao, pipeline):
     role = bao.api("GET", "auth/approle/role/dagster")["data"]
     assert role["token_no_default_policy"] is True
     assert role["token_policies"] == ["dagster-secrets"]
+
+
+def test_a_vault_env_that_never_answers_is_given_up_on_within_the_time_limit():
+    """The wait for an answer (a short spin, then poll) ends at the request time limit with a clear error."""
+    import time
+
+    from vault_dagster.client import VaultEnvProcess, VaultUnavailable
+
+    silent = VaultEnvProcess(["sh", "-c", "exec sleep 30"], {"PATH": "/usr/bin:/bin"}, timeout=0.3)
+    start = time.monotonic()
+    with pytest.raises(VaultUnavailable, match=r"no answer within 0\.3s"):
+        silent.request("stats")
+    assert 0.3 <= time.monotonic() - start < 2
+    silent.close(timeout=1)

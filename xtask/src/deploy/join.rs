@@ -12,8 +12,8 @@
 //! Then it waits until the node is a raft voter, when the operator's credentials are on this host to ask, and
 //! sets the one piece of cluster-wide setup that no other run does on hosts: autopilot's dead-server cleanup,
 //! once the cluster has 3 live voters (after 24h, never below the live voters it has now: a dead node that
-//! this one replaces is not counted). Without those credentials
-//! that step is skipped with a warning that names the re-run or the command that sets it.
+//! this one replaces is not counted). Without those credentials that step is skipped with a warning that names
+//! the re-run or the command that sets it.
 //!
 //! With `--local DIR` (nodes on one machine, as the tests run them) `--leader-dir` names node 1's folder,
 //! whose audit file paths this node takes; without it the run stops before anything is written.
@@ -279,13 +279,8 @@ async fn voter(client: &Client, layout: &Layout, plan: &Plan) -> anyhow::Result<
             let leader = peers.iter().find(|peer| peer.leader).map_or("none", |peer| peer.node_id.as_str());
             // Quorum is a majority of all voters, dead ones included; what can be lost is what the live ones
             // have beyond it (autopilot's state says which are dead; an older operator policy cannot read it).
-            let (live, counted) = match admin.autopilot_state().await {
-                Ok(state) => {
-                    let live = live_voters(&peers, &state);
-                    (live, if live < voters { format!(" ({live} alive)") } else { String::new() })
-                }
-                Err(_) => (voters, String::new()),
-            };
+            let live = live_voter_count(&admin, &peers).await.unwrap_or(voters);
+            let counted = if live < voters { format!(" ({live} alive)") } else { String::new() };
             return Ok(Step::ok(
                 "cluster",
                 format!(
@@ -339,8 +334,8 @@ async fn autopilot(client: &Client, layout: &Layout) -> anyhow::Result<Step> {
     }
     let admin = operator_client(client, layout)?;
     let peers = admin.raft_peers().await.context("reading the raft configuration with the operator's credentials")?;
-    match admin.autopilot_state().await {
-        Ok(state) => cluster::autopilot_for_voters(&admin, live_voters(&peers, &state)).await,
+    match live_voter_count(&admin, &peers).await {
+        Ok(live) => cluster::autopilot_for_voters(&admin, live).await,
         Err(error) => {
             // An operator policy from before deploy read autopilot's state: count every voter, as then.
             let voters = peers.iter().filter(|peer| peer.voter).count();
@@ -352,6 +347,12 @@ async fn autopilot(client: &Client, layout: &Layout) -> anyhow::Result<Step> {
             Ok(step)
         }
     }
+}
+
+/// How many voters of `peers` are alive, by autopilot's state ([`live_voters`]); an error when the state cannot
+/// be read (an operator policy from before deploy read it).
+async fn live_voter_count(admin: &Client, peers: &[RaftPeer]) -> vault_core::Result<usize> {
+    Ok(live_voters(peers, &admin.autopilot_state().await?))
 }
 
 /// The voters of the raft configuration that are not dead. A node that died stays a voter there until autopilot

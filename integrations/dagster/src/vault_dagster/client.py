@@ -274,10 +274,10 @@ class VaultEnvProcess:
                         continue
                     if deadline is None:
                         deadline = time.monotonic() + self._timeout
-                    timeout_ms = int((deadline - time.monotonic()) * 1000)
-                    if timeout_ms <= 0 or not self._poller.poll(timeout_ms):
-                        if time.monotonic() >= deadline:
-                            raise TimeoutError(f"no answer within {self._timeout:g}s") from None
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError(f"no answer within {self._timeout:g}s") from None
+                    self._poller.poll(max(1, int(remaining * 1000)))
                     continue
                 if not chunk:
                     raise BrokenPipeError("vault-env exited")
